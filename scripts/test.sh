@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The whole test suite: warnings-as-errors release build + tests, then an ASan+UBSan build + tests.
+# Usage: scripts/test.sh [--fast]   (--fast skips the sanitizer run)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh >/dev/null
+jobs=$(nproc)
+cmake --preset ci >/dev/null
+cmake --build --preset ci -j "$jobs"
+ctest --preset ci
+if [[ "${1:-}" != "--fast" ]]; then
+  cmake --preset asan >/dev/null
+  cmake --build --preset asan -j "$jobs"
+  ctest --preset asan
+fi

@@ -1,0 +1,91 @@
+#pragma once
+// The seam between the model graph (src/model) and the compute kernels.
+//
+// The model only ever calls the functions below. Each has a plain scalar implementation in
+// namespace `reference` (src/kernels/cpu/reference.cpp) that stays forever as the test oracle;
+// the un-namespaced entry points dispatch at run time to the best implementation for this CPU
+// (src/kernels/cpu/dispatch.cpp). All activations and accumulations are fp32.
+#include <cstddef>
+#include <cstdint>
+
+namespace stablelm {
+class ThreadPool;
+}
+
+namespace stablelm::kernels {
+
+// Storage format of a weight matrix. F32/F16/BF16 are the safetensors dtypes (used in place from
+// the mmap); Q8/Q4 are our block-quantized formats (layout in src/kernels/quant.h).
+enum class WType : uint8_t { F32, F16, BF16, Q8, Q4 };
+const char* wtype_name(WType t);
+
+// A row-major weight matrix [rows = out_features, cols = in_features], as nn.Linear stores it.
+struct Weight {
+  WType type = WType::F32;
+  int64_t rows = 0;
+  int64_t cols = 0;
+  const void* data = nullptr;  // not owned: points into the mmap or into model-owned buffers
+  size_t bytes = 0;            // size of data, for bandwidth accounting
+};
+
+// Exact conversions of the stored element types.
+float bf16_to_f32(uint16_t v);
+float f16_to_f32(uint16_t v);
+uint16_t f32_to_bf16(float v);  // round to nearest even
+uint16_t f32_to_f16(float v);   // round to nearest even
+
+// out[0, cols) = row `row` of w, converted to fp32 (embedding lookup).
+void embed_row(const Weight& w, int64_t row, float* out);
+
+// y[n, rows] = x[n, cols] · wᵀ (+ bias[rows] when bias != nullptr). The workhorse: decode is
+// n = 1 (matrix × vector, bandwidth bound), prefill is n = prompt length (compute bound).
+void linear(const Weight& w, const float* bias, const float* x, int64_t n, float* y, ThreadPool* pool);
+
+// LayerNorm over the last dim of x[n, dim]: (x - mean) / sqrt(var + eps) * weight (+ bias).
+// bias may be nullptr. out may alias x.
+void layer_norm(const float* x, int64_t n, int64_t dim, const float* weight, const float* bias, float eps,
+                float* out);
+
+// Rotary embedding (rotate_half pairing) on the first rot_dims dims of each head of
+// x[n, n_heads, head_dim], in place. inv_freq has rot_dims/2 entries, positions has n.
+void rope(float* x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t rot_dims, const int32_t* positions,
+          const float* inv_freq);
+
+// Causal attention for n new queries at positions pos0 .. pos0+n-1 against a cache that already
+// holds keys/values for positions 0 .. pos0+n-1.
+//   q:   [n, n_heads, head_dim]
+//   k,v: [n_ctx_stored, n_kv_heads, head_dim] rows, element type kv_type (F32, F16 or BF16)
+//   out: [n, n_heads, head_dim]
+// Query head h uses kv head h / (n_heads / n_kv_heads). Scale 1/sqrt(head_dim).
+void attention(const float* q, int64_t n, int64_t pos0, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
+               const void* k, const void* v, WType kv_type, float* out, ThreadPool* pool);
+
+// Store n rows of fp32 [n, width] into a cache of element type t (F32, F16, BF16).
+void store_kv(const float* src, int64_t n, int64_t width, WType t, void* dst);
+
+// gate[i] = silu(gate[i]) * up[i] for i < n.
+void silu_mul(float* gate, const float* up, int64_t n);
+
+// y[i] += x[i].
+void add(float* y, const float* x, int64_t n);
+
+// Scalar oracles: same contracts, plain loops, no threads.
+namespace reference {
+void embed_row(const Weight& w, int64_t row, float* out);
+void linear(const Weight& w, const float* bias, const float* x, int64_t n, float* y);
+void layer_norm(const float* x, int64_t n, int64_t dim, const float* weight, const float* bias, float eps,
+                float* out);
+void rope(float* x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t rot_dims, const int32_t* positions,
+          const float* inv_freq);
+void attention(const float* q, int64_t n, int64_t pos0, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
+               const void* k, const void* v, WType kv_type, float* out);
+void store_kv(const float* src, int64_t n, int64_t width, WType t, void* dst);
+void silu_mul(float* gate, const float* up, int64_t n);
+void add(float* y, const float* x, int64_t n);
+}  // namespace reference
+
+// Which implementation the dispatcher picked ("scalar", "avx2", "avx512", ...). The environment
+// variable STABLELM_ISA=scalar|avx2|avx512 forces a lower level (for tests and comparisons).
+const char* active_isa();
+
+}  // namespace stablelm::kernels
