@@ -99,7 +99,7 @@ void embed_row(const Weight& w, int64_t row, float* out) {
 void linear(const Weight& w, const float* bias, const float* x, int64_t n, float* y) {
   std::vector<float> row(static_cast<size_t>(w.cols));
   for (int64_t r = 0; r < w.rows; ++r) {
-    embed_row(w, r, row.data());
+    reference::embed_row(w, r, row.data());
     for (int64_t t = 0; t < n; ++t) {
       const float* xt = x + t * w.cols;
       float acc = 0.0f;
