@@ -1,0 +1,69 @@
+#pragma once
+// A loaded StableLM model (weights memory-mapped, or converted at load) and a Session that owns
+// a KV cache and runs the forward pass. One forward pass for the whole family, driven by the
+// config flags (src/model/stablelm.cpp).
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "stablelm/config.h"
+
+namespace stablelm {
+
+// Weight storage used for compute: Stored = the dtype in the safetensors files (no copy).
+enum class WeightFormat { Stored, F32, F16, BF16, Q8, Q4 };
+// Element type of the KV cache. F32 reproduces the goldens exactly.
+enum class KVFormat { F32, F16, BF16 };
+
+struct LoadOptions {
+  WeightFormat weights = WeightFormat::Stored;
+  int threads = 0;  // kernel threads; 0 = all hardware threads
+};
+
+class ModelImpl;
+class SessionImpl;
+
+class Model {
+ public:
+  // dir: a local model directory (config.json + model.safetensors or index + shards).
+  static std::unique_ptr<Model> load(const std::filesystem::path& dir, const LoadOptions& opts = {});
+  ~Model();
+  const ModelConfig& config() const;
+  const std::filesystem::path& dir() const;
+  size_t weight_bytes() const;  // bytes of weights read per decoded token
+  ModelImpl& impl() const { return *impl_; }
+
+ private:
+  explicit Model(std::unique_ptr<ModelImpl> impl);
+  std::unique_ptr<ModelImpl> impl_;
+};
+
+// Called with intermediate activations while tracing ("embeddings", "layer0.input_layernorm",
+// "layer0.q_proj", ..., "layer{i}.output", "final_norm"; names as in golden/hidden_states.json).
+using TraceFn = std::function<void(std::string_view name, const float* data, int64_t rows, int64_t cols)>;
+
+class Session {
+ public:
+  // max_context 0 = config.max_position_embeddings.
+  explicit Session(const Model& model, int64_t max_context = 0, KVFormat kv = KVFormat::F32);
+  ~Session();
+
+  // Appends tokens at positions n_past() .. n_past()+size-1 (prefill when size > 1) and returns
+  // logits [rows, vocab_size]: every new position when all_logits, else only the last one.
+  // Throws stablelm::Error when the context would overflow or an id is out of range.
+  std::span<const float> forward(std::span<const int32_t> tokens, bool all_logits = false);
+
+  int64_t n_past() const;
+  int64_t max_context() const;
+  void truncate(int64_t n);  // forget cached positions >= n (n <= n_past())
+  void set_trace(TraceFn fn);
+
+ private:
+  std::unique_ptr<SessionImpl> impl_;
+};
+
+}  // namespace stablelm
