@@ -33,6 +33,12 @@ struct ModelConfig {
 
   // Parses and validates config.json; throws stablelm::Error naming the file and the key.
   static ModelConfig load(const std::filesystem::path& config_json);
+  // Same, from the JSON text; `where` names the source in error messages.
+  static ModelConfig parse(const std::string& json_text, const std::string& where);
+  // Sanity checks (positive sizes, divisibility, even rotary dims); throws naming `where`.
+  void validate(const std::string& where) const;
+  // config.json as transformers' save_pretrained writes it (model_type "stablelm").
+  std::string to_json() const;
 };
 
 }  // namespace stablelm

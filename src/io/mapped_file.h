@@ -1,0 +1,28 @@
+#pragma once
+// A read-only memory mapping of a whole file. Weights are used in place from the mapping, so a
+// model's resident memory is the page cache, not a second copy.
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+
+namespace stablelm::io {
+
+class MappedFile {
+ public:
+  // Throws stablelm::Error naming the file when it cannot be opened or mapped.
+  explicit MappedFile(const std::filesystem::path& path);
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+}  // namespace stablelm::io

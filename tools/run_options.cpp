@@ -1,0 +1,36 @@
+#include "run_options.h"
+
+#include "stablelm/error.h"
+
+namespace stablelm::cli {
+
+void add_run_options(CLI::App& app, RunOptions& o, bool with_kv) {
+  app.add_option("--threads", o.threads, "Kernel threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+  app.add_option("--weights", o.weights, "Weight format for compute: stored|f32|f16|bf16|q8|q4 (default: stored dtype)")
+      ->check(CLI::IsMember({"stored", "f32", "f16", "bf16", "q8", "q4"}));
+  if (with_kv)
+    app.add_option("--kv", o.kv, "KV cache element type: f32|f16|bf16 (f32 reproduces transformers exactly)")
+        ->check(CLI::IsMember({"f32", "f16", "bf16"}));
+}
+
+LoadOptions RunOptions::load_options() const {
+  LoadOptions lo;
+  lo.threads = threads;
+  if (weights == "stored") lo.weights = WeightFormat::Stored;
+  else if (weights == "f32") lo.weights = WeightFormat::F32;
+  else if (weights == "f16") lo.weights = WeightFormat::F16;
+  else if (weights == "bf16") lo.weights = WeightFormat::BF16;
+  else if (weights == "q8") lo.weights = WeightFormat::Q8;
+  else if (weights == "q4") lo.weights = WeightFormat::Q4;
+  else throw Error("--weights " + weights + ": expected stored, f32, f16, bf16, q8 or q4");
+  return lo;
+}
+
+KVFormat RunOptions::kv_format() const {
+  if (kv == "f32") return KVFormat::F32;
+  if (kv == "f16") return KVFormat::F16;
+  if (kv == "bf16") return KVFormat::BF16;
+  throw Error("--kv " + kv + ": expected f32, f16 or bf16");
+}
+
+}  // namespace stablelm::cli
