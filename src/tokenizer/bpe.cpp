@@ -1,0 +1,248 @@
+#include "tokenizer/bpe.h"
+
+#include <climits>
+#include <cstring>
+#include <queue>
+
+namespace stablelm::tok {
+namespace {
+
+inline uint64_t hash_bytes(const char* p, size_t n) {
+  uint64_t h = 0x9E3779B97F4A7C15ULL ^ (n * 0x100000001B3ULL);
+  while (n >= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    h = (h ^ w) * 0xff51afd7ed558ccdULL;
+    h ^= h >> 32;
+    p += 8;
+    n -= 8;
+  }
+  if (n) {
+    uint64_t w = 0;
+    std::memcpy(&w, p, n);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+  }
+  h ^= h >> 29;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 32;
+  return h;
+}
+
+size_t pow2_at_least(size_t n) {
+  size_t c = 16;
+  while (c < n) c <<= 1;
+  return c;
+}
+
+}  // namespace
+
+void BytesMap::reserve(size_t n) {
+  size_t cap = pow2_at_least(n * 2 + 1);
+  if (cap <= slots_.size()) return;
+  std::vector<Slot> old = std::move(slots_);
+  slots_.assign(cap, Slot{0, 0, -1, 0});
+  mask_ = cap - 1;
+  for (const Slot& s : old) {
+    if (s.id < 0) continue;
+    uint64_t h = hash_bytes(arena_.data() + s.offset, s.len);
+    size_t i = h & mask_;
+    while (slots_[i].id >= 0) i = (i + 1) & mask_;
+    slots_[i] = s;
+  }
+}
+
+void BytesMap::grow() { reserve(slots_.empty() ? 16 : slots_.size()); }
+
+bool BytesMap::insert(std::string_view key, int32_t id) {
+  if ((count_ + 1) * 2 > slots_.size()) grow();
+  uint64_t h = hash_bytes(key.data(), key.size());
+  uint32_t tag = static_cast<uint32_t>(h >> 32);
+  size_t i = h & mask_;
+  while (slots_[i].id >= 0) {
+    const Slot& s = slots_[i];
+    if (s.tag == tag && s.len == key.size() && std::memcmp(arena_.data() + s.offset, key.data(), key.size()) == 0)
+      return false;
+    i = (i + 1) & mask_;
+  }
+  slots_[i] = Slot{static_cast<uint32_t>(arena_.size()), static_cast<uint32_t>(key.size()), id, tag};
+  arena_.append(key);
+  ++count_;
+  return true;
+}
+
+int32_t BytesMap::find(const char* p, size_t n) const {
+  if (slots_.empty()) return -1;
+  uint64_t h = hash_bytes(p, n);
+  uint32_t tag = static_cast<uint32_t>(h >> 32);
+  size_t i = h & mask_;
+  while (true) {
+    const Slot& s = slots_[i];
+    if (s.id < 0) return -1;
+    if (s.tag == tag && s.len == n && std::memcmp(arena_.data() + s.offset, p, n) == 0) return s.id;
+    i = (i + 1) & mask_;
+  }
+}
+
+void PairMap::reserve(size_t n) {
+  size_t cap = pow2_at_least(n * 2 + 1);
+  if (cap <= slots_.size()) return;
+  std::vector<Slot> old = std::move(slots_);
+  slots_.assign(cap, Slot{0, -1, 0});
+  mask_ = cap - 1;
+  for (const Slot& s : old) {
+    if (s.rank < 0) continue;
+    size_t i = hash(s.key) & mask_;
+    while (slots_[i].rank >= 0) i = (i + 1) & mask_;
+    slots_[i] = s;
+  }
+}
+
+bool PairMap::insert(int32_t a, int32_t b, int32_t rank, int32_t merged) {
+  if ((count_ + 1) * 2 > slots_.size()) reserve(slots_.empty() ? 16 : slots_.size());
+  uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
+  size_t i = hash(key) & mask_;
+  while (slots_[i].rank >= 0) {
+    if (slots_[i].key == key) return false;  // HF keeps the first (lowest-rank) entry
+    i = (i + 1) & mask_;
+  }
+  slots_[i] = Slot{key, rank, merged};
+  ++count_;
+  return true;
+}
+
+Bpe::Bpe(Mode mode, BytesMap vocab, PairMap merges, const int32_t (&byte_ids)[256], int32_t max_id,
+         bool ignore_merges)
+    : mode_(mode), vocab_(std::move(vocab)), merges_(std::move(merges)), ignore_merges_(ignore_merges) {
+  std::memcpy(byte_ids_, byte_ids, sizeof byte_ids_);
+  if (mode_ == Mode::Merges && !ignore_merges_) {
+    direct_.reset(new std::atomic<uint8_t>[static_cast<size_t>(max_id) + 1]);
+    for (int32_t i = 0; i <= max_id; ++i) direct_[i].store(0, std::memory_order_relaxed);
+  }
+}
+
+inline void Bpe::pair_rank(std::string_view piece, uint32_t a, uint32_t c, int32_t ia, int32_t ib,
+                           int32_t& rank, int32_t& merged) const {
+  if (mode_ == Mode::Ranks) {
+    int32_t id = vocab_.find(piece.data() + a, c - a);
+    rank = id < 0 ? INT32_MAX : id;
+    merged = id;
+  } else if (!merges_.find(ia, ib, rank, merged)) {
+    rank = INT32_MAX;
+  }
+}
+
+bool Bpe::direct_ok(int32_t id, std::string_view piece) const {
+  if (!direct_) return true;
+  uint8_t v = direct_[id].load(std::memory_order_relaxed);
+  if (v == 0) {
+    // Decide once: does the merge loop on this token's bytes give the token itself?
+    std::vector<int32_t> ids;
+    if (piece.size() > 256) merge_large(piece, ids);
+    else merge_small(piece, ids);
+    v = (ids.size() == 1 && ids[0] == id) ? 1 : 2;
+    direct_[id].store(v, std::memory_order_relaxed);
+  }
+  return v == 1;
+}
+
+void Bpe::encode_piece(std::string_view piece, std::vector<int32_t>& out) const {
+  if (piece.empty()) return;
+  if (piece.size() == 1) {
+    out.push_back(byte_ids_[static_cast<unsigned char>(piece[0])]);
+    return;
+  }
+  int32_t id = vocab_.find(piece);
+  if (id >= 0 && direct_ok(id, piece)) {
+    out.push_back(id);
+    return;
+  }
+  if (piece.size() > 256) merge_large(piece, out);
+  else merge_small(piece, out);
+}
+
+// Quadratic but allocation-light: right for the short pieces that make up nearly all text.
+void Bpe::merge_small(std::string_view piece, std::vector<int32_t>& out) const {
+  Part parts_buf[257];
+  Part* parts = parts_buf;
+  size_t n = piece.size(), m = n;
+  for (size_t i = 0; i < n; ++i)
+    parts[i] = Part{static_cast<uint32_t>(i), byte_ids_[static_cast<unsigned char>(piece[i])], INT32_MAX, -1};
+  auto end_of = [&](size_t i) -> uint32_t { return i + 1 < m ? parts[i + 1].start : static_cast<uint32_t>(n); };
+  auto update = [&](size_t i) {
+    if (i + 1 >= m) {
+      parts[i].rank = INT32_MAX;
+      return;
+    }
+    pair_rank(piece, parts[i].start, end_of(i + 1), parts[i].id, parts[i + 1].id, parts[i].rank, parts[i].merged);
+  };
+  for (size_t i = 0; i + 1 < m; ++i) update(i);
+  while (m > 1) {
+    int32_t best = INT32_MAX;
+    size_t bi = 0;
+    for (size_t i = 0; i + 1 < m; ++i)
+      if (parts[i].rank < best) {
+        best = parts[i].rank;
+        bi = i;
+      }
+    if (best == INT32_MAX) break;
+    parts[bi].id = parts[bi].merged;
+    std::memmove(parts + bi + 1, parts + bi + 2, (m - bi - 2) * sizeof(Part));
+    --m;
+    update(bi);
+    if (bi > 0) update(bi - 1);
+  }
+  for (size_t i = 0; i < m; ++i) out.push_back(parts[i].id);
+}
+
+// O(n log n) with a heap and a linked list, for long pieces (runs of spaces, punctuation, ...).
+void Bpe::merge_large(std::string_view piece, std::vector<int32_t>& out) const {
+  size_t n = piece.size();
+  struct Node {
+    uint32_t start, end;
+    int32_t id;
+    int32_t prev, next;
+    uint32_t ver;
+    bool alive;
+  };
+  std::vector<Node> nodes(n);
+  for (size_t i = 0; i < n; ++i)
+    nodes[i] = Node{static_cast<uint32_t>(i), static_cast<uint32_t>(i + 1), byte_ids_[static_cast<unsigned char>(piece[i])],
+                    static_cast<int32_t>(i) - 1, i + 1 < n ? static_cast<int32_t>(i + 1) : -1, 0, true};
+  struct Cand {
+    int32_t rank;
+    uint32_t left;  // node index == byte position of the left part: orders ties leftmost first
+    uint32_t lver, rver;
+    int32_t right, merged;
+    bool operator>(const Cand& o) const { return rank != o.rank ? rank > o.rank : left > o.left; }
+  };
+  std::priority_queue<Cand, std::vector<Cand>, std::greater<Cand>> heap;
+  auto push = [&](int32_t l) {
+    if (l < 0) return;
+    int32_t r = nodes[l].next;
+    if (r < 0) return;
+    int32_t rank, merged;
+    pair_rank(piece, nodes[l].start, nodes[r].end, nodes[l].id, nodes[r].id, rank, merged);
+    if (rank != INT32_MAX)
+      heap.push(Cand{rank, static_cast<uint32_t>(l), nodes[l].ver, nodes[r].ver, r, merged});
+  };
+  for (size_t i = 0; i + 1 < n; ++i) push(static_cast<int32_t>(i));
+  while (!heap.empty()) {
+    Cand c = heap.top();
+    heap.pop();
+    Node& L = nodes[c.left];
+    if (!L.alive || L.ver != c.lver || L.next != c.right) continue;
+    Node& R = nodes[c.right];
+    if (!R.alive || R.ver != c.rver) continue;
+    L.id = c.merged;
+    L.end = R.end;
+    L.next = R.next;
+    L.ver++;  // invalidates every queued pair that involved L
+    R.alive = false;
+    if (R.next >= 0) nodes[R.next].prev = static_cast<int32_t>(c.left);
+    push(L.prev);
+    push(static_cast<int32_t>(c.left));
+  }
+  for (int32_t i = 0; i >= 0; i = nodes[i].next) out.push_back(nodes[i].id);
+}
+
+}  // namespace stablelm::tok

@@ -1,0 +1,113 @@
+#pragma once
+// Byte-level BPE over a fixed vocabulary of byte strings.
+// Two ways of choosing the next merge, because the two file formats define BPE differently:
+//  - Ranks (tiktoken): merge the adjacent pair whose concatenated bytes have the lowest rank.
+//  - Merges (tokenizer.json): merge the adjacent (left id, right id) pair listed earliest in
+//    "merges"; a pair that is not listed never merges, even if its bytes form a token.
+// Ties go to the leftmost pair in both (as tiktoken and HF tokenizers do).
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace stablelm::tok {
+
+// Open-addressing map from byte strings (kept in one arena) to ids.
+class BytesMap {
+ public:
+  void reserve(size_t n);
+  // Returns false if the key was already present (the old id is kept).
+  bool insert(std::string_view key, int32_t id);
+  int32_t find(const char* p, size_t n) const;  // -1 when absent
+  int32_t find(std::string_view s) const { return find(s.data(), s.size()); }
+  size_t size() const { return count_; }
+
+ private:
+  struct Slot {
+    uint32_t offset;
+    uint32_t len;
+    int32_t id;  // -1: empty
+    uint32_t tag;
+  };
+  void grow();
+  std::string arena_;
+  std::vector<Slot> slots_;
+  size_t mask_ = 0, count_ = 0;
+};
+
+// Open-addressing map from (left id, right id) to (merge rank, merged id).
+class PairMap {
+ public:
+  void reserve(size_t n);
+  bool insert(int32_t a, int32_t b, int32_t rank, int32_t merged);
+  bool find(int32_t a, int32_t b, int32_t& rank, int32_t& merged) const {
+    uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
+    size_t h = hash(key) & mask_;
+    while (true) {
+      const Slot& s = slots_[h];
+      if (s.rank < 0) return false;
+      if (s.key == key) {
+        rank = s.rank;
+        merged = s.merged;
+        return true;
+      }
+      h = (h + 1) & mask_;
+    }
+  }
+
+ private:
+  struct Slot {
+    uint64_t key;
+    int32_t rank;  // -1: empty
+    int32_t merged;
+  };
+  static size_t hash(uint64_t k) {
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33;
+    return static_cast<size_t>(k);
+  }
+  std::vector<Slot> slots_;
+  size_t mask_ = 0, count_ = 0;
+};
+
+class Bpe {
+ public:
+  enum class Mode { Ranks, Merges };
+
+  // vocab: token bytes → id (for Ranks, the id is the rank). byte_ids[b]: the token of byte b.
+  Bpe(Mode mode, BytesMap vocab, PairMap merges, const int32_t (&byte_ids)[256], int32_t max_id,
+      bool ignore_merges);
+
+  // Appends the ids of one pre-tokenized piece.
+  void encode_piece(std::string_view piece, std::vector<int32_t>& out) const;
+  const BytesMap& vocab() const { return vocab_; }
+  Mode mode() const { return mode_; }
+
+ private:
+  struct Part {
+    uint32_t start;
+    int32_t id;
+    int32_t rank;    // rank of merging with the next part; INT32_MAX: none
+    int32_t merged;  // id that merge gives
+  };
+  void merge_small(std::string_view piece, std::vector<int32_t>& out) const;
+  void merge_large(std::string_view piece, std::vector<int32_t>& out) const;
+  // Rank and result of merging parts [a, b) and [b, c) whose ids are ia, ib.
+  inline void pair_rank(std::string_view piece, uint32_t a, uint32_t c, int32_t ia, int32_t ib,
+                        int32_t& rank, int32_t& merged) const;
+  bool direct_ok(int32_t id, std::string_view piece) const;
+
+  Mode mode_;
+  BytesMap vocab_;
+  PairMap merges_;
+  int32_t byte_ids_[256];
+  bool ignore_merges_;
+  // Merges mode: whether BPE of a token's own bytes gives that token back (0 unknown, 1 yes,
+  // 2 no), found lazily; only then may a piece that is a token skip the merge loop.
+  std::unique_ptr<std::atomic<uint8_t>[]> direct_;
+};
+
+}  // namespace stablelm::tok

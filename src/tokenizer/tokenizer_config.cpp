@@ -1,0 +1,93 @@
+#include <fstream>
+#include <sstream>
+
+#include "stablelm/error.h"
+#include "tokenizer/bpe_tokenizer.h"
+#include "tokenizer/file_util.h"
+
+namespace stablelm::tok {
+
+std::string read_whole_file(const std::filesystem::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  if (!f) throw Error(p.string() + ": cannot open");
+  std::string s;
+  f.seekg(0, std::ios::end);
+  auto size = f.tellg();
+  if (size < 0) throw Error(p.string() + ": cannot read");
+  s.resize(static_cast<size_t>(size));
+  f.seekg(0);
+  f.read(s.data(), size);
+  if (!f) throw Error(p.string() + ": read failed");
+  return s;
+}
+
+nlohmann::json parse_json_file(const std::filesystem::path& p) {
+  std::string text = read_whole_file(p);
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(p.string() + ": not valid JSON: " + e.what());
+  }
+}
+
+namespace {
+
+// A token field: "text", {"content": "text", ...} (AddedToken), or null.
+std::optional<std::string> token_field(const nlohmann::json& j, const char* key, const std::string& file) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return std::nullopt;
+  if (it->is_string()) return it->get<std::string>();
+  if (it->is_object()) {
+    auto c = it->find("content");
+    if (c != it->end() && c->is_string()) return c->get<std::string>();
+  }
+  throw Error(file + ": \"" + key + "\" must be a string, an object with a string \"content\", or null");
+}
+
+bool bool_field(const nlohmann::json& j, const char* key, bool dflt, const std::string& file) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return dflt;
+  if (!it->is_boolean()) throw Error(file + ": \"" + key + "\" must be true or false");
+  return it->get<bool>();
+}
+
+}  // namespace
+
+TokenizerConfig load_tokenizer_config(const std::filesystem::path& path) {
+  const std::string file = path.string();
+  nlohmann::json j = parse_json_file(path);
+  if (!j.is_object()) throw Error(file + ": expected a JSON object");
+  TokenizerConfig c;
+  c.bos = token_field(j, "bos_token", file);
+  c.eos = token_field(j, "eos_token", file);
+  c.pad = token_field(j, "pad_token", file);
+  c.unk = token_field(j, "unk_token", file);
+  c.add_bos = bool_field(j, "add_bos_token", false, file);
+  c.add_eos = bool_field(j, "add_eos_token", false, file);
+  c.clean_up_spaces = bool_field(j, "clean_up_tokenization_spaces", false, file);
+  if (auto it = j.find("model_max_length"); it != j.end() && !it->is_null()) {
+    if (!it->is_number()) throw Error(file + ": \"model_max_length\" must be a number");
+    double v = it->get<double>();
+    // transformers writes int(1e30) for "no limit".
+    if (v >= 1 && v < 1e18) c.model_max_length = static_cast<int64_t>(v);
+    else if (v < 0) throw Error(file + ": \"model_max_length\" is negative");
+  }
+  if (auto it = j.find("chat_template"); it != j.end() && !it->is_null()) {
+    if (it->is_string()) {
+      c.chat_template = it->get<std::string>();
+    } else if (it->is_array()) {
+      // [{"name": ..., "template": ...}]: the one named "default", else the first.
+      for (const auto& e : *it) {
+        if (!e.is_object() || !e.contains("template") || !e["template"].is_string())
+          throw Error(file + ": \"chat_template\" list entries need a string \"template\"");
+        if (c.chat_template.empty() || (e.contains("name") && e["name"] == "default"))
+          c.chat_template = e["template"].get<std::string>();
+      }
+    } else {
+      throw Error(file + ": \"chat_template\" must be a string or a list of named templates");
+    }
+  }
+  return c;
+}
+
+}  // namespace stablelm::tok
