@@ -1,0 +1,77 @@
+// stablelm score: log-likelihood of a continuation after a context, in one pass over the
+// sequence (what multiple-choice evaluation needs). log_softmax is evaluated in double.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "command.h"
+#include "ids_arg.h"
+#include "model_path.h"
+#include "run_options.h"
+#include "stablelm/error.h"
+#include "stablelm/model.h"
+
+namespace stablelm::cli {
+namespace {
+
+struct Options {
+  std::string model;
+  std::string ids;
+  std::string continuation;
+  RunOptions run;
+};
+
+int run(const Options& o) {
+  const std::vector<int32_t> context = parse_ids(o.ids, "--ids");
+  const std::vector<int32_t> cont = parse_ids(o.continuation, "--continuation");
+  auto model = Model::load(resolve_model_dir(o.model), o.run.load_options());
+  const ModelConfig& c = model->config();
+  const int64_t total = static_cast<int64_t>(context.size() + cont.size());
+  if (total - 1 > c.max_position_embeddings)
+    throw Error("score: context + continuation (" + std::to_string(total) + " tokens) exceed max_position_embeddings " +
+                std::to_string(c.max_position_embeddings));
+  for (int32_t id : cont)
+    if (id >= c.vocab_size)
+      throw Error("--continuation: token id " + std::to_string(id) + " is outside the vocabulary [0, " +
+                  std::to_string(c.vocab_size) + ")");
+  Session session(*model, total, o.run.kv_format());
+  // The logits that predict the continuation are those at positions T-1 .. T+C-2: run the
+  // context's first T-1 tokens without logits, then the rest with all rows.
+  if (context.size() > 1) session.forward(std::span<const int32_t>(context).first(context.size() - 1));
+  std::vector<int32_t> tail = {context.back()};
+  tail.insert(tail.end(), cont.begin(), cont.end() - 1);
+  auto logits = session.forward(tail, /*all_logits=*/true);
+
+  const int64_t V = c.vocab_size;
+  std::vector<double> lps;
+  double sum = 0.0;
+  bool greedy = true;
+  for (size_t j = 0; j < cont.size(); ++j) {
+    const float* row = logits.data() + j * static_cast<size_t>(V);
+    const float mx = *std::max_element(row, row + V);
+    double s = 0.0;
+    for (int64_t i = 0; i < V; ++i) s += std::exp(static_cast<double>(row[i]) - mx);
+    const double lp = static_cast<double>(row[cont[j]]) - mx - std::log(s);
+    lps.push_back(lp);
+    sum += lp;
+    if (std::max_element(row, row + V) - row != cont[j]) greedy = false;
+  }
+  nlohmann::json out{{"logprob", sum}, {"token_logprobs", lps}, {"greedy", greedy}};
+  std::printf("%s\n", out.dump().c_str());
+  return 0;
+}
+
+Registration reg("score", "Log-likelihood of a continuation after a context (token ids)", [](CLI::App& app) {
+  auto o = std::make_shared<Options>();
+  app.add_option("--model", o->model, "Model directory")->required();
+  app.add_option("--ids", o->ids, "Context token ids, comma-separated")->required();
+  app.add_option("--continuation", o->continuation, "Continuation token ids, comma-separated")->required();
+  add_run_options(app, o->run);
+  return [o] { return run(*o); };
+});
+
+}  // namespace
+}  // namespace stablelm::cli
