@@ -1,8 +1,34 @@
 #include "common/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define STABLELM_PAUSE() _mm_pause()
+#else
+#define STABLELM_PAUSE() std::this_thread::yield()
+#endif
 
 namespace stablelm {
+
+namespace {
+// How long a waiting thread spins before sleeping. Decode issues a kernel call every few
+// microseconds, so a short spin avoids a futex round trip per call; longer idle periods
+// (between requests, or when the pool is oversubscribed) fall back to sleeping.
+constexpr auto kSpin = std::chrono::microseconds(200);
+
+template <class Pred>
+void spin_then_wait(std::atomic<uint32_t>* word, uint32_t old, Pred done) {
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0;; ++i) {
+    if (done()) return;
+    STABLELM_PAUSE();
+    if ((i & 255) == 255 && std::chrono::steady_clock::now() - start > kSpin) break;
+  }
+  while (!done()) word->wait(old, std::memory_order_acquire);
+}
+}  // namespace
 
 ThreadPool::ThreadPool(int n_threads) {
   if (n_threads <= 0) n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -11,65 +37,67 @@ ThreadPool::ThreadPool(int n_threads) {
 }
 
 ThreadPool::~ThreadPool() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-  }
-  cv_start_.notify_all();
+  stop_.store(true, std::memory_order_release);
+  generation_.fetch_add(1, std::memory_order_acq_rel);
+  generation_.notify_all();
   for (auto& t : workers_) t.join();
 }
 
 void ThreadPool::worker(int index) {
-  uint64_t seen = 0;
+  uint32_t seen = 0;
   for (;;) {
-    const std::function<void(int, int)>* job;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_start_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
-      job = job_;
-    }
-    (*job)(index, n_threads_);
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (--pending_ == 0) cv_done_.notify_one();
+    spin_then_wait(&generation_, seen, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+    seen = generation_.load(std::memory_order_acquire);
+    if (stop_.load(std::memory_order_acquire)) return;
+    job_fn_(job_ctx_, index, n_threads_);
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      // The caller may be asleep on generation_-independent state: wake it through pending_.
+      pending_.notify_one();
     }
   }
 }
 
-void ThreadPool::run_on_all(const std::function<void(int, int)>& fn) {
+void ThreadPool::run_on_all_impl(void* ctx, AllFn fn) {
   if (n_threads_ == 1) {
-    fn(0, 1);
+    fn(ctx, 0, 1);
     return;
   }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    job_ = &fn;
-    pending_ = n_threads_ - 1;
-    ++generation_;
+  job_ctx_ = ctx;
+  job_fn_ = fn;
+  pending_.store(n_threads_ - 1, std::memory_order_relaxed);
+  generation_.fetch_add(1, std::memory_order_acq_rel);
+  generation_.notify_all();
+  fn(ctx, 0, n_threads_);
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0;; ++i) {
+    const int p = pending_.load(std::memory_order_acquire);
+    if (p == 0) break;
+    STABLELM_PAUSE();
+    if ((i & 255) == 255 && std::chrono::steady_clock::now() - start > kSpin) pending_.wait(p, std::memory_order_acquire);
   }
-  cv_start_.notify_all();
-  fn(0, n_threads_);
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_done_.wait(lock, [&] { return pending_ == 0; });
-  job_ = nullptr;
 }
 
-void ThreadPool::parallel_for(int64_t n, const std::function<void(int, int64_t, int64_t)>& fn, int64_t grain) {
+void ThreadPool::parallel_for_impl(int64_t n, int64_t grain, void* ctx, RangeFn fn) {
   if (n <= 0) return;
   if (grain < 1) grain = 1;
   const int64_t blocks = (n + grain - 1) / grain;
   const int used = static_cast<int>(std::min<int64_t>(n_threads_, blocks));
   if (used <= 1) {
-    fn(0, 0, n);
+    fn(ctx, 0, 0, n);
     return;
   }
-  run_on_all([&](int t, int) {
-    if (t >= used) return;
-    const int64_t b0 = blocks * t / used, b1 = blocks * (t + 1) / used;
-    const int64_t begin = b0 * grain, end = std::min(n, b1 * grain);
-    if (begin < end) fn(t, begin, end);
+  struct Split {
+    int64_t n, grain, blocks;
+    int used;
+    void* ctx;
+    RangeFn fn;
+  } s{n, grain, blocks, used, ctx, fn};
+  run_on_all_impl(&s, [](void* p, int t, int) {
+    const Split& s = *static_cast<const Split*>(p);
+    if (t >= s.used) return;
+    const int64_t b0 = s.blocks * t / s.used, b1 = s.blocks * (t + 1) / s.used;
+    const int64_t begin = b0 * s.grain, end = std::min(s.n, b1 * s.grain);
+    if (begin < end) s.fn(s.ctx, t, begin, end);
   });
 }
 

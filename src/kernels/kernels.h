@@ -7,6 +7,8 @@
 // (src/kernels/cpu/dispatch.cpp). All activations and accumulations are fp32.
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <vector>
 
 namespace stablelm {
 class ThreadPool;
@@ -87,5 +89,12 @@ void add(float* y, const float* x, int64_t n);
 // Which implementation the dispatcher picked ("scalar", "avx2", "avx512", ...). The environment
 // variable STABLELM_ISA=scalar|avx2|avx512 forces a lower level (for tests and comparisons).
 const char* active_isa();
+
+// Switches the dispatcher to ISA level `name` ("scalar", "avx2", "avx512") at run time, for
+// tests and benchmarks that compare levels in one process. Throws stablelm::Error when the name
+// is unknown or this CPU lacks the level. Not thread-safe against concurrent kernel calls.
+void set_isa(const char* name);
+// The levels this CPU supports, lowest first ("scalar" always).
+std::vector<std::string> supported_isas();
 
 }  // namespace stablelm::kernels

@@ -1,36 +1,160 @@
 // Runtime dispatch: the public kernel entry points forward to the best implementation for the
-// CPU we run on. Until SIMD kernels land, everything runs the scalar reference, with linear()
-// and attention() split across the thread pool.
+// CPU we run on (CPUID via __builtin_cpu_supports, capped by env STABLELM_ISA), split the work
+// across the thread pool, and own the scratch buffers. Scratch is thread_local and only ever
+// grows, so the decode loop allocates nothing after the first token.
 #include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <string>
 #include <vector>
 
 #include "common/thread_pool.h"
+#include "kernels/cpu/quant_layout.h"
+#include "kernels/cpu/simd.h"
 #include "kernels/kernels.h"
+#include "stablelm/error.h"
 
 namespace stablelm::kernels {
 
-const char* active_isa() { return "scalar"; }
+namespace {
+
+enum class Level { Scalar = 0, Avx2 = 1, Avx512 = 2 };
+
+const char* level_name(Level l) {
+  switch (l) {
+    case Level::Scalar: return "scalar";
+    case Level::Avx2: return "avx2";
+    case Level::Avx512: return "avx512";
+  }
+  return "?";
+}
+
+Level cpu_level() {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni") &&
+      __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+    return Level::Avx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+    return Level::Avx2;
+#endif
+  return Level::Scalar;
+}
+
+const simd::Ops* ops_for(Level l) {
+  switch (l) {
+    case Level::Avx512: return simd::avx512_ops();
+    case Level::Avx2: return simd::avx2_ops();
+    default: return nullptr;
+  }
+}
+
+bool parse_level(const char* name, Level* out) {
+  for (Level l : {Level::Scalar, Level::Avx2, Level::Avx512})
+    if (std::strcmp(name, level_name(l)) == 0) return *out = l, true;
+  return false;
+}
+
+Level initial_level() {
+  Level l = cpu_level();
+  if (const char* env = std::getenv("STABLELM_ISA"); env && *env) {
+    Level forced;
+    // An unknown value is ignored rather than fatal: it only ever lowers the level.
+    if (parse_level(env, &forced) && forced < l) l = forced;
+  }
+  return l;
+}
+
+std::atomic<Level> g_level{initial_level()};
+
+const simd::Ops* ops() { return ops_for(g_level.load(std::memory_order_relaxed)); }
+
+// Per-thread scratch that only grows.
+struct Scratch {
+  std::vector<int8_t> xq;
+  std::vector<float> xd, attn, row, trig;
+  std::vector<int32_t> xs;
+};
+Scratch& scratch() {
+  thread_local Scratch s;
+  return s;
+}
+template <class V>
+auto* grow(V& v, size_t n) {
+  if (v.size() < n) v.resize(std::max(n, v.size() * 2));
+  return v.data();
+}
+
+// Scalar rows [r0, r1): the reference's arithmetic, written into the full-width y.
+void scalar_linear_rows(const Weight& w, const float* bias, const float* x, int64_t n, float* y, int64_t r0,
+                        int64_t r1) {
+  float* row = grow(scratch().row, static_cast<size_t>(w.cols));
+  for (int64_t r = r0; r < r1; ++r) {
+    reference::embed_row(w, r, row);
+    for (int64_t t = 0; t < n; ++t) {
+      const float* xt = x + t * w.cols;
+      float acc = 0.0f;
+      for (int64_t c = 0; c < w.cols; ++c) acc += row[c] * xt[c];
+      y[t * w.rows + r] = acc + (bias ? bias[r] : 0.0f);
+    }
+  }
+}
+
+}  // namespace
+
+const char* active_isa() { return level_name(g_level.load()); }
+
+void set_isa(const char* name) {
+  Level l;
+  if (!parse_level(name, &l)) throw Error(std::string("unknown ISA level '") + name + "' (expected scalar, avx2 or avx512)");
+  if (l > cpu_level()) throw Error(std::string("this CPU does not support ISA level '") + name + "'");
+  g_level.store(l);
+}
+
+std::vector<std::string> supported_isas() {
+  std::vector<std::string> out;
+  for (int l = 0; l <= static_cast<int>(cpu_level()); ++l) out.push_back(level_name(static_cast<Level>(l)));
+  return out;
+}
 
 void embed_row(const Weight& w, int64_t row, float* out) { reference::embed_row(w, row, out); }
 
 void linear(const Weight& w, const float* bias, const float* x, int64_t n, float* y, ThreadPool* pool) {
-  if (!pool || pool->size() == 1 || w.rows < 64) {
-    reference::linear(w, bias, x, n, y);
+  if (n <= 0 || w.rows <= 0) return;
+  const simd::Ops* o = ops();
+  const bool threaded = pool && pool->size() > 1;
+  if (w.type == WType::Q8 || w.type == WType::Q4) {
+    if (!o) {
+      qlayout::reference_linear(w, bias, x, n, y);
+      return;
+    }
+    // Quantize the activations once (shared by all threads), then split the row groups.
+    Scratch& s = scratch();
+    qlayout::QActs xa;
+    xa.n = n;
+    xa.cols = w.cols;
+    xa.blocks = qlayout::n_blocks(w.cols);
+    xa.padded = xa.blocks * qlayout::kBlock;
+    xa.q = grow(s.xq, static_cast<size_t>(n * xa.padded));
+    xa.d = grow(s.xd, static_cast<size_t>(n * xa.blocks));
+    xa.sum = grow(s.xs, static_cast<size_t>(n * xa.blocks));
+    if (threaded && n >= 8) pool->parallel_for(n, [&](int, int64_t t0, int64_t t1) { o->quantize_acts(x, t0, t1, xa); });
+    else o->quantize_acts(x, 0, n, xa);
+    const int64_t groups = qlayout::n_groups(w.rows);
+    auto run = [&](int, int64_t g0, int64_t g1) { o->linear_quant(w, bias, xa, y, g0, g1); };
+    if (threaded) pool->parallel_for(groups, run, n == 1 ? 4 : 2);
+    else run(0, 0, groups);
     return;
   }
-  // Split output rows: each thread computes a column block of y via a sub-matrix view.
-  const size_t elem = w.type == WType::F32 ? 4 : 2;
-  std::vector<std::vector<float>> parts(static_cast<size_t>(pool->size()));
-  pool->parallel_for(w.rows, [&](int tid, int64_t r0, int64_t r1) {
-    Weight sub = w;
-    sub.rows = r1 - r0;
-    sub.data = static_cast<const char*>(w.data) + static_cast<size_t>(r0 * w.cols) * elem;
-    auto& part = parts[static_cast<size_t>(tid)];
-    part.resize(static_cast<size_t>(n * sub.rows));
-    reference::linear(sub, bias ? bias + r0 : nullptr, x, n, part.data());
-    for (int64_t t = 0; t < n; ++t)
-      std::copy(part.begin() + t * sub.rows, part.begin() + (t + 1) * sub.rows, y + t * w.rows + r0);
-  }, 16);
+  auto run = [&](int, int64_t r0, int64_t r1) {
+    if (o) o->linear_float(w, bias, x, n, y, r0, r1);
+    else scalar_linear_rows(w, bias, x, n, y, r0, r1);
+  };
+  if (threaded) pool->parallel_for(w.rows, run, 8);
+  else run(0, 0, w.rows);
 }
 
 void layer_norm(const float* x, int64_t n, int64_t dim, const float* weight, const float* bias, float eps,
@@ -40,19 +164,51 @@ void layer_norm(const float* x, int64_t n, int64_t dim, const float* weight, con
 
 void rope(float* x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t rot_dims, const int32_t* positions,
           const float* inv_freq) {
-  reference::rope(x, n, n_heads, head_dim, rot_dims, positions, inv_freq);
+  // The reference's arithmetic, but cos/sin computed once per (position, pair) instead of once
+  // per head: identical results, n_heads times fewer transcendental calls.
+  const int64_t half = rot_dims / 2;
+  float* trig = grow(scratch().trig, static_cast<size_t>(2 * half));
+  for (int64_t t = 0; t < n; ++t) {
+    for (int64_t j = 0; j < half; ++j) {
+      const float a = static_cast<float>(positions[t]) * inv_freq[j];
+      trig[j] = std::cos(a);
+      trig[half + j] = std::sin(a);
+    }
+    for (int64_t h = 0; h < n_heads; ++h) {
+      float* v = x + (t * n_heads + h) * head_dim;
+      for (int64_t j = 0; j < half; ++j) {
+        const float c = trig[j], s = trig[half + j];
+        const float x0 = v[j], x1 = v[j + half];
+        v[j] = x0 * c - x1 * s;
+        v[j + half] = x1 * c + x0 * s;
+      }
+    }
+  }
 }
 
 void attention(const float* q, int64_t n, int64_t pos0, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
-               const void* k, const void* v, WType kv_type, float* out, ThreadPool*) {
-  reference::attention(q, n, pos0, n_heads, n_kv_heads, head_dim, k, v, kv_type, out);
+               const void* k, const void* v, WType kv_type, float* out, ThreadPool* pool) {
+  const simd::Ops* o = ops();
+  if (!o || head_dim > simd::kMaxHeadDim) {
+    reference::attention(q, n, pos0, n_heads, n_kv_heads, head_dim, k, v, kv_type, out);
+    return;
+  }
+  const simd::AttnArgs a{q, n, pos0, n_heads, n_kv_heads, head_dim, k, v, kv_type, out};
+  auto run = [&](int, int64_t h0, int64_t h1) {
+    o->attention(a, h0, h1, grow(scratch().attn, static_cast<size_t>(pos0 + n)));
+  };
+  if (pool && pool->size() > 1) pool->parallel_for(n_heads, run, 1);
+  else run(0, 0, n_heads);
 }
 
 void store_kv(const float* src, int64_t n, int64_t width, WType t, void* dst) {
   reference::store_kv(src, n, width, t, dst);
 }
 
-void silu_mul(float* gate, const float* up, int64_t n) { reference::silu_mul(gate, up, n); }
+void silu_mul(float* gate, const float* up, int64_t n) {
+  if (const simd::Ops* o = ops()) o->silu_mul(gate, up, n);
+  else reference::silu_mul(gate, up, n);
+}
 
 void add(float* y, const float* x, int64_t n) { reference::add(y, x, n); }
 

@@ -1,0 +1,169 @@
+// Scalar reference for the Q8/Q4 formats: weight quantization, dequantization, activation
+// quantization and the quantized linear. The oracle the SIMD quantized kernels are tested
+// against (layout in quant_layout.h / docs/FORMATS.md).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <vector>
+
+#include "kernels/cpu/quant_layout.h"
+
+namespace stablelm::kernels::qlayout {
+
+void quantize_act_block(const float* x, int64_t count, int8_t* q, float* d, int32_t* sum) {
+  float amax = 0.0f;
+  for (int64_t i = 0; i < count; ++i) amax = std::max(amax, std::fabs(x[i]));
+  const float dd = amax / 127.0f;
+  const float id = dd != 0.0f ? 1.0f / dd : 0.0f;
+  int32_t s = 0;
+  for (int64_t i = 0; i < kBlock; ++i) {
+    const float v = i < count ? std::nearbyint(x[i] * id) : 0.0f;
+    const int32_t qi = static_cast<int32_t>(std::clamp(v, -127.0f, 127.0f));
+    q[i] = static_cast<int8_t>(qi);
+    s += qi;
+  }
+  *d = dd;
+  *sum = s;
+}
+
+namespace {
+
+// Q4: symmetric 4-bit codes q in [-8, 7], w ≈ d q. Llama.cpp's Q4_0 maps the value of largest
+// magnitude to -8; we also try -7 and a least-squares refit of d for each start and keep the
+// scale with the smallest squared error (all with d rounded to f16 as stored).
+float q4_error(const float* w, float d, int8_t* q) {
+  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  float err = 0.0f;
+  for (int i = 0; i < kBlock; ++i) {
+    q[i] = static_cast<int8_t>(std::clamp(std::nearbyint(w[i] * id), -8.0f, 7.0f));
+    const float e = w[i] - d * q[i];
+    err += e * e;
+  }
+  return err;
+}
+
+float round_f16(float v) { return f16_to_f32(f32_to_f16(v)); }
+
+float choose_q4_scale(const float* w) {
+  float m = 0.0f;
+  for (int i = 0; i < kBlock; ++i)
+    if (std::fabs(w[i]) > std::fabs(m)) m = w[i];
+  if (m == 0.0f) return 0.0f;
+  int8_t q[kBlock];
+  float best_d = round_f16(m / -8.0f);
+  float best = q4_error(w, best_d, q);
+  for (float div : {-8.0f, -7.0f}) {
+    float d = round_f16(m / div);
+    float err = q4_error(w, d, q);
+    if (err < best) best = err, best_d = d;
+    // Least-squares scale for these codes, then requantize with it.
+    float wq = 0.0f, qq = 0.0f;
+    for (int i = 0; i < kBlock; ++i) wq += w[i] * q[i], qq += static_cast<float>(q[i] * q[i]);
+    if (qq > 0.0f) {
+      d = round_f16(wq / qq);
+      err = q4_error(w, d, q);
+      if (err < best) best = err, best_d = d;
+    }
+  }
+  return best_d;
+}
+
+}  // namespace
+
+void quantize_group(WType t, const float* rows16, int64_t valid_rows, int64_t cols, uint8_t* dst) {
+  const int64_t nb = n_blocks(cols);
+  const size_t bb = block_bytes(t);
+  std::memset(dst, 0, bb * static_cast<size_t>(nb));
+  float w[kBlock];
+  for (int64_t b = 0; b < nb; ++b) {
+    uint8_t* blk = dst + bb * static_cast<size_t>(b);
+    uint16_t* scales = reinterpret_cast<uint16_t*>(blk);
+    uint8_t* data = blk + kScaleBytes;
+    for (int64_t r = 0; r < kGroupRows; ++r) {
+      for (int64_t i = 0; i < kBlock; ++i) {
+        const int64_t c = b * kBlock + i;
+        w[i] = (r < valid_rows && c < cols) ? rows16[r * cols + c] : 0.0f;
+      }
+      if (t == WType::Q8) {
+        float amax = 0.0f;
+        for (float v : w) amax = std::max(amax, std::fabs(v));
+        const uint16_t dh = f32_to_f16(amax / 127.0f);
+        const float d = f16_to_f32(dh);
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        std::memcpy(&scales[r], &dh, 2);
+        for (int64_t i = 0; i < kBlock; ++i) {
+          const int q = static_cast<int>(std::clamp(std::nearbyint(w[i] * id), -127.0f, 127.0f));
+          data[(i / 4) * 64 + r * 4 + (i % 4)] = static_cast<uint8_t>(q + 128);
+        }
+      } else {
+        const float d = choose_q4_scale(w);
+        const uint16_t dh = f32_to_f16(d);
+        std::memcpy(&scales[r], &dh, 2);
+        int8_t q[kBlock];
+        q4_error(w, d, q);
+        for (int64_t i = 0; i < kBlock; ++i) {
+          const uint8_t u = static_cast<uint8_t>(q[i] + 8);
+          const int64_t v = (i % 16) / 4, lane = i % 4;
+          uint8_t& byte = data[v * 64 + r * 4 + lane];
+          byte = static_cast<uint8_t>(i < 16 ? (byte & 0xF0) | u : (byte & 0x0F) | (u << 4));
+        }
+      }
+    }
+  }
+}
+
+// Integer code of column c (within its block) of row r (within its group): q with w = d * q.
+static inline int code_at(WType t, const uint8_t* data, int64_t r, int64_t i) {
+  if (t == WType::Q8) return static_cast<int>(data[(i / 4) * 64 + r * 4 + (i % 4)]) - 128;
+  const uint8_t byte = data[((i % 16) / 4) * 64 + r * 4 + (i % 4)];
+  return static_cast<int>(i < 16 ? (byte & 0x0F) : (byte >> 4)) - 8;
+}
+
+void dequantize_row(const Weight& w, int64_t row, float* out) {
+  if (w.type != WType::Q8 && w.type != WType::Q4)
+    throw std::logic_error(std::string("dequantize_row: not a quantized format: ") + wtype_name(w.type));
+  const int64_t g = row / kGroupRows, r = row % kGroupRows;
+  const uint8_t* grp = static_cast<const uint8_t*>(w.data) + group_bytes(w.type, w.cols) * static_cast<size_t>(g);
+  const size_t bb = block_bytes(w.type);
+  for (int64_t b = 0; b < n_blocks(w.cols); ++b) {
+    const uint8_t* blk = grp + bb * static_cast<size_t>(b);
+    uint16_t dh;
+    std::memcpy(&dh, blk + 2 * r, 2);
+    const float d = f16_to_f32(dh);
+    for (int64_t i = 0; i < kBlock && b * kBlock + i < w.cols; ++i)
+      out[b * kBlock + i] = d * static_cast<float>(code_at(w.type, blk + kScaleBytes, r, i));
+  }
+}
+
+void reference_linear(const Weight& w, const float* bias, const float* x, int64_t n, float* y) {
+  const int64_t nb = n_blocks(w.cols), padded = nb * kBlock;
+  std::vector<int8_t> xq(static_cast<size_t>(n * padded));
+  std::vector<float> xd(static_cast<size_t>(n * nb));
+  std::vector<int32_t> xs(static_cast<size_t>(n * nb));
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t b = 0; b < nb; ++b)
+      quantize_act_block(x + t * w.cols + b * kBlock, std::min<int64_t>(kBlock, w.cols - b * kBlock),
+                         &xq[t * padded + b * kBlock], &xd[t * nb + b], &xs[t * nb + b]);
+  const size_t bb = block_bytes(w.type);
+  for (int64_t row = 0; row < w.rows; ++row) {
+    const int64_t g = row / kGroupRows, r = row % kGroupRows;
+    const uint8_t* grp = static_cast<const uint8_t*>(w.data) + group_bytes(w.type, w.cols) * static_cast<size_t>(g);
+    for (int64_t t = 0; t < n; ++t) {
+      float acc = 0.0f;
+      for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t* blk = grp + bb * static_cast<size_t>(b);
+        uint16_t dh;
+        std::memcpy(&dh, blk + 2 * r, 2);
+        int32_t isum = 0;
+        for (int64_t i = 0; i < kBlock; ++i)
+          isum += code_at(w.type, blk + kScaleBytes, r, i) * xq[t * padded + b * kBlock + i];
+        const float prod = static_cast<float>(isum) * f16_to_f32(dh);
+        acc = std::fma(prod, xd[t * nb + b], acc);
+      }
+      y[t * w.rows + row] = bias ? acc + bias[row] : acc;
+    }
+  }
+}
+
+}  // namespace stablelm::kernels::qlayout

@@ -1,0 +1,43 @@
+#pragma once
+// Internal interface between the dispatcher (dispatch.cpp, which owns threading and scratch)
+// and the per-ISA kernel files (*_avx2.cpp / *_avx512.cpp, compiled with those flags and only
+// called after a CPUID check). Each function works on a slice of the output so the dispatcher
+// can split it across the thread pool; none allocates.
+#include <cstdint>
+
+#include "kernels/cpu/quant_layout.h"
+#include "kernels/kernels.h"
+
+namespace stablelm::kernels::simd {
+
+// Largest head_dim the SIMD attention keeps in registers; larger ones use the scalar oracle.
+constexpr int64_t kMaxHeadDim = 256;
+
+struct AttnArgs {
+  const float* q;
+  int64_t n, pos0, n_heads, n_kv_heads, head_dim;
+  const void* k;
+  const void* v;
+  WType kv_type;
+  float* out;
+};
+
+struct Ops {
+  const char* name;
+  // y[t, r] for r in [r0, r1) and all n tokens; F32/F16/BF16 weights, fp32 activations.
+  void (*linear_float)(const Weight& w, const float* bias, const float* x, int64_t n, float* y, int64_t r0,
+                       int64_t r1);
+  // Quantizes tokens [t0, t1) of x[n, cols] into xa (arrays sized by the caller).
+  void (*quantize_acts)(const float* x, int64_t t0, int64_t t1, const qlayout::QActs& xa);
+  // y[t, r] for the rows of groups [g0, g1) and all tokens of xa; Q8/Q4 weights.
+  void (*linear_quant)(const Weight& w, const float* bias, const qlayout::QActs& xa, float* y, int64_t g0,
+                       int64_t g1);
+  // Attention for query heads [h0, h1) of all n queries; scratch holds >= pos0 + n floats.
+  void (*attention)(const AttnArgs& a, int64_t h0, int64_t h1, float* scratch);
+  void (*silu_mul)(float* gate, const float* up, int64_t n);
+};
+
+const Ops* avx512_ops();
+const Ops* avx2_ops();
+
+}  // namespace stablelm::kernels::simd
