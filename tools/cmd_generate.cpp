@@ -1,8 +1,30 @@
-// stablelm generate: greedy continuation of token ids, with the KV cache (prefill the prompt as
-// one batch, then one token per step). Prints {"ids": [new token ids]}; stops after an eos id.
+// stablelm generate: transformers-style generate() from the command line.
+//
+//   stablelm generate --model stabilityai/stablelm-2-1_6b --prompt "The weather is always wonderful" \
+//       --max-new-tokens 64 --temperature 0.7 --top-p 0.95
+//
+// Streams the new text to stdout as it is generated, then a summary on stderr. The id-level form
+// `--ids 1,2,3 --max-new-tokens N --greedy --print-ids` prints {"ids": [new ids]} (golden tests).
+//
+// Decisions (see also stablelm/generate.h):
+// - Defaults come from the model's generation_config.json (transformers' defaults for what it
+//   lacks: greedy, top_k 50, max_length 20 counting the prompt), then the options here.
+// - Giving --temperature (> 0), --top-k, --top-p, --min-p or --typical-p turns sampling on, as a user
+//   of the model card expects; transformers would need do_sample=True. --greedy forces argmax and
+//   conflicts with those options; --temperature 0 means greedy.
+// - The printed text is the decoded new tokens, with the stop string (and the rest of the token
+//   that completed it) included, as transformers returns them; a final eos token is not printed.
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <iterator>
 #include <memory>
+#include <optional>
+#include <random>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -11,53 +33,241 @@
 #include "model_path.h"
 #include "run_options.h"
 #include "stablelm/error.h"
+#include "stablelm/generate.h"
 #include "stablelm/model.h"
+#include "stablelm/tokenizer.h"
 
 namespace stablelm::cli {
 namespace {
 
 struct Options {
-  std::string model;
-  std::string ids;
-  int64_t max_new_tokens = 32;
-  bool greedy = false;
-  bool print_ids = false;
+  std::string model, revision;
+  std::string ids, prompt, prompt_file;
+  int64_t max_new_tokens = 0, min_new_tokens = 0;
+  bool greedy = false, do_sample = false, print_ids = false;
+  float temperature = 1.0f;
+  int top_k = 0;
+  double top_p = 1.0, min_p = 0.0, typical_p = 1.0;
+  float repetition_penalty = 1.0f;
+  int no_repeat_ngram_size = 0;
+  uint64_t seed = 0;
+  std::vector<std::string> eos_ids, stops;
+  std::string truncate = "none";
   RunOptions run;
+  // Which options were given (CLI11 counts them after parsing).
+  CLI::Option *o_ids, *o_prompt, *o_prompt_file, *o_max_new, *o_min_new, *o_temperature, *o_top_k, *o_top_p,
+      *o_min_p, *o_typical_p, *o_rep, *o_ngram, *o_seed, *o_eos, *o_stop;
 };
 
-int run(const Options& o) {
-  if (!o.greedy) throw Error("generate: only greedy decoding is implemented: pass --greedy");
-  const std::vector<int32_t> prompt = parse_ids(o.ids, "--ids");
-  auto model = Model::load(resolve_model_dir(o.model), o.run.load_options());
-  const ModelConfig& c = model->config();
-  const int64_t total = static_cast<int64_t>(prompt.size()) + o.max_new_tokens;
-  if (total > c.max_position_embeddings)
-    throw Error("generate: prompt (" + std::to_string(prompt.size()) + " tokens) + --max-new-tokens " +
-                std::to_string(o.max_new_tokens) + " exceeds max_position_embeddings " +
-                std::to_string(c.max_position_embeddings));
-  Session session(*model, std::max<int64_t>(total, 1), o.run.kv_format());
-  std::vector<int32_t> out;
-  out.reserve(static_cast<size_t>(o.max_new_tokens));
-  std::span<const int32_t> next(prompt);
-  int32_t tok = 0;
-  for (int64_t step = 0; step < o.max_new_tokens; ++step) {
-    auto logits = session.forward(next);
-    tok = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-    out.push_back(tok);
-    if (std::find(c.eos_token_ids.begin(), c.eos_token_ids.end(), tok) != c.eos_token_ids.end()) break;
-    next = std::span<const int32_t>(&tok, 1);
+bool given(const CLI::Option* o) { return o->count() > 0; }
+
+// "\n", "\t", "\r", "\\" in --stop values, so a newline can be typed without shell quoting tricks.
+std::string unescape(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '\\' || i + 1 == s.size()) {
+      out += s[i];
+      continue;
+    }
+    const char c = s[++i];
+    if (c == 'n') out += '\n';
+    else if (c == 't') out += '\t';
+    else if (c == 'r') out += '\r';
+    else if (c == '\\') out += '\\';
+    else {
+      out += '\\';
+      out += c;
+    }
   }
-  std::printf("%s\n", nlohmann::json{{"ids", out}}.dump().c_str());
+  return out;
+}
+
+std::string read_prompt_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error("--prompt-file " + path + ": cannot open");
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+void check_conflicts(const Options& o) {
+  if (given(o.o_ids) && (given(o.o_prompt) || given(o.o_prompt_file)))
+    throw Error("generate: --ids and --prompt/--prompt-file both give the prompt: use one");
+  if (given(o.o_prompt) && given(o.o_prompt_file))
+    throw Error("generate: --prompt and --prompt-file both give the prompt: use one");
+  if (o.greedy && o.do_sample) throw Error("generate: --greedy and --do-sample contradict each other");
+  if (o.greedy) {
+    const std::pair<const CLI::Option*, const char*> sampling_opts[] = {
+        {o.o_temperature, "--temperature"}, {o.o_top_k, "--top-k"},         {o.o_top_p, "--top-p"},
+        {o.o_min_p, "--min-p"},             {o.o_typical_p, "--typical-p"},
+    };
+    for (const auto& [opt, name] : sampling_opts)
+      if (given(opt))
+        throw Error(std::string("generate: --greedy conflicts with ") + name +
+                    " (a sampling option); drop one of them");
+  }
+  if (o.do_sample && given(o.o_temperature) && o.temperature == 0.0f)
+    throw Error("generate: --temperature 0 means greedy decoding; it contradicts --do-sample");
+}
+
+// Model defaults, then the command line on top.
+GenerationConfig build_config(const Options& o, const std::filesystem::path& dir, const ModelConfig& mc) {
+  GenerationConfig g = GenerationConfig::for_model(dir, mc);
+  if (given(o.o_temperature)) g.temperature = o.temperature;
+  if (given(o.o_top_k)) g.top_k = o.top_k;
+  if (given(o.o_top_p)) g.top_p = o.top_p;
+  if (given(o.o_min_p)) g.min_p = o.min_p;
+  if (given(o.o_typical_p)) g.typical_p = o.typical_p;
+  if (given(o.o_rep)) g.repetition_penalty = o.repetition_penalty;
+  if (given(o.o_ngram)) g.no_repeat_ngram_size = o.no_repeat_ngram_size;
+  if (given(o.o_max_new)) g.max_new_tokens = o.max_new_tokens;
+  if (given(o.o_min_new)) g.min_new_tokens = o.min_new_tokens;
+  if (given(o.o_eos)) {
+    g.eos_token_ids.clear();
+    for (const auto& item : o.eos_ids)
+      for (int32_t id : parse_ids(item, "--eos-id")) g.eos_token_ids.push_back(id);
+  }
+  if (given(o.o_stop)) {
+    g.stop_strings.clear();
+    for (const auto& s : o.stops) g.stop_strings.push_back(unescape(s));
+  }
+  // Sampling when asked for, or implied by a sampling option; greedy when forced.
+  const bool implied = (given(o.o_temperature) && o.temperature > 0.0f) || given(o.o_top_k) || given(o.o_top_p) ||
+                       given(o.o_min_p) || given(o.o_typical_p);
+  if (o.greedy) g.do_sample = false;
+  else if (o.do_sample || implied) g.do_sample = true;
+  if (given(o.o_temperature) && o.temperature == 0.0f) g.do_sample = false;
+  g.validate();
+  return g;
+}
+
+int run(const Options& o) {
+  check_conflicts(o);
+  if (o.truncate != "left" && o.truncate != "none")
+    throw Error("--truncate " + o.truncate + ": expected left or none");
+  const auto dir = resolve_model_dir(o.model, o.revision);
+  auto model = Model::load(dir, o.run.load_options());
+  const ModelConfig& mc = model->config();
+  GenerationConfig cfg = build_config(o, dir, mc);
+  for (const auto& w : cfg.warnings()) std::fprintf(stderr, "warning: %s\n", w.c_str());
+
+  // A tokenizer is needed for text in (prompt) or out (streaming) and for stop strings.
+  const bool text_in = !given(o.o_ids);
+  const bool text_out = !o.print_ids;
+  std::unique_ptr<Tokenizer> tok;
+  if (text_in || text_out || !cfg.stop_strings.empty()) tok = Tokenizer::from_dir(dir);
+
+  std::vector<int32_t> prompt;
+  if (given(o.o_ids)) {
+    prompt = parse_ids(o.ids, "--ids");
+  } else {
+    std::string text;
+    if (given(o.o_prompt)) text = o.prompt;
+    else if (given(o.o_prompt_file)) text = read_prompt_file(o.prompt_file);
+    else text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    prompt = tok->encode(text);
+  }
+  // An empty prompt starts from BOS, as generate() does without input_ids.
+  if (prompt.empty()) {
+    if (!cfg.bos_token_id) throw Error("generate: the prompt is empty and the model has no bos_token_id to start from");
+    prompt.push_back(*cfg.bos_token_id);
+  }
+  for (int32_t id : prompt)
+    if (id >= mc.vocab_size)
+      throw Error("generate: prompt token id " + std::to_string(id) + " is out of range (vocab_size " +
+                  std::to_string(mc.vocab_size) + ")");
+
+  // --max-new-tokens 0: nothing to generate (kept from the id-level contract).
+  if (given(o.o_max_new) && o.max_new_tokens == 0) {
+    if (o.print_ids) std::printf("{\"ids\": []}\n");
+    return 0;
+  }
+
+  auto budget = cfg.new_token_budget(static_cast<int64_t>(prompt.size()));
+  const int64_t ctx = mc.max_position_embeddings;
+  if (static_cast<int64_t>(prompt.size()) + budget > ctx) {
+    if (o.truncate != "left" || budget >= ctx)
+      throw Error("generate: prompt of " + std::to_string(prompt.size()) + " tokens + " + std::to_string(budget) +
+                  " new tokens exceeds max_position_embeddings " + std::to_string(ctx) +
+                  (budget >= ctx ? " (lower --max-new-tokens)" : " (shorten the prompt, lower --max-new-tokens, or pass --truncate left)"));
+    const size_t keep = static_cast<size_t>(ctx - budget);
+    std::fprintf(stderr, "note: prompt truncated on the left from %zu to %zu tokens\n", prompt.size(), keep);
+    prompt.erase(prompt.begin(), prompt.end() - static_cast<std::ptrdiff_t>(keep));
+    if (!cfg.max_new_tokens) cfg.max_new_tokens = budget;  // the budget must not grow as the prompt shrinks
+  }
+  budget = cfg.new_token_budget(static_cast<int64_t>(prompt.size()));
+
+  Session session(*model, static_cast<int64_t>(prompt.size()) + budget, o.run.kv_format());
+  GenerateOptions gopts;
+  gopts.seed = given(o.o_seed) ? o.seed : (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
+  gopts.tokenizer = tok.get();
+  std::optional<IncrementalDecoder> dec;
+  if (text_out) dec.emplace(*tok);
+  const auto& eos = cfg.eos_token_ids;
+  if (text_out) {
+    gopts.on_token = [&](int32_t id) {
+      if (std::find(eos.begin(), eos.end(), id) != eos.end()) return true;  // the final eos is not printed
+      const std::string piece = dec->push(id);
+      if (!piece.empty()) {
+        std::fwrite(piece.data(), 1, piece.size(), stdout);
+        std::fflush(stdout);
+      }
+      return true;
+    };
+  }
+
+  const GenerationResult r = generate(session, prompt, cfg, gopts);
+
+  if (text_out) {
+    const std::string rest = dec->finish();
+    std::fwrite(rest.data(), 1, rest.size(), stdout);
+    if (isatty(STDOUT_FILENO)) std::fputc('\n', stdout);  // a pipe gets exactly the text
+    std::fflush(stdout);
+  } else {
+    std::printf("%s\n", nlohmann::json{{"ids", r.ids}}.dump().c_str());
+    std::fflush(stdout);
+  }
+  const double pre = r.prefill_seconds > 0 ? static_cast<double>(r.prompt_tokens) / r.prefill_seconds : 0.0;
+  const double dec_rate = r.decode_seconds > 0 ? static_cast<double>(r.decode_steps) / r.decode_seconds : 0.0;
+  std::fprintf(stderr,
+               "prompt tokens: %lld, generated tokens: %zu (stop: %s), prefill: %.2f tok/s (%.3f s), "
+               "decode: %.2f tok/s (%.3f s), %s, seed %llu\n",
+               static_cast<long long>(r.prompt_tokens), r.ids.size(), stop_reason_name(r.stop), pre,
+               r.prefill_seconds, dec_rate, r.decode_seconds, cfg.sampling() ? "sampling" : "greedy",
+               static_cast<unsigned long long>(gopts.seed));
   return 0;
 }
 
-Registration reg("generate", "Generate a continuation of token ids (greedy)", [](CLI::App& app) {
+Registration reg("generate", "Generate text (or token ids) like transformers' generate()", [](CLI::App& app) {
   auto o = std::make_shared<Options>();
-  app.add_option("--model", o->model, "Model directory")->required();
-  app.add_option("--ids", o->ids, "Prompt token ids, comma-separated (e.g. 1,2,3)")->required();
-  app.add_option("--max-new-tokens", o->max_new_tokens, "Number of tokens to generate")->check(CLI::NonNegativeNumber);
-  app.add_flag("--greedy", o->greedy, "Greedy decoding (argmax)");
-  app.add_flag("--print-ids", o->print_ids, "Print the new token ids as JSON {\"ids\": [...]}");
+  app.add_option("--model", o->model, "Model directory or hub id org/name[@revision]")->required();
+  app.add_option("--revision", o->revision, "Hub revision (branch, tag or commit) for a hub id");
+  o->o_ids = app.add_option("--ids", o->ids, "Prompt as token ids, comma-separated (e.g. 1,2,3)");
+  o->o_prompt = app.add_option("--prompt", o->prompt, "Prompt text");
+  o->o_prompt_file = app.add_option("--prompt-file", o->prompt_file, "Read the prompt text from a file (as is)");
+  o->o_max_new = app.add_option("--max-new-tokens", o->max_new_tokens,
+                                "Tokens to generate at most (default: generation_config.json, else max_length 20 "
+                                "counting the prompt)")
+                     ->check(CLI::NonNegativeNumber);
+  o->o_min_new = app.add_option("--min-new-tokens", o->min_new_tokens, "Suppress eos until this many new tokens")
+                     ->check(CLI::NonNegativeNumber);
+  app.add_flag("--greedy", o->greedy, "Greedy decoding (argmax); conflicts with sampling options");
+  app.add_flag("--do-sample", o->do_sample, "Sample (implied by --temperature > 0, --top-k/-p, --min-p, --typical-p)");
+  o->o_temperature = app.add_option("--temperature", o->temperature, "Sampling temperature (0 = greedy)");
+  o->o_top_k = app.add_option("--top-k", o->top_k, "Keep the k most probable tokens (0 = off; default 50)");
+  o->o_top_p = app.add_option("--top-p", o->top_p, "Nucleus sampling mass in (0, 1] (1 = off)");
+  o->o_min_p = app.add_option("--min-p", o->min_p, "Drop tokens below min_p x the top probability");
+  o->o_typical_p = app.add_option("--typical-p", o->typical_p, "Typical-decoding mass in (0, 1] (1 = off)");
+  o->o_rep = app.add_option("--repetition-penalty", o->repetition_penalty, "Penalty for seen tokens (1 = off)");
+  o->o_ngram = app.add_option("--no-repeat-ngram-size", o->no_repeat_ngram_size, "Never repeat an n-gram of this size");
+  o->o_seed = app.add_option("--seed", o->seed, "PRNG seed: same seed + options + machine = same text (default: random)");
+  o->o_eos = app.add_option("--eos-id", o->eos_ids, "Stop at these ids (repeatable or comma-separated; replaces "
+                                                    "generation_config.json's eos_token_id)")
+                 ->take_all();
+  o->o_stop = app.add_option("--stop", o->stops, "Stop once the output ends with this text (repeatable; \\n \\t "
+                                                 "escapes); the stop text is printed")
+                  ->take_all();
+  app.add_option("--truncate", o->truncate, "left: drop the prompt's oldest tokens to fit the context; none: error")
+      ->check(CLI::IsMember({"left", "none"}));
+  app.add_flag("--print-ids", o->print_ids, "Print the new token ids as JSON {\"ids\": [...]} instead of text");
   add_run_options(app, o->run);
   return [o] { return run(*o); };
 });
