@@ -1,14 +1,33 @@
 #include "model_path.h"
 
 #include "stablelm/error.h"
+#include "stablelm/hub.h"
 
 namespace stablelm::cli {
+namespace fs = std::filesystem;
 
 std::filesystem::path resolve_model_dir(const std::string& model_arg, const std::string& revision) {
-  // Hub ids are wired in by the hub client (src/hub); until then only local directories.
-  std::filesystem::path p(model_arg);
-  if (std::filesystem::is_directory(p)) return p;
-  throw Error("--model " + model_arg + ": no such directory");
+  if (model_arg.empty())
+    throw Error("--model is empty: give a model directory or a hub id org/name[@revision]");
+  std::error_code ec;
+  if (fs::is_directory(model_arg, ec)) {
+    if (!revision.empty())
+      throw Error("--revision " + revision + " applies to hub ids, but --model " + model_arg + " is a local directory");
+    return model_arg;
+  }
+  // Things that can only be paths are reported as missing paths, not as bad hub ids.
+  const bool path_like = model_arg[0] == '/' || model_arg[0] == '~' || model_arg.rfind("./", 0) == 0 ||
+                         model_arg.rfind("../", 0) == 0 || fs::exists(model_arg, ec);
+  if (path_like) throw Error("--model " + model_arg + ": no such directory");
+  hub::ModelRef ref;
+  try {
+    ref = hub::parse_model_ref(model_arg);
+  } catch (const Error& e) {
+    throw Error("--model " + model_arg + ": not a local directory, and not a hub id org/name[@revision]: " + e.what());
+  }
+  // An explicit --revision wins over org/name@revision.
+  const std::string rev = revision.empty() ? ref.revision : revision;
+  return hub::snapshot_download(ref.repo, rev, hub::Options::from_env());
 }
 
 }  // namespace stablelm::cli

@@ -1,0 +1,24 @@
+#pragma once
+// Streaming SHA-256 (OpenSSL EVP): LFS files are named and verified by it.
+#include <cstddef>
+#include <memory>
+#include <string>
+
+namespace stablelm::hub {
+
+class Sha256 {
+ public:
+  Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+  void reset();
+  void update(const void* data, size_t n);
+  std::string hex_digest();  // finishes; call reset() before reusing
+
+ private:
+  struct Ctx;
+  std::unique_ptr<Ctx> ctx_;
+};
+
+}  // namespace stablelm::hub
