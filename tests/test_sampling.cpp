@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <map>
+#include <numeric>
+#include <random>
 
 #include "stablelm/error.h"
 #include "stablelm/generate.h"
@@ -367,4 +369,83 @@ TEST(Sampler, RngIsTheSameOnEveryStandardLibrary) {
   const double u = r.uniform();
   EXPECT_GE(u, 0.0);
   EXPECT_LT(u, 1.0);
+}
+
+// ---- the fast warpers against straightforward transformers-style references -------------------
+
+namespace {
+// Sort-based versions written the way logits_process.py computes them, on the full vocabulary.
+std::vector<int32_t> ref_kept(const std::vector<float>& s) {
+  std::vector<int32_t> ids;
+  for (size_t i = 0; i < s.size(); ++i)
+    if (std::isfinite(s[i])) ids.push_back(static_cast<int32_t>(i));
+  return ids;
+}
+std::vector<double> ref_softmax(const std::vector<float>& s) {
+  double mx = -INFINITY, sum = 0;
+  for (float v : s) mx = std::max(mx, static_cast<double>(v));
+  std::vector<double> p(s.size());
+  for (size_t i = 0; i < s.size(); ++i) sum += p[i] = std::isfinite(s[i]) ? std::exp(s[i] - mx) : 0.0;
+  for (double& v : p) v /= sum;
+  return p;
+}
+std::vector<float> ref_top_k(std::vector<float> s, int k) {
+  std::vector<float> sorted = s;
+  std::sort(sorted.begin(), sorted.end(), std::greater<>());
+  const float thr = sorted[static_cast<size_t>(std::min<int>(k, static_cast<int>(s.size())) - 1)];
+  for (float& v : s)
+    if (v < thr) v = NEG;
+  return s;
+}
+std::vector<float> ref_top_p(std::vector<float> s, double top_p, int min_keep) {
+  std::vector<int32_t> order(s.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return s[size_t(a)] < s[size_t(b)]; });
+  const auto p = ref_softmax(s);
+  const double cut = static_cast<float>(1.0 - top_p);
+  double cum = 0;
+  for (size_t i = 0; i + static_cast<size_t>(min_keep) < order.size(); ++i) {
+    cum += p[size_t(order[i])];
+    if (cum <= cut) s[size_t(order[i])] = NEG;
+  }
+  return s;
+}
+std::vector<float> ref_min_p(std::vector<float> s, double min_p) {
+  const auto p = ref_softmax(s);
+  const double thr = min_p * *std::max_element(p.begin(), p.end());
+  for (size_t i = 0; i < s.size(); ++i)
+    if (p[i] < thr) s[i] = NEG;
+  return s;
+}
+}  // namespace
+
+TEST(Warpers, FastPathsEqualSortBasedReferencesOnRandomInputs) {
+  std::mt19937_64 rng(2024);
+  for (int trial = 0; trial < 3000; ++trial) {
+    const size_t n = 1 + rng() % 300;
+    const bool ties = trial % 2 == 0;
+    std::vector<float> s(n);
+    for (auto& v : s) {
+      v = ties ? static_cast<float>(static_cast<int>(rng() % 7)) * 0.5f
+               : static_cast<float>(std::normal_distribution<double>(0.0, 3.0)(rng));
+      if (rng() % 10 == 0) v = NEG;
+    }
+    if (ref_kept(s).empty()) s[0] = 0.0f;
+    SCOPED_TRACE("trial " + std::to_string(trial));
+    const int k = 1 + static_cast<int>(rng() % 40);
+    auto c = cands(s);
+    apply_top_k(c, k);
+    EXPECT_EQ(kept_ids(c), ref_kept(ref_top_k(s, k)));
+
+    const double p = std::uniform_real_distribution<double>(0.01, 1.0)(rng);
+    const int min_keep = 1 + static_cast<int>(rng() % 3);
+    c = cands(s);
+    apply_top_p(c, p, min_keep);
+    EXPECT_EQ(kept_ids(c), ref_kept(ref_top_p(s, p, min_keep))) << "top_p " << p << " min_keep " << min_keep;
+
+    const double mp = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+    c = cands(s);
+    apply_min_p(c, mp);
+    EXPECT_EQ(kept_ids(c), ref_kept(ref_min_p(s, mp))) << "min_p " << mp;
+  }
 }

@@ -1,6 +1,6 @@
 // stablelm generate: transformers-style generate() from the command line.
 //
-//   stablelm generate --model stabilityai/stablelm-2-1_6b --prompt "The weather is always wonderful" \
+//   stablelm generate --model stabilityai/stablelm-2-1_6b --prompt "The weather is always wonderful"
 //       --max-new-tokens 64 --temperature 0.7 --top-p 0.95
 //
 // Streams the new text to stdout as it is generated, then a summary on stderr. The id-level form
@@ -118,7 +118,7 @@ GenerationConfig build_config(const Options& o, const std::filesystem::path& dir
   if (given(o.o_typical_p)) g.typical_p = o.typical_p;
   if (given(o.o_rep)) g.repetition_penalty = o.repetition_penalty;
   if (given(o.o_ngram)) g.no_repeat_ngram_size = o.no_repeat_ngram_size;
-  if (given(o.o_max_new)) g.max_new_tokens = o.max_new_tokens;
+  if (given(o.o_max_new) && o.max_new_tokens > 0) g.max_new_tokens = o.max_new_tokens;  // 0: see run()
   if (given(o.o_min_new)) g.min_new_tokens = o.min_new_tokens;
   if (given(o.o_eos)) {
     g.eos_token_ids.clear();

@@ -55,42 +55,93 @@ void apply_top_k(Candidates& c, int top_k, int min_keep) {
   auto& items = c.mutable_items();
   const size_t k = static_cast<size_t>(std::max(top_k, min_keep));
   if (k == 0 || k >= items.size()) return;
-  // Threshold = the k-th largest score; everything >= it stays (ties at the boundary included).
-  std::nth_element(items.begin(), items.begin() + static_cast<std::ptrdiff_t>(k - 1), items.end(), descending);
-  const float threshold = items[k - 1].score;
-  auto end = std::partition(items.begin(), items.end(), [threshold](const Candidate& x) { return x.score >= threshold; });
+  // Threshold = the k-th largest score, found with a size-k min-heap of scores (one comparison per
+  // candidate in the common case); everything >= it stays, so ties at the boundary are all kept.
+  auto& heap = c.keyed();
+  heap.clear();
+  const auto greater_key = [](const Candidates::Keyed& a, const Candidates::Keyed& b) { return a.key > b.key; };
+  for (const auto& x : items) {
+    if (heap.size() < k) {
+      heap.push_back({x.score, x});
+      std::push_heap(heap.begin(), heap.end(), greater_key);
+    } else if (x.score > heap.front().key) {
+      std::pop_heap(heap.begin(), heap.end(), greater_key);
+      heap.back() = {x.score, x};
+      std::push_heap(heap.begin(), heap.end(), greater_key);
+    }
+  }
+  const float threshold = static_cast<float>(heap.front().key);
+  auto end = std::remove_if(items.begin(), items.end(), [threshold](const Candidate& x) { return x.score < threshold; });
   items.erase(end, items.end());
 }
+
+namespace {
+// Moves the longest run of least probable candidates (ascending by score, ties by id) whose
+// cumulative probability stays <= cut to the front and returns its length, at most max_remove.
+// Quickselect on partial sums: O(n) expected instead of sorting the whole vocabulary.
+size_t low_mass_prefix(Candidates& c, double cut, size_t max_remove) {
+  auto& items = c.mutable_items();
+  const auto probs = c.probs();
+  auto& keyed = c.keyed();
+  keyed.clear();
+  for (size_t i = 0; i < items.size(); ++i) keyed.push_back({probs[i], items[i]});
+  const auto asc = [](const Candidates::Keyed& a, const Candidates::Keyed& b) { return ascending(a.c, b.c); };
+  size_t lo = 0, hi = keyed.size();
+  double acc = 0.0;  // mass of keyed[0, lo), all below keyed[lo, hi)
+  while (lo < hi) {
+    const size_t m = lo + (hi - lo) / 2;
+    std::nth_element(keyed.begin() + static_cast<std::ptrdiff_t>(lo), keyed.begin() + static_cast<std::ptrdiff_t>(m),
+                     keyed.begin() + static_cast<std::ptrdiff_t>(hi), asc);
+    double s = acc;
+    for (size_t i = lo; i <= m; ++i) s += keyed[i].key;
+    if (s <= cut) {
+      acc = s;
+      lo = m + 1;
+    } else {
+      hi = m;
+    }
+  }
+  const size_t remove = std::min(lo, max_remove);
+  // When min_keep caps the removal, only the `remove` smallest of the lo smallest go.
+  if (remove < lo)
+    std::nth_element(keyed.begin(), keyed.begin() + static_cast<std::ptrdiff_t>(remove),
+                     keyed.begin() + static_cast<std::ptrdiff_t>(lo), asc);
+  for (size_t i = 0; i < keyed.size(); ++i) items[i] = keyed[i].c;
+  return remove;
+}
+}  // namespace
 
 void apply_top_p(Candidates& c, double top_p, int min_keep) {
   auto& items = c.mutable_items();
   if (items.empty()) return;
-  std::sort(items.begin(), items.end(), ascending);
-  const auto probs = c.probs();
   // Remove the low end while its cumulative mass is <= 1 - top_p (rounded to float, as torch
-  // compares a float32 tensor with a Python scalar).
+  // compares a float32 tensor with a Python scalar); never the min_keep most probable.
   const double cut = static_cast<double>(static_cast<float>(1.0 - top_p));
   const size_t max_remove = items.size() > static_cast<size_t>(min_keep) ? items.size() - static_cast<size_t>(min_keep) : 0;
-  size_t remove = 0;
-  double cum = 0.0;
-  while (remove < max_remove) {
-    cum += probs[remove];
-    if (cum > cut) break;
-    ++remove;
-  }
+  const size_t remove = low_mass_prefix(c, cut, max_remove);
   items.erase(items.begin(), items.begin() + static_cast<std::ptrdiff_t>(remove));
 }
 
 void apply_min_p(Candidates& c, double min_p, int min_keep) {
   auto& items = c.mutable_items();
   if (items.empty()) return;
-  std::sort(items.begin(), items.end(), descending);
   const auto probs = c.probs();
-  const double threshold = min_p * probs[0];
-  size_t keep = 0;
-  while (keep < items.size() && !(probs[keep] < threshold)) ++keep;
-  keep = std::max(keep, std::min(items.size(), static_cast<size_t>(min_keep)));
-  items.resize(keep);
+  double top = 0.0;
+  for (double p : probs) top = std::max(top, p);
+  const double threshold = min_p * top;
+  size_t kept = 0;
+  for (double p : probs) kept += !(p < threshold);
+  const size_t want = std::min(items.size(), static_cast<size_t>(std::max(min_keep, 1)));
+  if (kept >= want) {
+    size_t w = 0;
+    for (size_t i = 0; i < items.size(); ++i)
+      if (!(probs[i] < threshold)) items[w++] = items[i];
+    items.resize(w);
+    return;
+  }
+  // Fewer than min_keep pass: keep the min_keep most probable instead.
+  std::nth_element(items.begin(), items.begin() + static_cast<std::ptrdiff_t>(want - 1), items.end(), descending);
+  items.resize(want);
 }
 
 void apply_typical_p(Candidates& c, double mass, int min_keep) {
