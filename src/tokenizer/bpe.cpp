@@ -36,49 +36,92 @@ size_t pow2_at_least(size_t n) {
 
 }  // namespace
 
+void BytesMap::split_key(const char* p, size_t n, uint64_t& head, uint32_t& tail) {
+  head = 0;
+  tail = 0;
+  std::memcpy(&head, p, n < 8 ? n : 8);
+  if (n > 8) std::memcpy(&tail, p + 8, n - 8 < 4 ? n - 8 : 4);
+}
+
+void BytesMap::place(const Slot& s, uint64_t h) {
+  size_t i = h & mask_;
+  while (slots_[i].meta != 0) i = (i + 1) & mask_;
+  slots_[i] = s;
+}
+
 void BytesMap::reserve(size_t n) {
   size_t cap = pow2_at_least(n * 2 + 1);
   if (cap <= slots_.size()) return;
   std::vector<Slot> old = std::move(slots_);
-  slots_.assign(cap, Slot{0, 0, -1, 0});
+  slots_.assign(cap, Slot{0, 0, 0});
   mask_ = cap - 1;
   for (const Slot& s : old) {
-    if (s.id < 0) continue;
-    uint64_t h = hash_bytes(arena_.data() + s.offset, s.len);
-    size_t i = h & mask_;
-    while (slots_[i].id >= 0) i = (i + 1) & mask_;
-    slots_[i] = s;
+    if (s.meta == 0) continue;
+    size_t len = s.meta & 0xFF;
+    char buf[16];
+    const char* key = buf;
+    if (len <= 12) {
+      std::memcpy(buf, &s.head, 8);
+      std::memcpy(buf + 8, &s.tail, 4);
+    } else {
+      uint32_t full;
+      std::memcpy(&full, arena_.data() + s.tail, 4);
+      len = full;
+      key = arena_.data() + s.tail + 4;
+    }
+    place(s, hash_bytes(key, len));
   }
 }
 
-void BytesMap::grow() { reserve(slots_.empty() ? 16 : slots_.size()); }
-
 bool BytesMap::insert(std::string_view key, int32_t id) {
-  if ((count_ + 1) * 2 > slots_.size()) grow();
-  uint64_t h = hash_bytes(key.data(), key.size());
-  uint32_t tag = static_cast<uint32_t>(h >> 32);
-  size_t i = h & mask_;
-  while (slots_[i].id >= 0) {
-    const Slot& s = slots_[i];
-    if (s.tag == tag && s.len == key.size() && std::memcmp(arena_.data() + s.offset, key.data(), key.size()) == 0)
-      return false;
-    i = (i + 1) & mask_;
+  if ((count_ + 1) * 2 > slots_.size()) reserve(slots_.empty() ? 16 : slots_.size());
+  Slot s;
+  split_key(key.data(), key.size(), s.head, s.tail);
+  uint32_t len8 = static_cast<uint32_t>(key.size() < 255 ? key.size() : 255);
+  s.meta = (static_cast<uint32_t>(id + 1) << 8) | len8;
+  // One probe sequence: stop at the key (duplicate) or at the first empty slot.
+  size_t i = hash_bytes(key.data(), key.size()) & mask_;
+  for (; slots_[i].meta != 0; i = (i + 1) & mask_) {
+    const Slot& o = slots_[i];
+    if ((o.meta & 0xFF) != len8 || o.head != s.head) continue;
+    if (key.size() <= 12) {
+      if (o.tail == s.tail) return false;
+    } else {
+      uint32_t full;
+      std::memcpy(&full, arena_.data() + o.tail, 4);
+      if (full == key.size() && std::memcmp(arena_.data() + o.tail + 4, key.data(), key.size()) == 0) return false;
+    }
   }
-  slots_[i] = Slot{static_cast<uint32_t>(arena_.size()), static_cast<uint32_t>(key.size()), id, tag};
-  arena_.append(key);
+  if (key.size() > 12) {
+    s.tail = static_cast<uint32_t>(arena_.size());
+    uint32_t len = static_cast<uint32_t>(key.size());
+    arena_.append(reinterpret_cast<const char*>(&len), 4);
+    arena_.append(key);
+  }
+  slots_[i] = s;
   ++count_;
   return true;
 }
 
 int32_t BytesMap::find(const char* p, size_t n) const {
   if (slots_.empty()) return -1;
-  uint64_t h = hash_bytes(p, n);
-  uint32_t tag = static_cast<uint32_t>(h >> 32);
-  size_t i = h & mask_;
+  uint64_t head;
+  uint32_t tail;
+  split_key(p, n, head, tail);
+  uint32_t len8 = static_cast<uint32_t>(n < 255 ? n : 255);
+  size_t i = hash_bytes(p, n) & mask_;
   while (true) {
     const Slot& s = slots_[i];
-    if (s.id < 0) return -1;
-    if (s.tag == tag && s.len == n && std::memcmp(arena_.data() + s.offset, p, n) == 0) return s.id;
+    if (s.meta == 0) return -1;
+    if ((s.meta & 0xFF) == len8 && s.head == head) {
+      if (n <= 12) {
+        if (s.tail == tail) return static_cast<int32_t>(s.meta >> 8) - 1;
+      } else {
+        uint32_t full;
+        std::memcpy(&full, arena_.data() + s.tail, 4);
+        if (full == n && std::memcmp(arena_.data() + s.tail + 4, p, n) == 0) return static_cast<int32_t>(s.meta >> 8) - 1;
+      }
+    }
     i = (i + 1) & mask_;
   }
 }
@@ -110,10 +153,30 @@ bool PairMap::insert(int32_t a, int32_t b, int32_t rank, int32_t merged) {
   return true;
 }
 
+namespace {
+std::atomic<uint32_t> next_instance{1};
+}
+
 Bpe::Bpe(Mode mode, BytesMap vocab, PairMap merges, const int32_t (&byte_ids)[256], int32_t max_id,
          bool ignore_merges)
-    : mode_(mode), vocab_(std::move(vocab)), merges_(std::move(merges)), ignore_merges_(ignore_merges) {
+    : instance_(next_instance.fetch_add(1)),
+      mode_(mode), vocab_(std::move(vocab)), merges_(std::move(merges)), ignore_merges_(ignore_merges) {
   std::memcpy(byte_ids_, byte_ids, sizeof byte_ids_);
+  pair2_rank_.resize(65536);
+  pair2_merged_.resize(65536);
+  for (uint32_t a = 0; a < 256; ++a)
+    for (uint32_t b = 0; b < 256; ++b) {
+      char two[2] = {static_cast<char>(a), static_cast<char>(b)};
+      uint32_t k = (a << 8) | b;
+      if (mode_ == Mode::Ranks) {
+        int32_t id = vocab_.find(two, 2);
+        pair2_rank_[k] = id < 0 ? INT32_MAX : id;
+        pair2_merged_[k] = id;
+      } else if (!merges_.find(byte_ids_[a], byte_ids_[b], pair2_rank_[k], pair2_merged_[k])) {
+        pair2_rank_[k] = INT32_MAX;
+        pair2_merged_[k] = -1;
+      }
+    }
   if (mode_ == Mode::Merges && !ignore_merges_) {
     direct_.reset(new std::atomic<uint8_t>[static_cast<size_t>(max_id) + 1]);
     for (int32_t i = 0; i <= max_id; ++i) direct_[i].store(0, std::memory_order_relaxed);
@@ -146,18 +209,42 @@ bool Bpe::direct_ok(int32_t id, std::string_view piece) const {
 }
 
 void Bpe::encode_piece(std::string_view piece, std::vector<int32_t>& out) const {
-  if (piece.empty()) return;
-  if (piece.size() == 1) {
+  size_t n = piece.size();
+  if (n == 0) return;
+  if (n == 1) {
     out.push_back(byte_ids_[static_cast<unsigned char>(piece[0])]);
     return;
   }
+  CacheEntry* e = nullptr;
+  uint64_t h = 0;
+  if (n <= sizeof(CacheEntry::key)) {
+    thread_local std::unique_ptr<CacheEntry[]> cache;
+    if (!cache) cache.reset(new CacheEntry[kCacheSize]());
+    h = hash_bytes(piece.data(), n);
+    e = &cache[(h >> 20) & (kCacheSize - 1)];
+    if (e->hash == h && e->owner == instance_ && e->len == n && std::memcmp(e->key, piece.data(), n) == 0) {
+      out.insert(out.end(), e->ids, e->ids + e->n_ids);
+      return;
+    }
+  }
+  size_t before = out.size();
   int32_t id = vocab_.find(piece);
   if (id >= 0 && direct_ok(id, piece)) {
     out.push_back(id);
-    return;
+  } else if (n > 256) {
+    merge_large(piece, out);
+  } else {
+    merge_small(piece, out);
   }
-  if (piece.size() > 256) merge_large(piece, out);
-  else merge_small(piece, out);
+  size_t got = out.size() - before;
+  if (e && got <= std::size(e->ids)) {
+    e->hash = h;
+    e->owner = instance_;
+    e->len = static_cast<uint8_t>(n);
+    e->n_ids = static_cast<uint8_t>(got);
+    std::memcpy(e->key, piece.data(), n);
+    std::memcpy(e->ids, out.data() + before, got * sizeof(int32_t));
+  }
 }
 
 // Quadratic but allocation-light: right for the short pieces that make up nearly all text.
@@ -175,7 +262,9 @@ void Bpe::merge_small(std::string_view piece, std::vector<int32_t>& out) const {
     }
     pair_rank(piece, parts[i].start, end_of(i + 1), parts[i].id, parts[i + 1].id, parts[i].rank, parts[i].merged);
   };
-  for (size_t i = 0; i + 1 < m; ++i) update(i);
+  for (size_t i = 0; i + 1 < m; ++i)
+    pair_of_bytes(static_cast<unsigned char>(piece[i]), static_cast<unsigned char>(piece[i + 1]), parts[i].rank,
+                  parts[i].merged);
   while (m > 1) {
     int32_t best = INT32_MAX;
     size_t bi = 0;

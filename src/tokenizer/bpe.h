@@ -14,7 +14,8 @@
 
 namespace stablelm::tok {
 
-// Open-addressing map from byte strings (kept in one arena) to ids.
+// Open-addressing map from byte strings to ids. Keys of up to 12 bytes live inside the 16-byte
+// slot (one cache miss per lookup); longer ones in an arena.
 class BytesMap {
  public:
   void reserve(size_t n);
@@ -26,13 +27,13 @@ class BytesMap {
 
  private:
   struct Slot {
-    uint32_t offset;
-    uint32_t len;
-    int32_t id;  // -1: empty
-    uint32_t tag;
+    uint64_t head;  // key bytes 0..7, zero padded
+    uint32_t tail;  // key bytes 8..11 (short keys) or arena offset (long keys)
+    uint32_t meta;  // (id + 1) << 8 | min(len, 255); 0: empty
   };
-  void grow();
-  std::string arena_;
+  static void split_key(const char* p, size_t n, uint64_t& head, uint32_t& tail);
+  void place(const Slot& s, uint64_t h);
+  std::string arena_;  // long keys: 4-byte length, then the bytes
   std::vector<Slot> slots_;
   size_t mask_ = 0, count_ = 0;
 };
@@ -99,12 +100,31 @@ class Bpe {
   inline void pair_rank(std::string_view piece, uint32_t a, uint32_t c, int32_t ia, int32_t ib,
                         int32_t& rank, int32_t& merged) const;
   bool direct_ok(int32_t id, std::string_view piece) const;
+  // Merging two single bytes is the most common first step: a dense table for it.
+  void pair_of_bytes(unsigned char a, unsigned char b, int32_t& rank, int32_t& merged) const {
+    uint32_t k = (static_cast<uint32_t>(a) << 8) | b;
+    rank = pair2_rank_[k];
+    merged = pair2_merged_[k];
+  }
 
+  // Per-thread memo of recent pieces → ids (direct-mapped; entries carry the owner's id, so
+  // tokenizers sharing a thread never see each other's results).
+  struct CacheEntry {
+    uint64_t hash;
+    uint32_t owner;
+    uint8_t len, n_ids;
+    char key[32];
+    int32_t ids[12];
+  };
+  static constexpr size_t kCacheSize = 8192;
+
+  uint32_t instance_;
   Mode mode_;
   BytesMap vocab_;
   PairMap merges_;
   int32_t byte_ids_[256];
   bool ignore_merges_;
+  std::vector<int32_t> pair2_rank_, pair2_merged_;
   // Merges mode: whether BPE of a token's own bytes gives that token back (0 unknown, 1 yes,
   // 2 no), found lazily; only then may a piece that is a token skip the merge loop.
   std::unique_ptr<std::atomic<uint8_t>[]> direct_;

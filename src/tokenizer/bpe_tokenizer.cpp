@@ -40,6 +40,11 @@ bool byte_level_to_bytes(std::string_view s, std::string& out) {
   auto* p = reinterpret_cast<const unsigned char*>(s.data());
   size_t i = 0;
   while (i < s.size()) {
+    if (p[i] < 0x80) {
+      if (t.from_cp[p[i]] < 0) return false;
+      out += static_cast<char>(p[i++]);
+      continue;
+    }
     bool inc = false;
     size_t len = utf8_sequence_length(p + i, s.size() - i, &inc);
     if (len == 0) return false;
@@ -53,6 +58,7 @@ bool byte_level_to_bytes(std::string_view s, std::string& out) {
 }
 
 BpeTokenizer::BpeTokenizer(Spec spec) : spec_(std::move(spec)) {
+  char_class_table();  // build the process-wide Unicode tables now, not in the first encode
   std::vector<AddedToken> raw, normalized;
   special_.assign(spec_.token_bytes.size(), 0);
   for (const auto& a : spec_.added) {

@@ -6,6 +6,7 @@
 #include "stablelm/error.h"
 #include "tokenizer/bpe_tokenizer.h"
 #include "tokenizer/file_util.h"
+#include "tokenizer/json_scan.h"
 #include "tokenizer/load.h"
 #include "tokenizer/unicode.h"
 
@@ -121,7 +122,29 @@ void check_post_processor(const Ctx& c, const json& j) {
 
 std::unique_ptr<Tokenizer> load_tokenizer_json(const std::filesystem::path& path, const std::filesystem::path& config) {
   Ctx c{path.string()};
-  json root = parse_json_file(path);
+  std::string text = read_whole_file(path);
+  if (size_t bad = find_invalid_utf8(text); bad != std::string_view::npos)
+    c.fail("not valid UTF-8 at byte " + std::to_string(bad));
+  // The vocabulary and merges are scanned directly (fast); nlohmann parses everything else.
+  JsonSpan vspan, mspan;
+  bool fast = find_vocab_and_merges(text, vspan, mspan) && vspan.end && mspan.end;
+  json root;
+  std::vector<std::pair<std::string, int64_t>> vocab_entries;
+  std::vector<std::pair<std::string, std::string>> merge_entries;
+  try {
+    if (fast) {
+      std::string rest = text;
+      const JsonSpan& later = vspan.begin > mspan.begin ? vspan : mspan;
+      const JsonSpan& earlier = vspan.begin > mspan.begin ? mspan : vspan;
+      rest.replace(later.begin, later.end - later.begin, &later == &vspan ? "{}" : "[]");
+      rest.replace(earlier.begin, earlier.end - earlier.begin, &earlier == &vspan ? "{}" : "[]");
+      root = json::parse(rest);
+    } else {
+      root = json::parse(text);
+    }
+  } catch (const json::exception& e) {
+    c.fail(std::string("not valid JSON: ") + e.what());
+  }
   if (!root.is_object()) c.fail("expected a JSON object");
 
   BpeTokenizer::Spec spec;
@@ -149,12 +172,38 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::filesystem::path& path
   bool ignore_merges = c.flag(model, "ignore_merges", false, "model");
 
   // Vocabulary: byte-level strings → ids.
-  const json& vocab = c.obj(model, "vocab", "model");
-  if (!vocab.is_object()) c.fail("model.vocab must be an object of token → id");
+  if (fast) {
+    vocab_entries = scan_vocab(text, vspan, c.file);
+    merge_entries = scan_merges(text, mspan, c.file);
+  } else {
+    const json& vocab = c.obj(model, "vocab", "model");
+    if (!vocab.is_object()) c.fail("model.vocab must be an object of token → id");
+    for (auto it = vocab.begin(); it != vocab.end(); ++it) {
+      if (!it.value().is_number_integer()) c.fail("model.vocab[\"" + it.key() + "\"] is not an integer id");
+      vocab_entries.emplace_back(it.key(), it.value().get<int64_t>());
+    }
+    const json& merges = c.obj(model, "merges", "model");
+    if (!merges.is_array()) c.fail("model.merges must be a list");
+    for (size_t i = 0; i < merges.size(); ++i) {
+      const json& m = merges[i];
+      auto where = [&] { return "model.merges[" + std::to_string(i) + "]"; };
+      if (m.is_string()) {
+        const std::string& ms = m.get_ref<const std::string&>();
+        size_t sp = ms.find(' ');
+        if (sp == std::string::npos || ms.find(' ', sp + 1) != std::string::npos)
+          c.fail(where() + " \"" + ms + "\" is not two tokens separated by one space");
+        merge_entries.emplace_back(ms.substr(0, sp), ms.substr(sp + 1));
+      } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
+        merge_entries.emplace_back(m[0].get<std::string>(), m[1].get<std::string>());
+      } else {
+        c.fail(where() + " must be \"a b\" or [\"a\", \"b\"]");
+      }
+    }
+  }
   BytesMap names;  // byte-level spelling → id (for merges)
-  names.reserve(vocab.size());
+  names.reserve(vocab_entries.size());
   BytesMap by_bytes;
-  by_bytes.reserve(vocab.size());
+  by_bytes.reserve(vocab_entries.size());
   std::vector<std::string> token_bytes;
   std::vector<uint8_t> valid;
   std::string raw;
@@ -167,13 +216,10 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::filesystem::path& path
     token_bytes[id] = bytes;
     valid[id] = 1;
   };
-  for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-    if (!it.value().is_number_integer()) c.fail("model.vocab[\"" + it.key() + "\"] is not an integer id");
-    int64_t id = it.value().get<int64_t>();
-    const std::string& name = it.key();
+  for (const auto& [name, id] : vocab_entries) {
     if (id < 0 || id >= kMaxId) c.fail("model.vocab[\"" + name + "\"] = " + std::to_string(id) + " is out of range");
     if (static_cast<size_t>(id) < valid.size() && valid[id]) c.fail("model.vocab: id " + std::to_string(id) + " is used twice");
-    names.insert(name, static_cast<int32_t>(id));
+    if (!names.insert(name, static_cast<int32_t>(id))) c.fail("model.vocab: token \"" + name + "\" appears twice");
     if (byte_level_to_bytes(name, raw)) {
       by_bytes.insert(raw, static_cast<int32_t>(id));
       place(id, raw, name);
@@ -188,31 +234,17 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::filesystem::path& path
                                 byte_level_char(static_cast<unsigned char>(b)) + "\"); not a byte-level BPE vocabulary");
   }
 
-  // Merges: "a b" or ["a", "b"], rank = position.
-  const json& merges = c.obj(model, "merges", "model");
-  if (!merges.is_array()) c.fail("model.merges must be a list");
+  // Merges, rank = position.
   PairMap pairs;
-  pairs.reserve(merges.size());
-  for (size_t i = 0; i < merges.size(); ++i) {
-    const json& m = merges[i];
-    std::string a, b;
+  pairs.reserve(merge_entries.size());
+  std::string ab;
+  for (size_t i = 0; i < merge_entries.size(); ++i) {
+    const auto& [a, b] = merge_entries[i];
     auto where = [&] { return "model.merges[" + std::to_string(i) + "]"; };
-    if (m.is_string()) {
-      const std::string& s = m.get_ref<const std::string&>();
-      size_t sp = s.find(' ');
-      if (sp == std::string::npos || s.find(' ', sp + 1) != std::string::npos)
-        c.fail(where() + " \"" + s + "\" is not two tokens separated by one space");
-      a = s.substr(0, sp);
-      b = s.substr(sp + 1);
-    } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
-      a = m[0].get<std::string>();
-      b = m[1].get<std::string>();
-    } else {
-      c.fail(where() + " must be \"a b\" or [\"a\", \"b\"]");
-    }
-    int32_t ia = names.find(a), ib = names.find(b), im = names.find(a + b);
+    ab.assign(a).append(b);
+    int32_t ia = names.find(a), ib = names.find(b), im = names.find(ab);
     if (ia < 0 || ib < 0) c.fail(where() + ": \"" + (ia < 0 ? a : b) + "\" is not in model.vocab");
-    if (im < 0) c.fail(where() + ": the merged token \"" + a + b + "\" is not in model.vocab");
+    if (im < 0) c.fail(where() + ": the merged token \"" + ab + "\" is not in model.vocab");
     pairs.insert(ia, ib, static_cast<int32_t>(i), im);
   }
 

@@ -33,10 +33,18 @@ void mark_nfc_facts(uint8_t* t, uint32_t cp) {
   std::free(dst);
 }
 
+// Planes 4-13 have no assigned characters and planes 15-16 are private use (class bits 0 in
+// every Unicode version so far), so the scan covers planes 0-3 and 14 only.
+bool in_scanned_planes(uint32_t cp) { return cp < 0x40000 || (cp >= 0xE0000 && cp < 0xF0000); }
+
 std::unique_ptr<uint8_t[]> build_table() {
   auto t = std::make_unique<uint8_t[]>(kMaxCp);
   for (uint32_t cp = 0; cp < kMaxCp; ++cp) {
-    if (cp >= 0xD800 && cp <= 0xDFFF) { t[cp] = 0; continue; }
+    if (!in_scanned_planes(cp)) {
+      cp = cp < 0xE0000 ? 0xDFFFF : kMaxCp;
+      continue;
+    }
+    if (cp >= 0xD800 && cp <= 0xDFFF) continue;
     const utf8proc_property_t* p = utf8proc_get_property(static_cast<utf8proc_int32_t>(cp));
     uint8_t c = 0;
     switch (p->category) {
@@ -53,13 +61,10 @@ std::unique_ptr<uint8_t[]> build_table() {
     if ((cp >= 0x09 && cp <= 0x0D) || cp == 0x85) c |= kSpace;
     if (p->combining_class != 0) c |= kNfcUnsafe;
     t[cp] |= c;
+    if (p->decomp_seqindex != UINT16_MAX) mark_nfc_facts(t.get(), cp);
   }
-  for (uint32_t cp = 0; cp < kMaxCp; ++cp) {
-    if (cp >= 0xD800 && cp <= 0xDFFF) continue;
-    const utf8proc_property_t* p = utf8proc_get_property(static_cast<utf8proc_int32_t>(cp));
-    if (p->decomp_seqindex != UINT16_MAX || (cp >= 0xAC00 && cp <= 0xD7A3)) mark_nfc_facts(t.get(), cp);
-  }
-  // Hangul jamo vowels and trailing consonants compose algorithmically with what precedes them.
+  // Hangul syllables are NFC-inert; the jamo vowels and trailing consonants compose
+  // algorithmically with what precedes them.
   for (uint32_t cp = 0x1160; cp <= 0x11FF; ++cp) t[cp] |= kNfcUnsafe;
   return t;
 }
