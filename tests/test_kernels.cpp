@@ -98,7 +98,7 @@ TEST_P(IsaTest, LinearFloatMatchesReference) {
   ThreadPool pool(2);
   std::vector<int64_t> rows_list = {1, 3, 5, 8, 13, 33};
   std::vector<int64_t> cols_list = {1, 7, 16, 17, 40, 129};
-  std::vector<int64_t> n_list = {1, 2, 3, 6, 7, 13};
+  std::vector<int64_t> n_list = {1, 2, 3, 6, 7, 13, 17};  // >= 16: the packed GEMM path
   if (!sanitized()) {
     rows_list.push_back(70);
     cols_list.push_back(2100);  // crosses the 2048-column cache block of the prefill path

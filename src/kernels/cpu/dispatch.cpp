@@ -153,7 +153,7 @@ void linear(const Weight& w, const float* bias, const float* x, int64_t n, float
     if (o) o->linear_float(w, bias, x, n, y, r0, r1);
     else scalar_linear_rows(w, bias, x, n, y, r0, r1);
   };
-  if (threaded) pool->parallel_for(w.rows, run, 8);
+  if (threaded) pool->parallel_for(w.rows, run, n >= 16 ? 32 : 8);  // 32: the prefill GEMM panel
   else run(0, 0, w.rows);
 }
 
