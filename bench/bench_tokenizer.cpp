@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -14,6 +15,11 @@
 #include <vector>
 
 #include "stablelm/tokenizer.h"
+
+// The fixtures live beside the checkout (../shared/fixtures), found from this source file.
+#ifndef STABLELM_FIXTURES_DIR
+#define STABLELM_FIXTURES_DIR (std::filesystem::path(__FILE__).parent_path() / "../../shared/fixtures").lexically_normal().string()
+#endif
 
 namespace {
 using Clock = std::chrono::steady_clock;
