@@ -39,7 +39,7 @@ void quantize_act_block(const float* x, int64_t count, int8_t* q, float* d, int3
 namespace {
 
 // Q4: symmetric 4-bit codes q in [-8, 7], w ≈ d q. Llama.cpp's Q4_0 maps the value of largest
-// magnitude to -8; we also try -7 and a least-squares refit of d for each start and keep the
+// magnitude to -8; we also try -7.5 and -7, each with a least-squares refit of d, and keep the
 // scale with the smallest squared error (all with d rounded to f16 as stored).
 float q4_error(const float* w, float d, int8_t* q) {
   const float id = d != 0.0f ? 1.0f / d : 0.0f;
@@ -62,7 +62,7 @@ float choose_q4_scale(const float* w) {
   int8_t q[kBlock];
   float best_d = round_f16(m / -8.0f);
   float best = q4_error(w, best_d, q);
-  for (float div : {-8.0f, -7.0f}) {
+  for (float div : {-8.0f, -7.5f, -7.0f}) {
     float d = round_f16(m / div);
     float err = q4_error(w, d, q);
     if (err < best) best = err, best_d = d;
