@@ -27,7 +27,13 @@ std::filesystem::path resolve_model_dir(const std::string& model_arg, const std:
   }
   // An explicit --revision wins over org/name@revision.
   const std::string rev = revision.empty() ? ref.revision : revision;
-  return hub::snapshot_download(ref.repo, rev, hub::Options::from_env());
+  try {
+    return hub::snapshot_download(ref.repo, rev, hub::Options::from_env());
+  } catch (const Error& e) {
+    std::string msg = e.what();
+    if (msg.find("not found") != std::string::npos) msg += " (and there is no local directory " + model_arg + ")";
+    throw Error("--model " + model_arg + ": " + msg);
+  }
 }
 
 }  // namespace stablelm::cli

@@ -156,7 +156,8 @@ void download_blob(HttpClient& http, const Options& opts, const FileMeta& meta, 
       } catch (const NetworkError& e) {
         if (e.kind == NetworkError::Kind::Aborted) throw write_error(write_errno, part);
         if (e.transient() && attempt < opts.retries) {
-          std::fprintf(stderr, "\n%s: download interrupted (%s) at %llu bytes; resuming (try %d of %d)\n",
+          bar.finish();
+          std::fprintf(stderr, "%s: download interrupted (%s) at %llu bytes; resuming (try %d of %d)\n",
                        display_name.c_str(), e.what(), static_cast<unsigned long long>(have), attempt + 2,
                        opts.retries + 1);
           retry_pause(opts, attempt);

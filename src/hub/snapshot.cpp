@@ -48,7 +48,11 @@ class Session {
       req.follow_redirects = true;  // a renamed repo answers with a redirect
       return http_.perform(req);
     });
-    if (resp.status != 200) throw http_error(resp, url, ctx_);
+    if (resp.status != 200) {
+      Error e = http_error(resp, url, ctx_);
+      if (transient_status(resp.status)) throw Error(e.what() + cached_hint());  // the hub is down
+      throw e;
+    }
     nlohmann::json j = nlohmann::json::parse(resp.body, nullptr, false);
     RepoInfo info;
     if (j.is_discarded() || !j.is_object() || !j.contains("sha") || !j["sha"].is_string())
@@ -80,14 +84,23 @@ class Session {
 
   Error network_down(const NetworkError& e) {
     std::string msg = "cannot reach " + opts_.endpoint + " (" + e.what() + ")";
-    auto commit = cache_.commit_for(ctx_.revision);
-    if (commit && cache_.missing_in_snapshot(*commit).empty())
-      msg += "; " + ctx_.repo + " is in the cache (" + cache_.snapshot_dir(*commit).string() +
-             "): set HF_HUB_OFFLINE=1 to use it without the network";
-    else
+    std::string hint = cached_hint();
+    if (hint.empty())
       msg += "; check the network connection and HF_ENDPOINT (" + ctx_.repo + " at revision '" + ctx_.revision +
              "' is not in the cache " + opts_.cache_dir.string() + ")";
-    return Error(msg);
+    return Error(msg + hint);
+  }
+
+  // When the hub cannot be used but the cache has a usable snapshot, say how to run from it.
+  std::string cached_hint() const {
+    auto commit = cache_.commit_for(ctx_.revision);
+    try {
+      if (!commit || !cache_.missing_in_snapshot(*commit).empty()) return "";
+    } catch (const Error&) {
+      return "";  // a damaged index: not usable offline either
+    }
+    return "; " + ctx_.repo + " is in the cache (" + cache_.snapshot_dir(*commit).string() +
+           "): set HF_HUB_OFFLINE=1 to use it without the network";
   }
 
  private:
@@ -148,7 +161,10 @@ class Session {
     while (!etag.empty() && etag.back() == '"') etag.pop_back();
     if (etag.empty())
       throw Error("the server sent no ETag for " + file + " (" + url + "): is HF_ENDPOINT a Hugging Face hub?");
-    if (etag == "." || etag == ".." || etag.find_first_of("/\\") != std::string::npos || etag.size() > 200)
+    const bool has_control =
+        std::any_of(etag.begin(), etag.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; });
+    if (etag == "." || etag == ".." || etag.find_first_of("/\\") != std::string::npos || etag.size() > 200 ||
+        has_control)
       throw Error("the server sent an unusable ETag for " + file + ": " + etag);
     m.etag = etag;
     std::string size = resp.header("x-linked-size");
