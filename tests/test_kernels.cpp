@@ -224,6 +224,34 @@ TEST_P(IsaTest, ElementwiseMatchReference) {
     k::silu_mul(got.data(), u.data(), n);
     for (int64_t i = 0; i < n; ++i) ASSERT_NEAR(got[i], want[i], 2e-6f * (1 + std::fabs(want[i]))) << "n=" << n << " i=" << i;
   }
+  // layer_norm: fp32 two-pass sums vs the reference's double sums; store_kv: exact conversions.
+  for (int64_t dim : {1, 7, 16, 33, 2048}) {
+    const int64_t rows = 3;
+    auto xs = randn(static_cast<size_t>(rows * dim), static_cast<uint32_t>(dim), 3.0f);
+    for (auto& v : xs) v += 5.0f;  // a large mean: the variance must be centred
+    auto w = randn(static_cast<size_t>(dim), 11), b = randn(static_cast<size_t>(dim), 12);
+    std::vector<float> want(xs.size()), got(xs.size());
+    for (const float* bias : {static_cast<const float*>(b.data()), static_cast<const float*>(nullptr)}) {
+      k::reference::layer_norm(xs.data(), rows, dim, w.data(), bias, 1e-5f, want.data());
+      k::layer_norm(xs.data(), rows, dim, w.data(), bias, 1e-5f, got.data());
+      for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-5f * (1 + std::fabs(want[i]))) << dim;
+    }
+    // In place (out aliases x), as the model calls it.
+    auto inplace = xs;
+    k::layer_norm(inplace.data(), rows, dim, w.data(), b.data(), 1e-5f, inplace.data());
+    k::reference::layer_norm(xs.data(), rows, dim, w.data(), b.data(), 1e-5f, want.data());
+    for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(inplace[i], want[i], 1e-5f * (1 + std::fabs(want[i])));
+    for (k::WType t : {k::WType::F32, k::WType::F16, k::WType::BF16}) {
+      auto v = xs;
+      v[0] = 1e-40f;   // subnormal
+      v[v.size() - 1] = 70000.0f;  // f16 overflow
+      const size_t es = t == k::WType::F32 ? 4 : 2;
+      std::vector<uint8_t> a(v.size() * es), c(v.size() * es);
+      k::reference::store_kv(v.data(), rows, dim, t, a.data());
+      k::store_kv(v.data(), rows, dim, t, c.data());
+      ASSERT_EQ(a, c) << k::wtype_name(t) << " dim=" << dim;
+    }
+  }
   // rope: the dispatcher shares cos/sin across heads, with the reference's exact arithmetic.
   const int64_t n = 5, heads = 3, hd = 20, rot = 10;
   auto x = randn(static_cast<size_t>(n * heads * hd), 3);

@@ -159,7 +159,8 @@ void linear(const Weight& w, const float* bias, const float* x, int64_t n, float
 
 void layer_norm(const float* x, int64_t n, int64_t dim, const float* weight, const float* bias, float eps,
                 float* out) {
-  reference::layer_norm(x, n, dim, weight, bias, eps, out);
+  if (const simd::Ops* o = ops()) o->layer_norm(x, n, dim, weight, bias, eps, out);
+  else reference::layer_norm(x, n, dim, weight, bias, eps, out);
 }
 
 void rope(float* x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t rot_dims, const int32_t* positions,
@@ -202,7 +203,8 @@ void attention(const float* q, int64_t n, int64_t pos0, int64_t n_heads, int64_t
 }
 
 void store_kv(const float* src, int64_t n, int64_t width, WType t, void* dst) {
-  reference::store_kv(src, n, width, t, dst);
+  if (const simd::Ops* o = ops()) o->store_kv(src, n, width, t, dst);
+  else reference::store_kv(src, n, width, t, dst);
 }
 
 void silu_mul(float* gate, const float* up, int64_t n) {

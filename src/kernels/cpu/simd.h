@@ -35,6 +35,9 @@ struct Ops {
   // Attention for query heads [h0, h1) of all n queries; scratch holds >= pos0 + n floats.
   void (*attention)(const AttnArgs& a, int64_t h0, int64_t h1, float* scratch);
   void (*silu_mul)(float* gate, const float* up, int64_t n);
+  void (*layer_norm)(const float* x, int64_t n, int64_t dim, const float* weight, const float* bias, float eps,
+                     float* out);
+  void (*store_kv)(const float* src, int64_t n, int64_t width, WType t, void* dst);
 };
 
 const Ops* avx512_ops();
