@@ -105,6 +105,10 @@ TEST(GenerationConfig, BadFilesNameTheFileAndKey) {
   EXPECT_NE(error_of([] { load_json(R"({"temperature": "hot"})"); }).find("\"temperature\" must be a number"),
             std::string::npos);
   EXPECT_NE(error_of([] { load_json(R"({"top_k": 1.5})"); }).find("\"top_k\" must be an integer"), std::string::npos);
+  EXPECT_NE(error_of([] { load_json(R"({"temperature": 1e300})"); }).find("\"temperature\" must be a finite number"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { load_json(R"({"top_k": 10000000000})"); }).find("\"top_k\" must be an integer"),
+            std::string::npos);
   EXPECT_NE(error_of([] { load_json(R"({"do_sample": 1})"); }).find("\"do_sample\" must be true or false"),
             std::string::npos);
   EXPECT_NE(error_of([] { load_json(R"({"eos_token_id": [1, -2]})"); }).find("\"eos_token_id\""), std::string::npos);

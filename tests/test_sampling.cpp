@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <map>
 #include <numeric>
 #include <random>
@@ -185,6 +186,17 @@ TEST(Warpers, TypicalPKeepsTokensNearTheEntropy) {
   c = cands(l);
   apply_typical_p(c, 0.95);
   EXPECT_EQ(kept_ids(c), (std::vector<int32_t>{0, 1, 2, 3}));
+}
+
+TEST(Warpers, TinyTemperatureOverflowKeepsTheTopTokens) {
+  auto c = cands({1.0f, 3.0f, 3.0f, -2.0f});
+  apply_temperature(c, 1e-38f);  // 3 / 1e-38 overflows to +inf
+  auto p = probs_by_id(c);
+  EXPECT_EQ(p[1], 0.5);
+  EXPECT_EQ(p[2], 0.5);
+  EXPECT_EQ(p[0], 0.0);
+  Rng rng(1);
+  for (int i = 0; i < 20; ++i) EXPECT_GE(sample(c, rng), 1);
 }
 
 TEST(Warpers, FilteredTokensStayFilteredAndDoNotCountAsMass) {
@@ -417,11 +429,35 @@ std::vector<float> ref_min_p(std::vector<float> s, double min_p) {
     if (p[i] < thr) s[i] = NEG;
   return s;
 }
+std::vector<float> ref_typical(std::vector<float> s, double mass, int min_keep) {
+  const auto p = ref_softmax(s);
+  double ent = 0;
+  for (double v : p)
+    if (v > 0) ent -= v * std::log(v);
+  std::vector<double> shifted(s.size());
+  for (size_t i = 0; i < s.size(); ++i) shifted[i] = std::abs(-std::log(p[i]) - ent);
+  std::vector<int32_t> order(s.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int32_t a, int32_t b) { return shifted[size_t(a)] < shifted[size_t(b)]; });
+  double cum = 0;
+  size_t last = 0;
+  for (int32_t id : order) {
+    cum += p[size_t(id)];
+    if (cum < mass) ++last;
+  }
+  last = std::min(last, order.size() - 1);
+  const double thr = shifted[size_t(order[last])];
+  for (size_t r = static_cast<size_t>(min_keep); r < order.size(); ++r)
+    if (shifted[size_t(order[r])] > thr) s[size_t(order[r])] = NEG;
+  return s;
+}
 }  // namespace
 
 TEST(Warpers, FastPathsEqualSortBasedReferencesOnRandomInputs) {
   std::mt19937_64 rng(2024);
-  for (int trial = 0; trial < 3000; ++trial) {
+  const int trials = std::getenv("STABLELM_SANITIZED") ? 400 : 3000;
+  for (int trial = 0; trial < trials; ++trial) {
     const size_t n = 1 + rng() % 300;
     const bool ties = trial % 2 == 0;
     std::vector<float> s(n);
@@ -447,5 +483,10 @@ TEST(Warpers, FastPathsEqualSortBasedReferencesOnRandomInputs) {
     c = cands(s);
     apply_min_p(c, mp);
     EXPECT_EQ(kept_ids(c), ref_kept(ref_min_p(s, mp))) << "min_p " << mp;
+
+    const double tp = std::uniform_real_distribution<double>(0.01, 0.99)(rng);
+    c = cands(s);
+    apply_typical_p(c, tp, min_keep);
+    EXPECT_EQ(kept_ids(c), ref_kept(ref_typical(s, tp, min_keep))) << "typical_p " << tp << " min_keep " << min_keep;
   }
 }

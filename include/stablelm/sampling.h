@@ -63,7 +63,8 @@ class Candidates {
 
   // Work buffers for the warpers.
   struct Keyed {
-    double key;
+    double key;  // what the warper orders by
+    double p;    // the candidate's probability
     Candidate c;
   };
   std::vector<Candidate>& mutable_items() { return items_; }

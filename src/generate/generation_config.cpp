@@ -1,6 +1,7 @@
 // generation_config.json -> GenerationConfig, with transformers' defaults and checks.
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -36,8 +37,15 @@ double get_number(const std::filesystem::path& file, const char* key, const json
   if (!v.is_number()) bad_type(file, key, "a number", v);
   return v.get<double>();
 }
+float get_float(const std::filesystem::path& file, const char* key, const json& v) {
+  const double d = get_number(file, key, v);
+  if (!(std::abs(d) <= static_cast<double>(std::numeric_limits<float>::max()))) bad_type(file, key, "a finite number", v);
+  return static_cast<float>(d);
+}
 int64_t get_int(const std::filesystem::path& file, const char* key, const json& v) {
-  if (!v.is_number_integer()) bad_type(file, key, "an integer", v);
+  if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT32_MAX)) ||
+      v.get<int64_t>() > INT32_MAX || v.get<int64_t>() < INT32_MIN)
+    bad_type(file, key, "an integer (32-bit)", v);
   return v.get<int64_t>();
 }
 int32_t get_id(const std::filesystem::path& file, const char* key, const json& v) {
@@ -60,13 +68,13 @@ GenerationConfig GenerationConfig::load(const std::filesystem::path& file) {
 
   GenerationConfig c;
   with(j, "do_sample", [&](const json& v) { c.do_sample = get_bool(file, "do_sample", v); });
-  with(j, "temperature", [&](const json& v) { c.temperature = static_cast<float>(get_number(file, "temperature", v)); });
+  with(j, "temperature", [&](const json& v) { c.temperature = get_float(file, "temperature", v); });
   with(j, "top_k", [&](const json& v) { c.top_k = static_cast<int>(get_int(file, "top_k", v)); });
   with(j, "top_p", [&](const json& v) { c.top_p = get_number(file, "top_p", v); });
   with(j, "min_p", [&](const json& v) { c.min_p = get_number(file, "min_p", v); });
   with(j, "typical_p", [&](const json& v) { c.typical_p = get_number(file, "typical_p", v); });
   with(j, "repetition_penalty",
-       [&](const json& v) { c.repetition_penalty = static_cast<float>(get_number(file, "repetition_penalty", v)); });
+       [&](const json& v) { c.repetition_penalty = get_float(file, "repetition_penalty", v); });
   with(j, "no_repeat_ngram_size",
        [&](const json& v) { c.no_repeat_ngram_size = static_cast<int>(get_int(file, "no_repeat_ngram_size", v)); });
   with(j, "max_new_tokens", [&](const json& v) { c.max_new_tokens = get_int(file, "max_new_tokens", v); });

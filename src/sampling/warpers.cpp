@@ -31,9 +31,16 @@ std::span<const double> Candidates::probs() {
   if (items_.empty()) return probs_;
   float mx = items_[0].score;
   for (const auto& c : items_) mx = std::max(mx, c.score);
+  if (std::isinf(mx) && mx > 0) {
+    // A tiny temperature overflowed some scores to +inf: they share all the mass (the limit).
+    double n = 0.0;
+    for (size_t i = 0; i < items_.size(); ++i) n += probs_[i] = items_[i].score == mx ? 1.0 : 0.0;
+    for (double& p : probs_) p /= n;
+    return probs_;
+  }
   double sum = 0.0;
   for (size_t i = 0; i < items_.size(); ++i) {
-    probs_[i] = std::exp(static_cast<double>(items_[i].score) - static_cast<double>(mx));
+    probs_[i] = static_cast<double>(std::exp(items_[i].score - mx));  // float exp, as torch softmax
     sum += probs_[i];
   }
   for (double& p : probs_) p /= sum;
@@ -62,11 +69,11 @@ void apply_top_k(Candidates& c, int top_k, int min_keep) {
   const auto greater_key = [](const Candidates::Keyed& a, const Candidates::Keyed& b) { return a.key > b.key; };
   for (const auto& x : items) {
     if (heap.size() < k) {
-      heap.push_back({x.score, x});
+      heap.push_back({x.score, 0.0, x});
       std::push_heap(heap.begin(), heap.end(), greater_key);
     } else if (x.score > heap.front().key) {
       std::pop_heap(heap.begin(), heap.end(), greater_key);
-      heap.back() = {x.score, x};
+      heap.back() = {x.score, 0.0, x};
       std::push_heap(heap.begin(), heap.end(), greater_key);
     }
   }
@@ -76,50 +83,58 @@ void apply_top_k(Candidates& c, int top_k, int min_keep) {
 }
 
 namespace {
-// Moves the longest run of least probable candidates (ascending by score, ties by id) whose
-// cumulative probability stays <= cut to the front and returns its length, at most max_remove.
-// Quickselect on partial sums: O(n) expected instead of sorting the whole vocabulary.
-size_t low_mass_prefix(Candidates& c, double cut, size_t max_remove) {
-  auto& items = c.mutable_items();
-  const auto probs = c.probs();
-  auto& keyed = c.keyed();
-  keyed.clear();
-  for (size_t i = 0; i < items.size(); ++i) keyed.push_back({probs[i], items[i]});
-  const auto asc = [](const Candidates::Keyed& a, const Candidates::Keyed& b) { return ascending(a.c, b.c); };
+// For keyed entries in the order `less` (a total order), returns L = the length of the longest
+// sorted prefix whose cumulative probability satisfies `ok` (a predicate true on a prefix), and
+// leaves the L smallest entries in keyed[0, L). Quickselect on partial sums: O(n) expected, where
+// transformers sorts the whole vocabulary and takes a cumsum.
+template <typename Less, typename Ok>
+size_t mass_prefix(std::vector<Candidates::Keyed>& keyed, Less less, Ok ok) {
   size_t lo = 0, hi = keyed.size();
-  double acc = 0.0;  // mass of keyed[0, lo), all below keyed[lo, hi)
+  double acc = 0.0;  // mass of keyed[0, lo), all before keyed[lo, hi) in the order
   while (lo < hi) {
     const size_t m = lo + (hi - lo) / 2;
     std::nth_element(keyed.begin() + static_cast<std::ptrdiff_t>(lo), keyed.begin() + static_cast<std::ptrdiff_t>(m),
-                     keyed.begin() + static_cast<std::ptrdiff_t>(hi), asc);
+                     keyed.begin() + static_cast<std::ptrdiff_t>(hi), less);
     double s = acc;
-    for (size_t i = lo; i <= m; ++i) s += keyed[i].key;
-    if (s <= cut) {
+    for (size_t i = lo; i <= m; ++i) s += keyed[i].p;
+    if (ok(s)) {
       acc = s;
       lo = m + 1;
     } else {
       hi = m;
     }
   }
-  const size_t remove = std::min(lo, max_remove);
-  // When min_keep caps the removal, only the `remove` smallest of the lo smallest go.
-  if (remove < lo)
-    std::nth_element(keyed.begin(), keyed.begin() + static_cast<std::ptrdiff_t>(remove),
-                     keyed.begin() + static_cast<std::ptrdiff_t>(lo), asc);
-  for (size_t i = 0; i < keyed.size(); ++i) items[i] = keyed[i].c;
-  return remove;
+  return lo;
+}
+
+void fill_keyed(Candidates& c, bool key_is_score) {
+  const auto probs = c.probs();
+  auto& keyed = c.keyed();
+  keyed.clear();
+  const auto items = c.items();
+  for (size_t i = 0; i < items.size(); ++i) keyed.push_back({key_is_score ? items[i].score : 0.0, probs[i], items[i]});
 }
 }  // namespace
 
 void apply_top_p(Candidates& c, double top_p, int min_keep) {
   auto& items = c.mutable_items();
   if (items.empty()) return;
-  // Remove the low end while its cumulative mass is <= 1 - top_p (rounded to float, as torch
-  // compares a float32 tensor with a Python scalar); never the min_keep most probable.
+  // Ascending by score (ties: lower id first), remove the low end while its cumulative mass is
+  // <= 1 - top_p (rounded to float, as torch compares a float32 tensor with a Python scalar);
+  // never the min_keep most probable.
   const double cut = static_cast<double>(static_cast<float>(1.0 - top_p));
   const size_t max_remove = items.size() > static_cast<size_t>(min_keep) ? items.size() - static_cast<size_t>(min_keep) : 0;
-  const size_t remove = low_mass_prefix(c, cut, max_remove);
-  items.erase(items.begin(), items.begin() + static_cast<std::ptrdiff_t>(remove));
+  fill_keyed(c, true);
+  auto& keyed = c.keyed();
+  const auto asc = [](const Candidates::Keyed& a, const Candidates::Keyed& b) { return ascending(a.c, b.c); };
+  const size_t low = mass_prefix(keyed, asc, [cut](double cum) { return cum <= cut; });
+  const size_t remove = std::min(low, max_remove);
+  // When min_keep caps the removal, only the `remove` smallest of the `low` smallest go.
+  if (remove < low)
+    std::nth_element(keyed.begin(), keyed.begin() + static_cast<std::ptrdiff_t>(remove),
+                     keyed.begin() + static_cast<std::ptrdiff_t>(low), asc);
+  items.clear();
+  for (size_t i = remove; i < keyed.size(); ++i) items.push_back(keyed[i].c);
 }
 
 void apply_min_p(Candidates& c, double min_p, int min_keep) {
@@ -148,31 +163,39 @@ void apply_typical_p(Candidates& c, double mass, int min_keep) {
   auto& items = c.mutable_items();
   if (items.empty()) return;
   // Entropy of the distribution, then each token's distance |-log p - H| from it.
-  const auto probs = c.probs();
-  double entropy = 0.0;
-  for (double p : probs)
-    if (p > 0.0) entropy -= p * std::log(p);
+  fill_keyed(c, false);
   auto& keyed = c.keyed();
-  keyed.clear();
-  for (size_t i = 0; i < items.size(); ++i) keyed.push_back({std::abs(-std::log(probs[i]) - entropy), items[i]});
+  double entropy = 0.0;
+  for (const auto& k : keyed)
+    if (k.p > 0.0) entropy -= k.p * std::log(k.p);
+  for (auto& k : keyed) k.key = std::abs(-std::log(k.p) - entropy);
   // Ascending distance; ties by ascending id for determinism.
-  std::sort(keyed.begin(), keyed.end(), [](const Candidates::Keyed& a, const Candidates::Keyed& b) {
+  const auto by_key = [](const Candidates::Keyed& a, const Candidates::Keyed& b) {
     return a.key < b.key || (a.key == b.key && a.c.id < b.c.id);
-  });
-  for (size_t i = 0; i < items.size(); ++i) items[i] = keyed[i].c;
-  const auto sorted_probs = c.probs();
-  double cum = 0.0;
-  size_t last = 0;  // how many cumulative probabilities are < mass
-  for (size_t i = 0; i < items.size(); ++i) {
-    cum += sorted_probs[i];
-    if (cum < mass) ++last;
-  }
-  last = std::min(last, items.size() - 1);
+  };
+  // last = how many cumulative probabilities (in that order) are < mass, at most n - 1; every
+  // entry whose distance is <= the distance at position `last` stays, and at least min_keep.
+  const size_t n = keyed.size();
+  const size_t below = mass_prefix(keyed, by_key, [mass](double cum) { return cum < mass; });
+  const size_t last = std::min(below, n - 1);
+  // Put the (last+1)-th smallest at `last`; keyed[0, below) already holds the `below` smallest.
+  if (below <= last)
+    std::nth_element(keyed.begin() + static_cast<std::ptrdiff_t>(last), keyed.begin() + static_cast<std::ptrdiff_t>(last),
+                     keyed.end(), by_key);
+  else
+    std::nth_element(keyed.begin(), keyed.begin() + static_cast<std::ptrdiff_t>(last),
+                     keyed.begin() + static_cast<std::ptrdiff_t>(below), by_key);
   const double threshold = keyed[last].key;
-  size_t keep = 0;
-  while (keep < items.size() && !(keyed[keep].key > threshold)) ++keep;
-  keep = std::max(keep, std::min(items.size(), static_cast<size_t>(min_keep)));
-  items.resize(keep);
+  size_t keep = last + 1;
+  for (size_t i = keep; i < n; ++i)
+    if (!(keyed[i].key > threshold)) std::swap(keyed[keep++], keyed[i]);
+  const size_t want = std::min(n, static_cast<size_t>(std::max(min_keep, 1)));
+  if (keep < want) {
+    std::nth_element(keyed.begin(), keyed.begin() + static_cast<std::ptrdiff_t>(want - 1), keyed.end(), by_key);
+    keep = want;
+  }
+  items.clear();
+  for (size_t i = 0; i < keep; ++i) items.push_back(keyed[i].c);
 }
 
 int32_t sample(Candidates& c, Rng& rng) {
