@@ -103,13 +103,15 @@ bool BytesMap::insert(std::string_view key, int32_t id) {
   return true;
 }
 
-int32_t BytesMap::find(const char* p, size_t n) const {
+uint64_t BytesMap::hash(const char* p, size_t n) { return hash_bytes(p, n); }
+
+int32_t BytesMap::find_hashed(const char* p, size_t n, uint64_t h) const {
   if (slots_.empty()) return -1;
   uint64_t head;
   uint32_t tail;
   split_key(p, n, head, tail);
   uint32_t len8 = static_cast<uint32_t>(n < 255 ? n : 255);
-  size_t i = hash_bytes(p, n) & mask_;
+  size_t i = h & mask_;
   while (true) {
     const Slot& s = slots_[i];
     if (s.meta == 0) return -1;
@@ -216,11 +218,10 @@ void Bpe::encode_piece(std::string_view piece, std::vector<int32_t>& out) const 
     return;
   }
   CacheEntry* e = nullptr;
-  uint64_t h = 0;
+  uint64_t h = hash_bytes(piece.data(), n);
   if (n <= sizeof(CacheEntry::key)) {
     thread_local std::unique_ptr<CacheEntry[]> cache;
     if (!cache) cache.reset(new CacheEntry[kCacheSize]());
-    h = hash_bytes(piece.data(), n);
     e = &cache[(h >> 20) & (kCacheSize - 1)];
     if (e->hash == h && e->owner == instance_ && e->len == n && std::memcmp(e->key, piece.data(), n) == 0) {
       out.insert(out.end(), e->ids, e->ids + e->n_ids);
@@ -228,7 +229,7 @@ void Bpe::encode_piece(std::string_view piece, std::vector<int32_t>& out) const 
     }
   }
   size_t before = out.size();
-  int32_t id = vocab_.find(piece);
+  int32_t id = vocab_.find_hashed(piece.data(), n, h);
   if (id >= 0 && direct_ok(id, piece)) {
     out.push_back(id);
   } else if (n > 256) {

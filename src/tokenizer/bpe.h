@@ -21,7 +21,9 @@ class BytesMap {
   void reserve(size_t n);
   // Returns false if the key was already present (the old id is kept).
   bool insert(std::string_view key, int32_t id);
-  int32_t find(const char* p, size_t n) const;  // -1 when absent
+  int32_t find(const char* p, size_t n) const { return find_hashed(p, n, hash(p, n)); }  // -1 when absent
+  int32_t find_hashed(const char* p, size_t n, uint64_t h) const;
+  static uint64_t hash(const char* p, size_t n);
   int32_t find(std::string_view s) const { return find(s.data(), s.size()); }
   size_t size() const { return count_; }
 

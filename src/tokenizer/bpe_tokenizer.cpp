@@ -88,6 +88,25 @@ void BpeTokenizer::encode_ordinary(std::string_view text, std::vector<int32_t>& 
   thread_local std::vector<std::string_view> pieces;
   thread_local std::deque<std::string> arena;
   thread_local std::vector<Span> spans;
+  const auto& stages = spec_.pre.stages;
+  bool isolated = stages.size() == 1 && stages[0].behavior == SplitBehavior::Isolated;
+  bool matches_only = stages.size() == 1 && stages[0].behavior == SplitBehavior::Removed && stages[0].invert;
+  if ((isolated || matches_only) && stages[0].splitter && !stages[0].add_prefix_space) {
+    // The common case (one regex whose matches are the pieces): straight from the matches.
+    // Streamed in runs of matches so that long texts never hold all their spans at once.
+    size_t pos = 0, next = 0;
+    while (next < text.size()) {
+      spans.clear();
+      next = stages[0].splitter->matches_from(text, next, spans, 4096);
+      for (const Span& sp : spans) {
+        if (sp.begin > pos && isolated) spec_.bpe->encode_piece(text.substr(pos, sp.begin - pos), out);  // a gap
+        spec_.bpe->encode_piece(text.substr(sp.begin, sp.end - sp.begin), out);
+        pos = sp.end;
+      }
+    }
+    if (pos < text.size() && isolated) spec_.bpe->encode_piece(text.substr(pos), out);
+    return;
+  }
   spec_.pre.split(text, pieces, arena, spans);
   for (auto piece : pieces) spec_.bpe->encode_piece(piece, out);
   arena.clear();

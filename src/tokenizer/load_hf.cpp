@@ -68,6 +68,9 @@ void parse_pre_tokenizer(const Ctx& c, const json& j, const std::string& where, 
     st.add_prefix_space = c.flag(j, "add_prefix_space", true, where.c_str());
     if (c.flag(j, "use_regex", true, where.c_str())) st.splitter = make_regex_splitter(kGpt2Pattern);
     st.behavior = SplitBehavior::Isolated;
+    // Without its regex or a prefix space, ByteLevel only maps bytes to characters, which our
+    // byte-level vocabulary already did: no stage.
+    if (!st.splitter && !st.add_prefix_space) return;
   } else if (type == "Split") {
     const json& pat = c.obj(j, "pattern", where.c_str());
     std::string regex;

@@ -100,14 +100,15 @@ size_t contraction(const Scanner& sc, size_t i, bool case_insensitive) {
 class Arcade100kSplitter final : public RegexSplitter {
  public:
   const char* engine() const override { return "arcade100k"; }
-  void matches(std::string_view text, std::vector<Span>& out) const override {
+  size_t matches_from(std::string_view text, size_t i, std::vector<Span>& out, size_t limit) const override {
     Scanner sc(text);
-    size_t n = sc.size(), i = 0;
-    while (i < n) {
+    size_t n = sc.size();
+    for (; i < n && limit > 0; --limit) {
       size_t end = match_at(sc, i);
       out.push_back({i, end});
       i = end;
     }
+    return i;
   }
 
  private:
@@ -155,14 +156,15 @@ class Arcade100kSplitter final : public RegexSplitter {
 class Gpt2Splitter final : public RegexSplitter {
  public:
   const char* engine() const override { return "gpt2"; }
-  void matches(std::string_view text, std::vector<Span>& out) const override {
+  size_t matches_from(std::string_view text, size_t i, std::vector<Span>& out, size_t limit) const override {
     Scanner sc(text);
-    size_t n = sc.size(), i = 0;
-    while (i < n) {
+    size_t n = sc.size();
+    for (; i < n && limit > 0; --limit) {
       size_t end = match_at(sc, i);
       out.push_back({i, end});
       i = end;
     }
+    return i;
   }
 
  private:
@@ -211,18 +213,22 @@ class Pcre2Splitter final : public RegexSplitter {
   }
   ~Pcre2Splitter() override { pcre2_code_free(code_); }
   const char* engine() const override { return "pcre2"; }
-  void matches(std::string_view text, std::vector<Span>& out) const override {
+  size_t matches_from(std::string_view text, size_t pos, std::vector<Span>& out, size_t limit) const override {
     pcre2_match_data* md = pcre2_match_data_create_from_pattern(code_, nullptr);
     auto* s = reinterpret_cast<PCRE2_SPTR>(text.data());
-    size_t n = text.size(), pos = 0;
-    while (pos <= n) {
+    size_t n = text.size();
+    for (; pos <= n && limit > 0;) {
       int rc = pcre2_match(code_, s, n, pos, PCRE2_NO_UTF_CHECK, md, nullptr);
-      if (rc < 0) break;
+      if (rc < 0) {
+        pos = n;
+        break;
+      }
       PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
       size_t b = ov[0], e = ov[1];
       if (e > b) {
         out.push_back({b, e});
         pos = e;
+        --limit;
       } else {
         // Empty match: step over one code point.
         if (b >= n) break;
@@ -231,6 +237,7 @@ class Pcre2Splitter final : public RegexSplitter {
       }
     }
     pcre2_match_data_free(md);
+    return pos < n ? pos : n;
   }
 
  private:

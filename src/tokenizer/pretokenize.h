@@ -5,6 +5,7 @@
 // hot path; any other Split regex runs on PCRE2 (UTF + UCP, JIT), with \s rewritten to Unicode
 // White_Space so it means what it means in Oniguruma / fancy-regex.
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <memory>
 #include <string>
@@ -24,7 +25,10 @@ class RegexSplitter {
  public:
   virtual ~RegexSplitter() = default;
   // Appends the non-empty, non-overlapping matches of the regex in text, left to right.
-  virtual void matches(std::string_view text, std::vector<Span>& out) const = 0;
+  void matches(std::string_view text, std::vector<Span>& out) const { matches_from(text, 0, out, SIZE_MAX); }
+  // The same from byte `start` (where a previous call stopped), appending at most `limit`
+  // matches; returns where to continue (text.size() when done). Lets callers stream long text.
+  virtual size_t matches_from(std::string_view text, size_t start, std::vector<Span>& out, size_t limit) const = 0;
   virtual const char* engine() const = 0;  // "arcade100k", "gpt2" or "pcre2"
 };
 
