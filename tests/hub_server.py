@@ -43,12 +43,39 @@ class Repo:
 
 
 class FileEntry:
-    def __init__(self, name, data, lfs):
+    """A repo file, read and hashed on first use (keeps the server's start fast)."""
+
+    def __init__(self, name, path, lfs):
         self.name = name
-        self.data = data
+        self.path = path
         self.lfs = lfs
-        self.sha256 = hashlib.sha256(data).hexdigest()
-        self.git_sha1 = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+        self.size = os.path.getsize(path)
+        self._data = None
+        self._lock = threading.Lock()
+
+    def _load(self):
+        with self._lock:
+            if self._data is None:
+                with open(self.path, "rb") as f:
+                    data = f.read()
+                self._sha256 = hashlib.sha256(data).hexdigest()
+                self._git_sha1 = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+                self._data = data
+
+    @property
+    def data(self):
+        self._load()
+        return self._data
+
+    @property
+    def sha256(self):
+        self._load()
+        return self._sha256
+
+    @property
+    def git_sha1(self):
+        self._load()
+        return self._git_sha1
 
 
 class State:
@@ -89,16 +116,11 @@ def load_repo(spec):
     files = {}
     for name in sorted(os.listdir(directory)):
         path = os.path.join(directory, name)
-        if not os.path.isfile(path):
-            continue
-        with open(path, "rb") as f:
-            data = f.read()
-        entry = FileEntry(name, data, name.endswith(".safetensors"))
-        files[name] = entry
-        if entry.lfs:
-            STATE.lfs[entry.sha256] = entry
-    listing = "\n".join(f"{n} {e.git_sha1}" for n, e in files.items())
-    commit = hashlib.sha1(f"{repo_id}\n{branch}\n{listing}".encode()).hexdigest()
+        if os.path.isfile(path):
+            files[name] = FileEntry(name, path, name.endswith(".safetensors"))
+    # The commit id only has to be stable for the same content across server restarts.
+    listing = "\n".join(f"{n} {e.size}" for n, e in files.items())
+    commit = hashlib.sha1(f"{repo_id}\n{branch}\n{directory}\n{listing}".encode()).hexdigest()
     repo.branches[branch] = commit
     repo.commits[commit] = files
 
@@ -218,6 +240,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_plain(int(fault), {}, b"injected", head)
         headers = {"X-Repo-Commit": commit}
         if entry.lfs:
+            with STATE.lock:
+                STATE.lfs[entry.sha256] = entry  # the "CDN" serves what the hub pointed to
             host = self.headers.get("Host", "127.0.0.1")
             headers.update({
                 "Location": f"http://{host}/lfs/{entry.sha256}",

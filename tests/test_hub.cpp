@@ -20,6 +20,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "stablelm/error.h"
@@ -43,7 +44,10 @@ class HubServer {
  public:
   explicit HubServer(std::vector<std::string> extra) {
     log_ = temp_dir("hublog") / "requests.jsonl";
-    std::vector<std::string> args = {"python3", std::string(STABLELM_SOURCE_DIR) + "/tests/hub_server.py",
+    // Debian's python3 (scripts/install-deps.sh) directly: a version-manager shim in PATH can cost
+    // seconds per start on a loaded machine.
+    const std::string python = fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+    std::vector<std::string> args = {python, std::string(STABLELM_SOURCE_DIR) + "/tests/hub_server.py",
                                      "--log", log_.string(), "--stall-seconds", "4", "--max-seconds", "600"};
     args.insert(args.end(), extra.begin(), extra.end());
     int out[2];
@@ -55,7 +59,7 @@ class HubServer {
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    int rc = posix_spawnp(&pid_, "python3", &fa, nullptr, argv.data(), environ);
+    int rc = posix_spawnp(&pid_, python.c_str(), &fa, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&fa);
     close(out[1]);
     if (rc != 0) {
@@ -400,6 +404,34 @@ TEST(HubDownload, BranchesAndRevisionsResolveSeparately) {
   EXPECT_EQ(read_all(cache / "models--org--m" / "refs" / "dev"), dev_snap.filename().string());
   std::string msg = message_of([&] { hub::snapshot_download("org/m", "nope", options_for(server, cache)); });
   EXPECT_NE(msg.find("revision 'nope' not found"), std::string::npos) << msg;
+}
+
+TEST(HubDownload, RevisionWithSlashesIsQuotedAndStoredUnderRefs) {
+  HubServer server({"--repo", "org/m=" + tiny_dir().string(), "--repo", "org/m@refs/pr/1=" + sharded_dir().string()});
+  fs::path cache = temp_dir("cache");
+  fs::path snap = hub::snapshot_download("org/m", "refs/pr/1", options_for(server, cache));
+  EXPECT_TRUE(fs::exists(snap / "model.safetensors.index.json"));
+  EXPECT_EQ(read_all(cache / "models--org--m" / "refs" / "refs" / "pr" / "1"), snap.filename().string());
+  EXPECT_EQ(server.count("GET", "/revision/refs%2Fpr%2F1"), 1u);
+}
+
+TEST(HubDownload, ConcurrentDownloadsShareOneCopy) {
+  HubServer server(tiny_repo_args());
+  fs::path cache = temp_dir("cache");
+  fs::path a, b;
+  std::string err_a, err_b;
+  // Two downloaders at once (threads here; processes behave the same): the per-blob lock makes
+  // the second wait for the first and reuse its blob.
+  std::thread t1([&] { err_a = message_of([&] { a = hub::snapshot_download(kRepo, "", options_for(server, cache)); }); });
+  std::thread t2([&] { err_b = message_of([&] { b = hub::snapshot_download(kRepo, "", options_for(server, cache)); }); });
+  t1.join();
+  t2.join();
+  EXPECT_EQ(err_a, "(no error)");
+  EXPECT_EQ(err_b, "(no error)");
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(server.count("GET", "/lfs/"), 1u);
+  EXPECT_EQ(hub::sha256_file(a / "model.safetensors"), hub::sha256_file(tiny_dir() / "model.safetensors"));
+  expect_cache_sound(cache);
 }
 
 TEST(HubDownload, ResumesWithRangeAfterAConnectionDrop) {

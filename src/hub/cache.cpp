@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -17,6 +18,13 @@
 
 namespace stablelm::hub {
 namespace fs = std::filesystem;
+namespace {
+// Temporary names unique across processes and threads (renamed into place atomically).
+std::string unique_suffix() {
+  static std::atomic<unsigned> counter{0};
+  return ".tmp" + std::to_string(getpid()) + "-" + std::to_string(counter++);
+}
+}  // namespace
 
 RepoCache::RepoCache(fs::path cache_root, const std::string& repo)
     : root_(fs::absolute(cache_root).lexically_normal()),
@@ -46,7 +54,7 @@ void RepoCache::write_ref(const std::string& revision, const std::string& commit
   fs::path ref = storage_ / "refs" / revision;
   fs::create_directories(ref.parent_path());
   fs::path tmp = ref;
-  tmp += ".tmp" + std::to_string(getpid());
+  tmp += unique_suffix();
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
     f << commit;  // no newline, as huggingface_hub writes it
@@ -60,7 +68,7 @@ void RepoCache::link_pointer(const fs::path& blob, const fs::path& pointer) cons
   // Relative, so that the cache survives being moved (huggingface_hub does the same).
   fs::path target = blob.lexically_relative(pointer.parent_path());
   fs::path tmp = pointer;
-  tmp += ".tmp-link" + std::to_string(getpid());
+  tmp += unique_suffix();
   std::error_code ec;
   fs::remove(tmp, ec);
   fs::create_symlink(target, tmp);
