@@ -16,11 +16,12 @@ const char* dtype_name(DType t) {
     case DType::F32: return "F32";
     case DType::F16: return "F16";
     case DType::BF16: return "BF16";
+    case DType::U8: return "U8";
   }
   return "?";
 }
 
-size_t dtype_size(DType t) { return t == DType::F32 ? 4 : 2; }
+size_t dtype_size(DType t) { return t == DType::F32 ? 4 : t == DType::U8 ? 1 : 2; }
 
 int64_t TensorInfo::numel() const {
   int64_t n = 1;
@@ -100,6 +101,12 @@ SafetensorsFile::SafetensorsFile(const fs::path& path) : file_(path) {
     size_t index;
   };
   std::vector<Span> spans;
+  // Quantized model directories (stablelm quantize) name their U8 tensors' format here.
+  std::string quant;
+  if (header.contains("__metadata__") && header["__metadata__"].is_object()) {
+    const json& meta = header["__metadata__"];
+    if (meta.contains("stablelm.quant") && meta["stablelm.quant"].is_string()) quant = meta["stablelm.quant"].get<std::string>();
+  }
   for (auto& [name, entry] : header.items()) {
     if (name == "__metadata__") {
       if (!entry.is_object()) throw Error(where + ": __metadata__ is not a JSON object");
@@ -121,6 +128,7 @@ SafetensorsFile::SafetensorsFile(const fs::path& path) : file_(path) {
     if (dt == "F32") info.dtype = DType::F32;
     else if (dt == "F16") info.dtype = DType::F16;
     else if (dt == "BF16") info.dtype = DType::BF16;
+    else if (dt == "U8" && !quant.empty()) info.dtype = DType::U8, info.quant = quant;
     else if (kOtherDtypes.count(dt)) throw Error(t + "unsupported dtype " + dt + " (supported: F32, F16, BF16)");
     else throw Error(t + "unknown dtype \"" + dt + "\"");
 

@@ -17,7 +17,8 @@
 
 namespace stablelm::io {
 
-enum class DType { F32, F16, BF16 };
+// U8: opaque bytes of our Q8/Q4 block formats, written by `stablelm quantize` (docs/FORMATS.md).
+enum class DType { F32, F16, BF16, U8 };
 const char* dtype_name(DType t);  // "F32", "F16", "BF16" (the safetensors codes)
 size_t dtype_size(DType t);
 
@@ -28,6 +29,7 @@ struct TensorInfo {
   const uint8_t* data = nullptr;  // into the mapping
   size_t bytes = 0;
   const std::filesystem::path* file = nullptr;  // the file it lives in (for messages)
+  std::string quant;  // U8 tensors: their format, "q8" or "q4" (__metadata__ "stablelm.quant")
 
   int64_t numel() const;
   std::string shape_str() const;  // "[2048, 64]"

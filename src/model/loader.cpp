@@ -19,6 +19,7 @@ kernels::WType wtype_of(io::DType t) {
     case io::DType::F32: return kernels::WType::F32;
     case io::DType::F16: return kernels::WType::F16;
     case io::DType::BF16: return kernels::WType::BF16;
+    case io::DType::U8: break;  // quantized: see Binder::quantized
   }
   return kernels::WType::F32;
 }
@@ -50,6 +51,8 @@ class Binder {
   // A weight matrix used in place from the mapping (realigned if the file misaligns it), then
   // converted when the user asked for another format.
   kernels::Weight matrix(const std::string& name, int64_t rows, int64_t cols, bool convert = true) {
+    if (const io::TensorInfo* raw = m_.store->find(name); raw && raw->dtype == io::DType::U8)
+      return quantized(*raw, rows, cols, convert);
     const io::TensorInfo& t = tensor(name, {rows, cols});
     kernels::Weight w;
     w.type = wtype_of(t.dtype);
@@ -73,8 +76,32 @@ class Binder {
     return w;
   }
 
+  // A matrix already in a Q8/Q4 block format (a `stablelm quantize` directory): used in place,
+  // after checking its size against the shape config.json implies.
+  kernels::Weight quantized(const io::TensorInfo& t, int64_t rows, int64_t cols, bool convert) {
+    kernels::Weight w;
+    if (t.quant == "q8") w.type = kernels::WType::Q8;
+    else if (t.quant == "q4") w.type = kernels::WType::Q4;
+    else throw Error(t.file->string() + ": tensor " + t.name + ": unknown quantized format \"" + t.quant + "\" (expected q8 or q4)");
+    const size_t want = kernels::weight_bytes(w.type, rows, cols);
+    if (t.shape.size() != 1 || t.bytes != want)
+      throw Error(t.file->string() + ": tensor " + t.name + " holds " + std::to_string(t.bytes) + " bytes of " + t.quant +
+                  " but config.json implies " + shape_str({rows, cols}) + ", which needs " + std::to_string(want));
+    used_.insert(t.name);
+    w.rows = rows;
+    w.cols = cols;
+    w.data = t.data;
+    w.bytes = t.bytes;
+    if (convert && target_ && *target_ != w.type) {
+      m_.owned.push_back(kernels::convert_weight(w, *target_, m_.pool.get()));
+      w = m_.owned.back().view;
+    }
+    return w;
+  }
+
   std::vector<float> vector(const std::string& name, int64_t n) {
     const io::TensorInfo& t = tensor(name, {n});
+    if (t.dtype == io::DType::U8) throw Error(t.file->string() + ": tensor " + name + " is quantized (U8) but must be a float vector");
     std::vector<float> out(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) {
       const uint8_t* p = t.data + static_cast<size_t>(i) * io::dtype_size(t.dtype);
