@@ -210,7 +210,22 @@ bool Bpe::direct_ok(int32_t id, std::string_view piece) const {
   return v == 1;
 }
 
-void Bpe::encode_piece(std::string_view piece, std::vector<int32_t>& out) const {
+uint64_t Bpe::hash(std::string_view piece) { return hash_bytes(piece.data(), piece.size()); }
+
+Bpe::CacheEntry* Bpe::thread_cache() {
+  thread_local std::unique_ptr<CacheEntry[]> cache;
+  if (!cache) cache.reset(new CacheEntry[kCacheSize]());
+  return cache.get();
+}
+
+uint64_t Bpe::prefetch(std::string_view piece) const {
+  uint64_t h = hash_bytes(piece.data(), piece.size());
+  if (piece.size() <= sizeof(CacheEntry::key)) __builtin_prefetch(&thread_cache()[(h >> 20) & (kCacheSize - 1)]);
+  vocab_.prefetch(h);
+  return h;
+}
+
+void Bpe::encode_piece_hashed(std::string_view piece, uint64_t h, std::vector<int32_t>& out) const {
   size_t n = piece.size();
   if (n == 0) return;
   if (n == 1) {
@@ -218,11 +233,8 @@ void Bpe::encode_piece(std::string_view piece, std::vector<int32_t>& out) const 
     return;
   }
   CacheEntry* e = nullptr;
-  uint64_t h = hash_bytes(piece.data(), n);
   if (n <= sizeof(CacheEntry::key)) {
-    thread_local std::unique_ptr<CacheEntry[]> cache;
-    if (!cache) cache.reset(new CacheEntry[kCacheSize]());
-    e = &cache[(h >> 20) & (kCacheSize - 1)];
+    e = &thread_cache()[(h >> 20) & (kCacheSize - 1)];
     if (e->hash == h && e->owner == instance_ && e->len == n && std::memcmp(e->key, piece.data(), n) == 0) {
       out.insert(out.end(), e->ids, e->ids + e->n_ids);
       return;

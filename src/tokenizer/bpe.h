@@ -23,6 +23,9 @@ class BytesMap {
   bool insert(std::string_view key, int32_t id);
   int32_t find(const char* p, size_t n) const { return find_hashed(p, n, hash(p, n)); }  // -1 when absent
   int32_t find_hashed(const char* p, size_t n, uint64_t h) const;
+  void prefetch(uint64_t h) const {
+    if (!slots_.empty()) __builtin_prefetch(&slots_[h & mask_]);
+  }
   static uint64_t hash(const char* p, size_t n);
   int32_t find(std::string_view s) const { return find(s.data(), s.size()); }
   size_t size() const { return count_; }
@@ -85,7 +88,14 @@ class Bpe {
       bool ignore_merges);
 
   // Appends the ids of one pre-tokenized piece.
-  void encode_piece(std::string_view piece, std::vector<int32_t>& out) const;
+  void encode_piece(std::string_view piece, std::vector<int32_t>& out) const {
+    encode_piece_hashed(piece, hash(piece), out);
+  }
+  // Memory latency dominates: callers hash a piece a few pieces ahead (prefetch() starts the
+  // loads of its memo and vocabulary slots), then encode it with that hash.
+  static uint64_t hash(std::string_view piece);
+  uint64_t prefetch(std::string_view piece) const;
+  void encode_piece_hashed(std::string_view piece, uint64_t h, std::vector<int32_t>& out) const;
   const BytesMap& vocab() const { return vocab_; }
   Mode mode() const { return mode_; }
 
@@ -119,6 +129,7 @@ class Bpe {
     int32_t ids[12];
   };
   static constexpr size_t kCacheSize = 8192;
+  static CacheEntry* thread_cache();
 
   uint32_t instance_;
   Mode mode_;

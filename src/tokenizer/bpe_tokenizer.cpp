@@ -98,10 +98,19 @@ void BpeTokenizer::encode_ordinary(std::string_view text, std::vector<int32_t>& 
     while (next < text.size()) {
       spans.clear();
       next = stages[0].splitter->matches_from(text, next, spans, 4096);
-      for (const Span& sp : spans) {
-        if (sp.begin > pos && isolated) spec_.bpe->encode_piece(text.substr(pos, sp.begin - pos), out);  // a gap
-        spec_.bpe->encode_piece(text.substr(sp.begin, sp.end - sp.begin), out);
-        pos = sp.end;
+      // Hash and prefetch kAhead pieces in advance of encoding them.
+      constexpr size_t kAhead = 8;
+      const Bpe& bpe = *spec_.bpe;
+      auto piece = [&](size_t k) { return text.substr(spans[k].begin, spans[k].end - spans[k].begin); };
+      uint64_t hashes[kAhead];
+      size_t m = spans.size();
+      for (size_t k = 0; k < kAhead && k < m; ++k) hashes[k] = bpe.prefetch(piece(k));
+      for (size_t k = 0; k < m; ++k) {
+        uint64_t h = hashes[k % kAhead];
+        if (k + kAhead < m) hashes[k % kAhead] = bpe.prefetch(piece(k + kAhead));
+        if (spans[k].begin > pos && isolated) bpe.encode_piece(text.substr(pos, spans[k].begin - pos), out);  // a gap
+        bpe.encode_piece_hashed(piece(k), h, out);
+        pos = spans[k].end;
       }
     }
     if (pos < text.size() && isolated) spec_.bpe->encode_piece(text.substr(pos), out);
