@@ -82,7 +82,7 @@ TEST(GenerateCli, ModelCardExampleStreamsTextAndSummary) {
 
 TEST(GenerateCli, StreamedTextIsTheDecodeOfTheIds) {
   auto tok = Tokenizer::from_dir(tiny());
-  for (const std::string seed : sanitized() ? std::vector<std::string>{"1"} : std::vector<std::string>{"1", "2", "3"}) {
+  for (const std::string& seed : sanitized() ? std::vector<std::string>{"1"} : std::vector<std::string>{"1", "2", "3"}) {
     const std::vector<std::string> args = {"--prompt", kPrompt, "--max-new-tokens", "40", "--top-k", "0", "--seed", seed};
     auto text = gen(args);
     auto with_ids = args;
