@@ -196,7 +196,7 @@ void attention(const float* q, int64_t n, int64_t pos0, int64_t n_heads, int64_t
   }
   const simd::AttnArgs a{q, n, pos0, n_heads, n_kv_heads, head_dim, k, v, kv_type, out};
   auto run = [&](int, int64_t h0, int64_t h1) {
-    o->attention(a, h0, h1, grow(scratch().attn, static_cast<size_t>(pos0 + n)));
+    o->attention(a, h0, h1, grow(scratch().attn, static_cast<size_t>(simd::attn_scratch_floats(a, h1 - h0))));
   };
   if (pool && pool->size() > 1) pool->parallel_for(n_heads, run, 1);
   else run(0, 0, n_heads);

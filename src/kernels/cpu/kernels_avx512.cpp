@@ -542,8 +542,73 @@ void attention_t(const AttnArgs& a, int64_t h0, int64_t h1, float* scores) {
   }
 }
 
+// Decode (one query): position-major over this thread's heads, so the cache is read as one
+// contiguous run per position (heads h0..h1 of a row are adjacent) instead of one strided
+// 128-byte slice per head and position. Scratch: [heads][n_keys] scores, then [heads][hd] sums.
+template <WType T>
+void attention_decode_t(const AttnArgs& a, int64_t h0, int64_t h1, float* scratch) {
+  const int64_t hd = a.head_dim, group = a.n_heads / a.n_kv_heads, kvw = a.n_kv_heads * hd;
+  const int64_t chunks = (hd + 15) / 16, nh = h1 - h0, n_keys = a.pos0 + 1;
+  const __mmask16 tail = hd % 16 ? static_cast<__mmask16>((1u << (hd % 16)) - 1) : __mmask16(0xFFFF);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  float* sc = scratch;
+  float* acc = scratch + nh * n_keys;
+  for (int64_t j = 0; j < n_keys; ++j) {
+    for (int64_t h = h0; h < h1; ++h) {
+      const float* qh = a.q + h * hd;
+      const int64_t base = j * kvw + (h / group) * hd;
+      __m512 s0 = _mm512_setzero_ps();
+      for (int64_t c = 0; c < chunks; ++c) {
+        const __mmask16 m = c + 1 == chunks ? tail : __mmask16(0xFFFF);
+        s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, qh + 16 * c), load16_mask<T>(a.k, base + 16 * c, m), s0);
+      }
+      sc[(h - h0) * n_keys + j] = _mm512_reduce_add_ps(s0) * scale;
+    }
+  }
+  for (int64_t h = 0; h < nh; ++h) {
+    float* row = sc + h * n_keys;
+    __m512 mx = _mm512_set1_ps(-INFINITY);
+    for (int64_t j = 0; j < n_keys; j += 16) {
+      const __mmask16 m = n_keys - j >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (n_keys - j)) - 1);
+      mx = _mm512_mask_max_ps(mx, m, mx, _mm512_maskz_loadu_ps(m, row + j));
+    }
+    const __m512 vmax = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+    __m512 vsum = _mm512_setzero_ps();
+    for (int64_t j = 0; j < n_keys; j += 16) {
+      const __mmask16 m = n_keys - j >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (n_keys - j)) - 1);
+      const __m512 e = _mm512_maskz_mov_ps(m, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, row + j), vmax)));
+      _mm512_mask_storeu_ps(row + j, m, e);
+      vsum = _mm512_add_ps(vsum, e);
+    }
+    const float inv = 1.0f / _mm512_reduce_add_ps(vsum);
+    for (int64_t j = 0; j < n_keys; ++j) row[j] *= inv;
+  }
+  std::fill(acc, acc + nh * hd, 0.0f);
+  for (int64_t j = 0; j < n_keys; ++j) {
+    for (int64_t h = h0; h < h1; ++h) {
+      const __m512 p = _mm512_set1_ps(sc[(h - h0) * n_keys + j]);
+      const int64_t base = j * kvw + (h / group) * hd;
+      float* ah = acc + (h - h0) * hd;
+      for (int64_t c = 0; c < chunks; ++c) {
+        const __mmask16 m = c + 1 == chunks ? tail : __mmask16(0xFFFF);
+        _mm512_mask_storeu_ps(ah + 16 * c, m,
+                              _mm512_fmadd_ps(p, load16_mask<T>(a.v, base + 16 * c, m), _mm512_maskz_loadu_ps(m, ah + 16 * c)));
+      }
+    }
+  }
+  for (int64_t h = h0; h < h1; ++h) std::copy(acc + (h - h0) * hd, acc + (h - h0 + 1) * hd, a.out + h * hd);
+}
+
 // The dispatcher only calls this with head_dim <= kMaxHeadDim (simd.h).
 void attention(const AttnArgs& a, int64_t h0, int64_t h1, float* scratch) {
+  if (a.n == 1) {
+    switch (a.kv_type) {
+      case WType::F32: return attention_decode_t<WType::F32>(a, h0, h1, scratch);
+      case WType::F16: return attention_decode_t<WType::F16>(a, h0, h1, scratch);
+      case WType::BF16: return attention_decode_t<WType::BF16>(a, h0, h1, scratch);
+      default: return;
+    }
+  }
   switch (a.kv_type) {
     case WType::F32: return attention_t<WType::F32>(a, h0, h1, scratch);
     case WType::F16: return attention_t<WType::F16>(a, h0, h1, scratch);

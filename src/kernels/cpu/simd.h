@@ -32,13 +32,18 @@ struct Ops {
   // y[t, r] for the rows of groups [g0, g1) and all tokens of xa; Q8/Q4 weights.
   void (*linear_quant)(const Weight& w, const float* bias, const qlayout::QActs& xa, float* y, int64_t g0,
                        int64_t g1);
-  // Attention for query heads [h0, h1) of all n queries; scratch holds >= pos0 + n floats.
+  // Attention for query heads [h0, h1) of all n queries; scratch holds >= attn_scratch_floats().
   void (*attention)(const AttnArgs& a, int64_t h0, int64_t h1, float* scratch);
   void (*silu_mul)(float* gate, const float* up, int64_t n);
   void (*layer_norm)(const float* x, int64_t n, int64_t dim, const float* weight, const float* bias, float eps,
                      float* out);
   void (*store_kv)(const float* src, int64_t n, int64_t width, WType t, void* dst);
 };
+
+// Per-thread scratch the attention kernels need for heads [h0, h1).
+inline int64_t attn_scratch_floats(const AttnArgs& a, int64_t heads) {
+  return a.n == 1 ? heads * (a.pos0 + 1 + a.head_dim) : a.pos0 + a.n;
+}
 
 const Ops* avx512_ops();
 const Ops* avx2_ops();
