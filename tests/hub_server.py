@@ -16,7 +16,7 @@ Options:
   --token T                   every repo is gated: resolve/api need "Authorization: Bearer T"
   --rename old/name=org/name  requests for old/name get a relative 307 redirect (renamed repo)
   --fault KIND:FILE[:COUNT]   KIND: drop (close mid-body), corrupt (flip a byte), stall (half the
-                              body, then silence), slow (throttled but complete), 404, 401, 500,
+                              body, then silence), slow (throttled but complete), 404, 401, 403, 500,
                               norange (ignore Range). FILE is a repo file name or "api". COUNT:
                               times it fires (default: always).
   --log FILE                  one JSON line per request: method, path, range, status, auth
@@ -210,7 +210,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_plain(404, {}, b"not found", head)
 
     def api_revision(self, repo_id, rev, head):
-        fault = STATE.take_fault("api", {"404", "401", "500"})
+        fault = STATE.take_fault("api", {"404", "401", "403", "500"})
         if fault:
             return self.send_plain(int(fault), {}, b"injected", head)
         repo = self.find_repo(repo_id, head)
@@ -233,7 +233,7 @@ class Handler(BaseHTTPRequestHandler):
         entry = repo.commits[commit].get(filename)
         if entry is None:
             return self.send_error_code(404, "EntryNotFound", f"{filename} does not exist", head)
-        fault = STATE.take_fault(filename, {"404", "401", "500"})
+        fault = STATE.take_fault(filename, {"404", "401", "403", "500"})
         if fault == "404":
             return self.send_error_code(404, "EntryNotFound", f"{filename} does not exist", head)
         if fault:

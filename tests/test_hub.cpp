@@ -553,6 +553,16 @@ TEST(HubDownload, InjectedUnauthorizedOnAFile) {
   expect_cache_sound(cache);
 }
 
+TEST(HubDownload, ForbiddenSaysHowToGetAccess) {
+  HubServer server(with(tiny_repo_args(), {"--fault", "403:api:1"}));
+  fs::path cache = temp_dir("cache");
+  std::string msg = message_of([&] { hub::snapshot_download(kRepo, "", options_for(server, cache)); });
+  EXPECT_NE(msg.find("HTTP 403"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("HF_TOKEN"), std::string::npos) << msg;
+  EXPECT_NE(msg.find(server.endpoint() + "/" + kRepo), std::string::npos) << msg;  // where to accept the terms
+  EXPECT_FALSE(fs::exists(storage(cache) / "snapshots"));
+}
+
 TEST(HubDownload, TransientServerErrorsAreRetried) {
   HubServer server(with(tiny_repo_args(), {"--fault", "500:api:1", "--fault", "500:config.json:1"}));
   fs::path cache = temp_dir("cache");
@@ -650,7 +660,8 @@ TEST(HubDownload, TooLittleDiskSpaceIsCaughtBeforeDownloading) {
   fs::path mnt = temp_dir("tmpfs");
   if (run_shell("unshare -m true").exit_code != 0) GTEST_SKIP() << "no mount namespaces here";
   auto r = run_shell("unshare -m sh -c 'mount -t tmpfs -o size=2m tmpfs " + mnt.string() + " && HF_ENDPOINT=" +
-                     server.endpoint() + " HF_HUB_CACHE=" + mnt.string() + "/hub " + STABLELM_CLI +
+                     server.endpoint() + " HF_HOME=" + mnt.string() + " HF_TOKEN= HF_HUB_CACHE=" + mnt.string() +
+                     "/hub " + STABLELM_CLI +
                      " download " + kRepo + " --no-progress'");
   if (r.err.find("mount:") != std::string::npos) GTEST_SKIP() << r.err;
   EXPECT_NE(r.exit_code, 0);
@@ -659,8 +670,10 @@ TEST(HubDownload, TooLittleDiskSpaceIsCaughtBeforeDownloading) {
 
 // ---- the CLI -----------------------------------------------------------------------------
 
+// Never the user's cache or token: HF_HOME and the cache are temporary.
 std::string env_prefix(const HubServer& s, const fs::path& cache) {
-  return "HF_ENDPOINT=" + s.endpoint() + " HF_HUB_CACHE=" + cache.string() + " HF_TOKEN= HF_HUB_OFFLINE= ";
+  return "HF_ENDPOINT=" + s.endpoint() + " HF_HUB_CACHE=" + cache.string() + " HF_HOME=" +
+         temp_dir("hfhome").string() + " HF_TOKEN= HF_HUB_OFFLINE= ";
 }
 
 TEST(HubCli, DownloadPrintsTheSnapshotDirectory) {
@@ -683,7 +696,8 @@ TEST(HubCli, DownloadPrintsTheSnapshotDirectory) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out.rfind(cache3.string(), 0), 0u) << r.out;
   // Offline through the environment.
-  r = run_shell("HF_HUB_OFFLINE=1 HF_HUB_CACHE=" + cache.string() + " " + STABLELM_CLI + " download " + kRepo);
+  r = run_shell("HF_HUB_OFFLINE=1 HF_HOME=" + temp_dir("hfhome").string() + " HF_HUB_CACHE=" + cache.string() +
+                " " + STABLELM_CLI + " download " + kRepo);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out.substr(0, r.out.find('\n')), dir);
 }
