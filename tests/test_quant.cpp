@@ -1,5 +1,5 @@
 // Q8/Q4 formats: sizes, quantize -> dequantize error bounds, Q4 accuracy against the plain
-// Q4_0 rule (scale = value of largest magnitude / -8), and conversions between formats.
+// Q4_0 rule (uniform codes, scale = value of largest magnitude / -8), and conversions.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -51,8 +51,9 @@ TEST(Quant, RoundTripErrorBounds) {
           for (int64_t b = 0; b * 32 < cols; ++b) {
             float amax = 0;
             for (int64_t c = b * 32; c < std::min<int64_t>(cols, b * 32 + 32); ++c) amax = std::max(amax, std::fabs(w[r * cols + c]));
-            // Q8: half a step of amax/127 (plus the f16 rounding of the scale). Q4: codes -8..7
-            // with the scale at amax/8 or amax/7: at most one step of amax/7 off.
+            // Q8: half a step of amax/127 (plus the f16 rounding of the scale). Q4: half the
+            // widest gap of the 16-level grid (23 of 127 levels) of a scale near amax/127, with
+            // room for the least-squares scale: at most amax/7.
             const float bound = t == k::WType::Q8 ? amax / 127.0f * 0.502f + 1e-7f : amax / 7.0f * 1.01f + 1e-7f;
             for (int64_t c = b * 32; c < std::min<int64_t>(cols, b * 32 + 32); ++c)
               ASSERT_LE(std::fabs(d[r * cols + c] - w[r * cols + c]), bound)

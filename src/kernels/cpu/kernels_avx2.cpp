@@ -171,8 +171,9 @@ void quantize_acts(const float* x, int64_t t0, int64_t t1, const qlayout::QActs&
   }
 }
 
-// One row group (16 rows = two 8-lane halves) x N tokens. Q8 codes are turned back into signed
-// q so vpmaddubsw (u8 x s8, saturating i16) cannot overflow: |q| x (x * sign(q)).
+// One row group (16 rows = two 8-lane halves) x N tokens. Codes become signed levels q (Q8: xor
+// 0x80; Q4: grid lookup) and vpmaddubsw (u8 x s8, saturating i16) gets |q| x (x * sign(q)), which
+// cannot overflow (|q| <= 127).
 template <WType T, int N>
 void quant_tile(const uint8_t* w0, const qlayout::QActs& xa, int64_t t0, float* y, int64_t ys, int64_t row0,
                 int64_t rows, const float* bias) {
@@ -182,42 +183,43 @@ void quant_tile(const uint8_t* w0, const qlayout::QActs& xa, int64_t t0, float* 
   for (int hh = 0; hh < 2; ++hh)
     for (int t = 0; t < N; ++t) accf[hh][t] = _mm256_setzero_ps();
   const __m256i ones = _mm256_set1_epi16(1), nib = _mm256_set1_epi8(0x0F), off = _mm256_set1_epi8(static_cast<char>(0x80));
+  // Q4 index -> signed grid level (vpshufb; the table repeated in both 128-bit lanes).
+  const __m128i lut128 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qlayout::kQ4Grid));
+  const __m256i lut = _mm256_broadcastsi128_si256(lut128);
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* blk = w0 + b * kBB;
     __m256i acc[2][N];
     for (int t = 0; t < N; ++t) {
-      const __m256i init = T == WType::Q8 ? _mm256_setzero_si256() : _mm256_set1_epi32(-8 * xa.sum[(t0 + t) * nb + b]);
-      acc[0][t] = acc[1][t] = init;
+      acc[0][t] = acc[1][t] = _mm256_setzero_si256();
     }
+    // w_half: signed levels q (Q8 codes are turned back into q by the caller's xor).
     auto step = [&](const __m256i w_half[2], int64_t xoff) {
       for (int t = 0; t < N; ++t) {
         int32_t x4;
         std::memcpy(&x4, xa.q + (t0 + t) * xa.padded + b * 32 + xoff, 4);
         const __m256i xb = _mm256_set1_epi32(x4);
         for (int hh = 0; hh < 2; ++hh) {
-          __m256i prod;
-          if constexpr (T == WType::Q8) {
-            const __m256i sq = _mm256_xor_si256(w_half[hh], off);  // u8 code -> signed q
-            prod = _mm256_maddubs_epi16(_mm256_abs_epi8(sq), _mm256_sign_epi8(xb, sq));
-          } else {
-            prod = _mm256_maddubs_epi16(w_half[hh], xb);
-          }
+          const __m256i sq = w_half[hh];
+          const __m256i prod = _mm256_maddubs_epi16(_mm256_abs_epi8(sq), _mm256_sign_epi8(xb, sq));
           acc[hh][t] = _mm256_add_epi32(acc[hh][t], _mm256_madd_epi16(prod, ones));
         }
       }
     };
     if constexpr (T == WType::Q8) {
       for (int j = 0; j < 8; ++j) {
-        const __m256i wv[2] = {_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 32 + 64 * j)),
-                               _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 32 + 64 * j + 32))};
+        const __m256i wv[2] = {
+            _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 32 + 64 * j)), off),
+            _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 32 + 64 * j + 32)), off)};
         step(wv, 4 * j);
       }
     } else {
       for (int v = 0; v < 4; ++v) {
         const __m256i r0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 32 + 64 * v));
         const __m256i r1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 32 + 64 * v + 32));
-        const __m256i lo[2] = {_mm256_and_si256(r0, nib), _mm256_and_si256(r1, nib)};
-        const __m256i hi[2] = {_mm256_and_si256(_mm256_srli_epi16(r0, 4), nib), _mm256_and_si256(_mm256_srli_epi16(r1, 4), nib)};
+        const __m256i lo[2] = {_mm256_shuffle_epi8(lut, _mm256_and_si256(r0, nib)),
+                               _mm256_shuffle_epi8(lut, _mm256_and_si256(r1, nib))};
+        const __m256i hi[2] = {_mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(r0, 4), nib)),
+                               _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(r1, 4), nib))};
         step(lo, 4 * v);
         step(hi, 16 + 4 * v);
       }

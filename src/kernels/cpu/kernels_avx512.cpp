@@ -8,8 +8,9 @@
 //
 // Quantized linear (Q8/Q4, layout in quant_layout.h): activations quantized per 32-block to
 // int8; each vpdpbusd multiplies 4 columns of a 16-row group (u8 codes) by 4 broadcast
-// activation bytes (s8). The int32 accumulator starts at -offset * Σx so the unsigned code
-// offset (+128 / +8) cancels exactly; per block it is scaled by d_w (16 lanes) and d_x.
+// activation bytes (s8). Q4 indices become their grid level + 128 through one vpshufb. The int32
+// accumulator starts at -128 * Σx so the +128 offset cancels exactly; per block it is scaled by
+// d_w (16 lanes) and d_x.
 // GCC 12's AVX-512 headers use _mm512_undefined_*() inside reductions and conversions, which
 // -Wuninitialized flags at -O3 (GCC bug 105593): silence it for this file only.
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -267,7 +268,7 @@ void quantize_acts(const float* x, int64_t t0, int64_t t1, const qlayout::QActs&
 template <WType T, int G, int N>
 void quant_tile(const uint8_t* w0, size_t gbytes, const qlayout::QActs& xa, int64_t t0, float* y, int64_t ys,
                 int64_t row0, int64_t rows, const float* bias) {
-  constexpr int kOff = T == WType::Q8 ? 128 : 8;
+  constexpr int kOff = 128;  // both formats feed vpdpbusd unsigned codes = signed level + 128
   constexpr size_t kBB = T == WType::Q8 ? qlayout::kQ8BlockBytes : qlayout::kQ4BlockBytes;
   const int64_t nb = xa.blocks;
   __m512 accf[G][N];
@@ -276,6 +277,16 @@ void quant_tile(const uint8_t* w0, size_t gbytes, const qlayout::QActs& xa, int6
   const int8_t* xq[N];
   for (int t = 0; t < N; ++t) xq[t] = xa.q + (t0 + t) * xa.padded;
   const __m512i nib = _mm512_set1_epi8(0x0F);
+  // Q4 index -> grid level + 128, looked up with vpshufb (the table repeated in each 128-bit lane).
+  const __m512i lut = _mm512_broadcast_i32x4(_mm_setr_epi8(
+      static_cast<char>(qlayout::kQ4Grid[0] + 128), static_cast<char>(qlayout::kQ4Grid[1] + 128),
+      static_cast<char>(qlayout::kQ4Grid[2] + 128), static_cast<char>(qlayout::kQ4Grid[3] + 128),
+      static_cast<char>(qlayout::kQ4Grid[4] + 128), static_cast<char>(qlayout::kQ4Grid[5] + 128),
+      static_cast<char>(qlayout::kQ4Grid[6] + 128), static_cast<char>(qlayout::kQ4Grid[7] + 128),
+      static_cast<char>(qlayout::kQ4Grid[8] + 128), static_cast<char>(qlayout::kQ4Grid[9] + 128),
+      static_cast<char>(qlayout::kQ4Grid[10] + 128), static_cast<char>(qlayout::kQ4Grid[11] + 128),
+      static_cast<char>(qlayout::kQ4Grid[12] + 128), static_cast<char>(qlayout::kQ4Grid[13] + 128),
+      static_cast<char>(qlayout::kQ4Grid[14] + 128), static_cast<char>(qlayout::kQ4Grid[15] + 128)));
   for (int64_t b = 0; b < nb; ++b) {
     __m512i acc[G][N];
     for (int t = 0; t < N; ++t) {
@@ -300,8 +311,8 @@ void quant_tile(const uint8_t* w0, size_t gbytes, const qlayout::QActs& xa, int6
         __m512i lo[G], hi[G];
         for (int g = 0; g < G; ++g) {
           const __m512i raw = _mm512_loadu_si512(blk[g] + 32 + 64 * v);
-          lo[g] = _mm512_and_si512(raw, nib);
-          hi[g] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), nib);
+          lo[g] = _mm512_shuffle_epi8(lut, _mm512_and_si512(raw, nib));
+          hi[g] = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(raw, 4), nib));
         }
         for (int t = 0; t < N; ++t) {
           int32_t xl, xh;

@@ -24,6 +24,10 @@ constexpr size_t kScaleBytes = 32;
 constexpr size_t kQ8BlockBytes = kScaleBytes + 512;
 constexpr size_t kQ4BlockBytes = kScaleBytes + 256;
 
+// The 16 int8 levels a Q4 index selects (sorted; w = d * kQ4Grid[u]). Non-uniform, denser near
+// zero: the levels of llama.cpp's IQ4_NL, which fit bell-shaped weight distributions.
+constexpr int8_t kQ4Grid[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
 inline int64_t n_groups(int64_t rows) { return (rows + kGroupRows - 1) / kGroupRows; }
 inline int64_t n_blocks(int64_t cols) { return (cols + kBlock - 1) / kBlock; }
 inline size_t block_bytes(WType t) { return t == WType::Q8 ? kQ8BlockBytes : kQ4BlockBytes; }

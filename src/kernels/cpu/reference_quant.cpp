@@ -38,15 +38,22 @@ void quantize_act_block(const float* x, int64_t count, int8_t* q, float* d, int3
 
 namespace {
 
-// Q4: symmetric 4-bit codes q in [-8, 7], w ≈ d q. Llama.cpp's Q4_0 maps the value of largest
-// magnitude to -8; we also try -7.5 and -7, each with a least-squares refit of d, and keep the
-// scale with the smallest squared error (all with d rounded to f16 as stored).
-float q4_error(const float* w, float d, int8_t* q) {
+// Q4: 4-bit indices into a fixed non-uniform grid of int8 levels (kQ4Grid, denser near zero,
+// like llama.cpp's IQ4_NL, because trained and random weights are bell-shaped), w ≈ d·grid[u].
+// Scale candidates: the value of largest magnitude m on the grid's extreme (-127), on its other
+// extreme (+113), and the least-squares refit Σw·g / Σg² of each; the one (rounded to f16 as
+// stored) with the smallest squared error wins.
+float q4_error(const float* w, float d, uint8_t* u) {
   const float id = d != 0.0f ? 1.0f / d : 0.0f;
   float err = 0.0f;
   for (int i = 0; i < kBlock; ++i) {
-    q[i] = static_cast<int8_t>(round_even(std::clamp(w[i] * id, -8.0f, 7.0f)));
-    const float e = w[i] - d * q[i];
+    const float x = w[i] * id;
+    // Binary search among the 15 midpoints of the sorted grid.
+    int lo = 0;
+    for (int step = 8; step > 0; step >>= 1)
+      if (lo + step < 16 && x > 0.5f * static_cast<float>(kQ4Grid[lo + step - 1] + kQ4Grid[lo + step])) lo += step;
+    u[i] = static_cast<uint8_t>(lo);
+    const float e = w[i] - d * static_cast<float>(kQ4Grid[lo]);
     err += e * e;
   }
   return err;
@@ -59,19 +66,20 @@ float choose_q4_scale(const float* w) {
   for (int i = 0; i < kBlock; ++i)
     if (std::fabs(w[i]) > std::fabs(m)) m = w[i];
   if (m == 0.0f) return 0.0f;
-  int8_t q[kBlock];
-  float best_d = round_f16(m / -8.0f);
-  float best = q4_error(w, best_d, q);
-  for (float div : {-8.0f, -7.5f, -7.0f}) {
+  uint8_t u[kBlock];
+  float best_d = 0.0f, best = INFINITY;
+  for (float div : {static_cast<float>(kQ4Grid[0]), static_cast<float>(kQ4Grid[15])}) {
     float d = round_f16(m / div);
-    float err = q4_error(w, d, q);
+    float err = q4_error(w, d, u);
     if (err < best) best = err, best_d = d;
-    // Least-squares scale for these codes, then requantize with it.
-    float wq = 0.0f, qq = 0.0f;
-    for (int i = 0; i < kBlock; ++i) wq += w[i] * q[i], qq += static_cast<float>(q[i] * q[i]);
-    if (qq > 0.0f) {
-      d = round_f16(wq / qq);
-      err = q4_error(w, d, q);
+    float wg = 0.0f, gg = 0.0f;
+    for (int i = 0; i < kBlock; ++i) {
+      const float g = static_cast<float>(kQ4Grid[u[i]]);
+      wg += w[i] * g, gg += g * g;
+    }
+    if (gg > 0.0f) {
+      d = round_f16(wg / gg);
+      err = q4_error(w, d, u);
       if (err < best) best = err, best_d = d;
     }
   }
@@ -109,10 +117,10 @@ void quantize_group(WType t, const float* rows16, int64_t valid_rows, int64_t co
         const float d = choose_q4_scale(w);
         const uint16_t dh = f32_to_f16(d);
         std::memcpy(&scales[r], &dh, 2);
-        int8_t q[kBlock];
+        uint8_t q[kBlock];
         q4_error(w, d, q);
         for (int64_t i = 0; i < kBlock; ++i) {
-          const uint8_t u = static_cast<uint8_t>(q[i] + 8);
+          const uint8_t u = q[i];
           const int64_t v = (i % 16) / 4, lane = i % 4;
           uint8_t& byte = data[v * 64 + r * 4 + lane];
           byte = static_cast<uint8_t>(i < 16 ? (byte & 0xF0) | u : (byte & 0x0F) | (u << 4));
@@ -126,7 +134,7 @@ void quantize_group(WType t, const float* rows16, int64_t valid_rows, int64_t co
 static inline int code_at(WType t, const uint8_t* data, int64_t r, int64_t i) {
   if (t == WType::Q8) return static_cast<int>(data[(i / 4) * 64 + r * 4 + (i % 4)]) - 128;
   const uint8_t byte = data[((i % 16) / 4) * 64 + r * 4 + (i % 4)];
-  return static_cast<int>(i < 16 ? (byte & 0x0F) : (byte >> 4)) - 8;
+  return kQ4Grid[i < 16 ? (byte & 0x0F) : (byte >> 4)];
 }
 
 void dequantize_row(const Weight& w, int64_t row, float* out) {
