@@ -1,5 +1,5 @@
 // Cost of choosing the next token (processors + warpers + draw) on a 100352-entry vocabulary,
-// per configuration, in microseconds per token. Plain driver: bench_sampling [steps]
+// per configuration, in microseconds per token. Plain driver: bench_sampling [steps] [only case i]
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -67,7 +67,10 @@ int main(int argc, char** argv) {
   });
 
   std::printf("%-50s %12s\n", "configuration", "us/token");
-  for (auto& c : cases) {
+  const int only = argc > 2 ? std::atoi(argv[2]) : -1;
+  for (size_t ci = 0; ci < cases.size(); ++ci) {
+    if (only >= 0 && static_cast<size_t>(only) != ci) continue;
+    auto& c = cases[ci];
     sampling::LogitsPipeline pipe(c.cfg, vocab, prompt, 42);
     const auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < steps; ++i) pipe.push(pipe.choose(logits[static_cast<size_t>(i) % logits.size()]));
