@@ -2,6 +2,7 @@
 // quantization and the quantized linear. The oracle the SIMD quantized kernels are tested
 // against (layout in quant_layout.h / docs/FORMATS.md).
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
@@ -43,15 +44,21 @@ namespace {
 // Scale candidates: the value of largest magnitude m on the grid's extreme (-127), on its other
 // extreme (+113), and the least-squares refit Σw·g / Σg² of each; the one (rounded to f16 as
 // stored) with the smallest squared error wins.
+constexpr std::array<float, 15> kQ4Mid = [] {
+  std::array<float, 15> m{};
+  for (int k = 0; k < 15; ++k) m[static_cast<size_t>(k)] = 0.5f * static_cast<float>(kQ4Grid[k] + kQ4Grid[k + 1]);
+  return m;
+}();
+
 float q4_error(const float* w, float d, uint8_t* u) {
   const float id = d != 0.0f ? 1.0f / d : 0.0f;
   float err = 0.0f;
   for (int i = 0; i < kBlock; ++i) {
     const float x = w[i] * id;
-    // Binary search among the 15 midpoints of the sorted grid.
+    // Count the midpoints of the sorted grid below x: branch-free (random weights would make a
+    // binary search mispredict on every step).
     int lo = 0;
-    for (int step = 8; step > 0; step >>= 1)
-      if (lo + step < 16 && x > 0.5f * static_cast<float>(kQ4Grid[lo + step - 1] + kQ4Grid[lo + step])) lo += step;
+    for (int k = 0; k < 15; ++k) lo += x > kQ4Mid[k];
     u[i] = static_cast<uint8_t>(lo);
     const float e = w[i] - d * static_cast<float>(kQ4Grid[lo]);
     err += e * e;
