@@ -7,6 +7,19 @@
 namespace stablelm::tok {
 namespace {
 
+// The 1..7 bytes at p as a zero-padded little-endian word. A memcpy of variable length would be
+// a libc call; this is two loads (hot: every piece is hashed and looked up).
+inline uint64_t load_short(const char* p, size_t n) {
+  if (n >= 4) {
+    uint32_t lo, hi;
+    std::memcpy(&lo, p, 4);
+    std::memcpy(&hi, p + n - 4, 4);
+    return lo | (static_cast<uint64_t>(hi) << (8 * (n - 4)));  // overlapping bytes are equal
+  }
+  auto b = [&](size_t k) { return static_cast<uint64_t>(static_cast<unsigned char>(p[k])) << (8 * k); };
+  return b(0) | b(n >> 1) | b(n - 1);
+}
+
 inline uint64_t hash_bytes(const char* p, size_t n) {
   uint64_t h = 0x9E3779B97F4A7C15ULL ^ (n * 0x100000001B3ULL);
   while (n >= 8) {
@@ -17,11 +30,7 @@ inline uint64_t hash_bytes(const char* p, size_t n) {
     p += 8;
     n -= 8;
   }
-  if (n) {
-    uint64_t w = 0;
-    std::memcpy(&w, p, n);
-    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
-  }
+  if (n) h = (h ^ load_short(p, n)) * 0xc4ceb9fe1a85ec53ULL;
   h ^= h >> 29;
   h *= 0xff51afd7ed558ccdULL;
   h ^= h >> 32;
@@ -37,10 +46,14 @@ size_t pow2_at_least(size_t n) {
 }  // namespace
 
 void BytesMap::split_key(const char* p, size_t n, uint64_t& head, uint32_t& tail) {
-  head = 0;
   tail = 0;
-  std::memcpy(&head, p, n < 8 ? n : 8);
-  if (n > 8) std::memcpy(&tail, p + 8, n - 8 < 4 ? n - 8 : 4);
+  if (n >= 8) {
+    std::memcpy(&head, p, 8);
+    if (n >= 12) std::memcpy(&tail, p + 8, 4);
+    else if (n > 8) tail = static_cast<uint32_t>(load_short(p + 8, n - 8));
+  } else {
+    head = n ? load_short(p, n) : 0;
+  }
 }
 
 void BytesMap::place(const Slot& s, uint64_t h) {
