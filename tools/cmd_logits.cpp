@@ -2,6 +2,7 @@
 // row per requested position. Floats are printed in their shortest round-trip form.
 #include <charconv>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -11,13 +12,16 @@
 #include "run_options.h"
 #include "stablelm/error.h"
 #include "stablelm/model.h"
+#include "text_input.h"
 
 namespace stablelm::cli {
 namespace {
 
 struct Options {
   std::string model;
+  std::string revision;
   std::string ids;
+  std::string prompt;
   std::string positions = "all";
   RunOptions run;
 };
@@ -49,11 +53,13 @@ void print_rows(std::FILE* f, std::span<const float> data, int64_t rows, int64_t
 }
 
 int run(const Options& o) {
-  const std::vector<int32_t> ids = parse_ids(o.ids, "--ids");
-  auto model = Model::load(resolve_model_dir(o.model), o.run.load_options());
+  require_one(!o.ids.empty(), !o.prompt.empty(), "--ids", "--prompt");
+  const std::filesystem::path dir = resolve_model_dir(o.model, o.revision);
+  const std::vector<int32_t> ids = o.ids.empty() ? encode_text(dir, o.prompt, "--prompt") : parse_ids(o.ids, "--ids");
+  auto model = Model::load(dir, o.run.load_options());
   const ModelConfig& c = model->config();
   if (static_cast<int64_t>(ids.size()) > c.max_position_embeddings)
-    throw Error("--ids: " + std::to_string(ids.size()) + " tokens exceed max_position_embeddings " +
+    throw Error("the input: " + std::to_string(ids.size()) + " tokens exceed max_position_embeddings " +
                 std::to_string(c.max_position_embeddings));
   Session session(*model, static_cast<int64_t>(ids.size()), o.run.kv_format());
   const bool all = o.positions == "all";
@@ -62,10 +68,12 @@ int run(const Options& o) {
   return 0;
 }
 
-Registration reg("logits", "Print the logits of a forward pass over token ids", [](CLI::App& app) {
+Registration reg("logits", "Print the logits of a forward pass over token ids or a text", [](CLI::App& app) {
   auto o = std::make_shared<Options>();
-  app.add_option("--model", o->model, "Model directory")->required();
-  app.add_option("--ids", o->ids, "Token ids, comma-separated (e.g. 1,2,3)")->required();
+  app.add_option("--model", o->model, "Model directory or hub id org/name[@revision]")->required();
+  app.add_option("--revision", o->revision, "Hub revision (branch, tag or commit) for a hub id");
+  app.add_option("--ids", o->ids, "Token ids, comma-separated (e.g. 1,2,3)");
+  app.add_option("--prompt", o->prompt, "Text, tokenized with the model's tokenizer (instead of --ids)");
   app.add_option("--positions", o->positions, "Which positions to print: all|last")
       ->check(CLI::IsMember({"all", "last"}));
   add_run_options(app, o->run);

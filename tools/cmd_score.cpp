@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -13,21 +15,37 @@
 #include "run_options.h"
 #include "stablelm/error.h"
 #include "stablelm/model.h"
+#include "text_input.h"
 
 namespace stablelm::cli {
 namespace {
 
 struct Options {
   std::string model;
+  std::string revision;
   std::string ids;
   std::string continuation;
+  std::string prompt;
+  std::string continuation_text;
   RunOptions run;
 };
 
 int run(const Options& o) {
-  const std::vector<int32_t> context = parse_ids(o.ids, "--ids");
-  const std::vector<int32_t> cont = parse_ids(o.continuation, "--continuation");
-  auto model = Model::load(resolve_model_dir(o.model), o.run.load_options());
+  require_one(!o.ids.empty(), !o.prompt.empty(), "--ids", "--prompt");
+  require_one(!o.continuation.empty(), !o.continuation_text.empty(), "--continuation", "--continuation-text");
+  if (!o.ids.empty() && o.continuation.empty()) throw Error("--ids needs --continuation (ids), not --continuation-text");
+  if (!o.prompt.empty() && o.continuation_text.empty())
+    throw Error("--prompt needs --continuation-text (text), not --continuation");
+  const std::filesystem::path dir = resolve_model_dir(o.model, o.revision);
+  std::vector<int32_t> context, cont;
+  if (!o.ids.empty()) {
+    context = parse_ids(o.ids, "--ids");
+    cont = parse_ids(o.continuation, "--continuation");
+  } else {
+    std::tie(context, cont) = encode_context_continuation(dir, o.prompt, o.continuation_text);
+  }
+  if (context.empty() || cont.empty()) throw Error("score: the context and the continuation need at least one token each");
+  auto model = Model::load(dir, o.run.load_options());
   const ModelConfig& c = model->config();
   const int64_t total = static_cast<int64_t>(context.size() + cont.size());
   if (total - 1 > c.max_position_embeddings)
@@ -64,11 +82,15 @@ int run(const Options& o) {
   return 0;
 }
 
-Registration reg("score", "Log-likelihood of a continuation after a context (token ids)", [](CLI::App& app) {
+Registration reg("score", "Log-likelihood of a continuation after a context (token ids or text)", [](CLI::App& app) {
   auto o = std::make_shared<Options>();
-  app.add_option("--model", o->model, "Model directory")->required();
-  app.add_option("--ids", o->ids, "Context token ids, comma-separated")->required();
-  app.add_option("--continuation", o->continuation, "Continuation token ids, comma-separated")->required();
+  app.add_option("--model", o->model, "Model directory or hub id org/name[@revision]")->required();
+  app.add_option("--revision", o->revision, "Hub revision (branch, tag or commit) for a hub id");
+  app.add_option("--ids", o->ids, "Context token ids, comma-separated");
+  app.add_option("--continuation", o->continuation, "Continuation token ids, comma-separated");
+  app.add_option("--prompt", o->prompt, "Context text (instead of --ids)");
+  app.add_option("--continuation-text", o->continuation_text,
+                 "Continuation text (with --prompt): the tail of tokenize(prompt + text) after tokenize(prompt)");
   add_run_options(app, o->run);
   return [o] { return run(*o); };
 });
