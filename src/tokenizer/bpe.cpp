@@ -20,6 +20,18 @@ inline uint64_t load_short(const char* p, size_t n) {
   return b(0) | b(n >> 1) | b(n - 1);
 }
 
+// Equality of two byte strings of length n ≥ 1, without a libc call for the common n ≤ 8.
+inline bool same_bytes(const char* a, const char* b, size_t n) {
+  if (n > 8) return std::memcmp(a, b, n) == 0;
+  if (n == 8) {
+    uint64_t x, y;
+    std::memcpy(&x, a, 8);
+    std::memcpy(&y, b, 8);
+    return x == y;
+  }
+  return load_short(a, n) == load_short(b, n);
+}
+
 inline uint64_t hash_bytes(const char* p, size_t n) {
   uint64_t h = 0x9E3779B97F4A7C15ULL ^ (n * 0x100000001B3ULL);
   while (n >= 8) {
@@ -248,7 +260,7 @@ void Bpe::encode_piece_hashed(std::string_view piece, uint64_t h, std::vector<in
   CacheEntry* e = nullptr;
   if (n <= sizeof(CacheEntry::key)) {
     e = &thread_cache()[(h >> 20) & (kCacheSize - 1)];
-    if (e->hash == h && e->owner == instance_ && e->len == n && std::memcmp(e->key, piece.data(), n) == 0) {
+    if (e->hash == h && e->owner == instance_ && e->len == n && same_bytes(e->key, piece.data(), n)) {
       out.insert(out.end(), e->ids, e->ids + e->n_ids);
       return;
     }
