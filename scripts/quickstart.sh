@@ -2,7 +2,7 @@
 # Installs the dependencies, builds stablelm, and runs the model card's example:
 #   stablelm generate --model stabilityai/stablelm-2-1_6b --prompt "The weather is always wonderful" \
 #       --max-new-tokens 64 --temperature 0.7 --top-p 0.95
-# Extra arguments are passed to `stablelm generate` (after the defaults, so they win).
+# Extra arguments are passed to `stablelm generate`; an option given there replaces the default.
 #
 # --local-hub (first argument): no internet? Serve the tiny fixture model (../shared/fixtures/
 # models/tiny-stablelm-2) as stabilityai/stablelm-2-1_6b from the test hub server on 127.0.0.1,
@@ -29,5 +29,14 @@ if ((local_hub)); then
   echo "serving the tiny fixture model at $HF_ENDPOINT (cache: $HF_HUB_CACHE)" >&2
 fi
 
-./build/release/stablelm generate --model stabilityai/stablelm-2-1_6b \
-  --prompt "The weather is always wonderful" --max-new-tokens 64 --temperature 0.7 --top-p 0.95 "$@"
+args=("$@")
+has() { local a; for a in "${args[@]}"; do [[ "$a" == "$1" || "$a" == "$1="* ]] && return 0; done; return 1; }
+defaults=()
+has --model || defaults+=(--model stabilityai/stablelm-2-1_6b)
+has --prompt || has --prompt-file || has --ids || defaults+=(--prompt "The weather is always wonderful")
+has --max-new-tokens || defaults+=(--max-new-tokens 64)
+if ! has --greedy; then
+  has --temperature || defaults+=(--temperature 0.7)
+  has --top-p || defaults+=(--top-p 0.95)
+fi
+./build/release/stablelm generate "${defaults[@]}" "${args[@]}"
