@@ -93,7 +93,7 @@ void float_tile(const void* w, int64_t K, int64_t k0, int64_t k1, const float* x
 
 using FloatTileFn = void (*)(const void*, int64_t, int64_t, int64_t, const float*, int64_t, float*, int64_t,
                              const float*, bool);
-constexpr int kRows = 4, kToks = 6, kDecodeRows = 8;
+constexpr int kRows = 4, kToks = 6;
 
 template <WType T, size_t... I>
 constexpr std::array<FloatTileFn, sizeof...(I)> float_tiles(std::index_sequence<I...>) {
@@ -192,6 +192,35 @@ void gemm_float(const Weight& w, const float* bias, const float* x, int64_t n, f
   }
 }
 
+// Decode: one weight row (x stays in L1), 4 independent accumulators. Rows are read strictly in
+// order, so the thread's weights form one sequential stream: a stored 2048-wide bf16 row is
+// exactly one 4 KiB page, and hardware prefetchers neither cross pages nor ramp up on many short
+// interleaved streams, so the next rows are prefetched explicitly, ~2 KiB ahead.
+template <WType T>
+inline float decode_row(const uint8_t* w, int64_t K, const float* x) {
+  constexpr int64_t kAhead = 2048;
+  __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  int64_t k = 0;
+  for (; k + 64 <= K; k += 64) {
+    const uint8_t* p = w + k * static_cast<int64_t>(elem_size(T));
+    _mm_prefetch(reinterpret_cast<const char*>(p + kAhead), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(p + kAhead + 64), _MM_HINT_T0);
+    if constexpr (T == WType::F32) {
+      _mm_prefetch(reinterpret_cast<const char*>(p + kAhead + 128), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(p + kAhead + 192), _MM_HINT_T0);
+    }
+    a0 = _mm512_fmadd_ps(load16<T>(w, k), _mm512_loadu_ps(x + k), a0);
+    a1 = _mm512_fmadd_ps(load16<T>(w, k + 16), _mm512_loadu_ps(x + k + 16), a1);
+    a2 = _mm512_fmadd_ps(load16<T>(w, k + 32), _mm512_loadu_ps(x + k + 32), a2);
+    a3 = _mm512_fmadd_ps(load16<T>(w, k + 48), _mm512_loadu_ps(x + k + 48), a3);
+  }
+  for (; k < K; k += 16) {
+    const __mmask16 m = K - k >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (K - k)) - 1);
+    a0 = _mm512_fmadd_ps(load16_mask<T>(w, k, m), _mm512_maskz_loadu_ps(m, x + k), a0);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+}
+
 template <WType T>
 void linear_float_t(const Weight& w, const float* bias, const float* x, int64_t n, float* y, int64_t r0, int64_t r1) {
   if (n >= kGemmMinTokens) {
@@ -205,13 +234,10 @@ void linear_float_t(const Weight& w, const float* bias, const float* x, int64_t 
   const int64_t K = w.cols, M = w.rows;
   const auto* wb = static_cast<const uint8_t*>(w.data);
   const size_t row_bytes = static_cast<size_t>(K) * elem_size(T);
-  if (n == 1) {  // decode: stream 8 rows at a time
-    int64_t r = r0;
-    for (; r + kDecodeRows <= r1; r += kDecodeRows)
-      float_tile<T, kDecodeRows, 1>(wb + r * row_bytes, K, 0, K, x, K, y + r, M, bias ? bias + r : nullptr, true);
-    for (; r < r1; r += kRows) {
-      const int rb = static_cast<int>(std::min<int64_t>(kRows, r1 - r));
-      tiles[(rb - 1) * kToks](wb + r * row_bytes, K, 0, K, x, K, y + r, M, bias ? bias + r : nullptr, true);
+  if (n == 1) {  // decode: one sequential stream over this thread's rows
+    for (int64_t r = r0; r < r1; ++r) {
+      const float v = decode_row<T>(wb + r * row_bytes, K, x);
+      y[r] = bias ? v + bias[r] : v;
     }
     return;
   }
@@ -287,11 +313,14 @@ void quant_tile(const uint8_t* w0, size_t gbytes, const qlayout::QActs& xa, int6
       static_cast<char>(qlayout::kQ4Grid[10] + 128), static_cast<char>(qlayout::kQ4Grid[11] + 128),
       static_cast<char>(qlayout::kQ4Grid[12] + 128), static_cast<char>(qlayout::kQ4Grid[13] + 128),
       static_cast<char>(qlayout::kQ4Grid[14] + 128), static_cast<char>(qlayout::kQ4Grid[15] + 128)));
+  // Decode-sized Q4 tiles keep the high-nibble products in a second accumulator: two vpdpbusd
+  // dependency chains per group instead of one 8-long chain per block.
+  constexpr bool kSplit = T == WType::Q4 && N <= 2;
   for (int64_t b = 0; b < nb; ++b) {
-    __m512i acc[G][N];
+    __m512i acc[G][N], acc2[G][N];
     for (int t = 0; t < N; ++t) {
       const __m512i init = _mm512_set1_epi32(-kOff * xa.sum[(t0 + t) * nb + b]);
-      for (int g = 0; g < G; ++g) acc[g][t] = init;
+      for (int g = 0; g < G; ++g) acc[g][t] = init, acc2[g][t] = _mm512_setzero_si512();
     }
     const uint8_t* blk[G];
     for (int g = 0; g < G; ++g) blk[g] = w0 + g * gbytes + b * kBB;
@@ -321,11 +350,15 @@ void quant_tile(const uint8_t* w0, size_t gbytes, const qlayout::QActs& xa, int6
           const __m512i bl = _mm512_set1_epi32(xl), bh = _mm512_set1_epi32(xh);
           for (int g = 0; g < G; ++g) {
             acc[g][t] = _mm512_dpbusd_epi32(acc[g][t], lo[g], bl);
-            acc[g][t] = _mm512_dpbusd_epi32(acc[g][t], hi[g], bh);
+            if constexpr (kSplit) acc2[g][t] = _mm512_dpbusd_epi32(acc2[g][t], hi[g], bh);
+            else acc[g][t] = _mm512_dpbusd_epi32(acc[g][t], hi[g], bh);
           }
         }
       }
     }
+    if constexpr (kSplit)
+      for (int g = 0; g < G; ++g)
+        for (int t = 0; t < N; ++t) acc[g][t] = _mm512_add_epi32(acc[g][t], acc2[g][t]);
     for (int g = 0; g < G; ++g) {
       const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[g])));
       for (int t = 0; t < N; ++t) {
@@ -364,10 +397,7 @@ void linear_quant_t(const Weight& w, const float* bias, const qlayout::QActs& xa
   const int64_t n = xa.n;
   if (n == 1) {  // decode: stream 4 groups (64 rows) at a time
     int64_t g = g0;
-    for (; g + 4 <= g1; g += 4) {
-      quant_tile<T, 2, 1>(wb + g * gbytes, gbytes, xa, 0, y, w.rows, g * 16, w.rows, bias);
-      quant_tile<T, 2, 1>(wb + (g + 2) * gbytes, gbytes, xa, 0, y, w.rows, (g + 2) * 16, w.rows, bias);
-    }
+    for (; g + 4 <= g1; g += 4) quant_tile<T, 4, 1>(wb + g * gbytes, gbytes, xa, 0, y, w.rows, g * 16, w.rows, bias);
     for (; g < g1; ++g) quant_tile<T, 1, 1>(wb + g * gbytes, gbytes, xa, 0, y, w.rows, g * 16, w.rows, bias);
     return;
   }
