@@ -52,7 +52,7 @@ TEST(CliTextInputs, ConflictsAndMissingInputsAreErrors) {
   const std::vector<Case> cases = {
       {{"logits", "--model", tiny(), "--ids", "1,2", "--prompt", "hi"}, "conflict"},
       {{"logits", "--model", tiny()}, "--ids or --prompt"},
-      {{"logits", "--model", tiny(), "--prompt", ""}, "--prompt"},
+      {{"logits", "--model", tiny(), "--prompt", ""}, "empty"},
       {{"score", "--model", tiny(), "--ids", "1,2", "--continuation-text", "x"}, "--continuation"},
       {{"score", "--model", tiny(), "--prompt", "a", "--continuation", "3"}, "--continuation-text"},
       {{"score", "--model", tiny(), "--prompt", "a"}, "--continuation or --continuation-text"},

@@ -24,6 +24,9 @@ struct Options {
   std::string prompt;
   std::string positions = "all";
   RunOptions run;
+  // Whether each input option was given at all (an empty value is then reported as empty).
+  CLI::Option* ids_opt = nullptr;
+  CLI::Option* prompt_opt = nullptr;
 };
 
 // Writes rows of floats as a JSON array of arrays; non-finite values (which JSON cannot hold)
@@ -53,9 +56,9 @@ void print_rows(std::FILE* f, std::span<const float> data, int64_t rows, int64_t
 }
 
 int run(const Options& o) {
-  require_one(!o.ids.empty(), !o.prompt.empty(), "--ids", "--prompt");
+  require_one(o.ids_opt->count() > 0, o.prompt_opt->count() > 0, "--ids", "--prompt");
   const std::filesystem::path dir = resolve_model_dir(o.model, o.revision);
-  const std::vector<int32_t> ids = o.ids.empty() ? encode_text(dir, o.prompt, "--prompt") : parse_ids(o.ids, "--ids");
+  const std::vector<int32_t> ids = o.ids_opt->count() == 0 ? encode_text(dir, o.prompt, "--prompt") : parse_ids(o.ids, "--ids");
   auto model = Model::load(dir, o.run.load_options());
   const ModelConfig& c = model->config();
   if (static_cast<int64_t>(ids.size()) > c.max_position_embeddings)
@@ -72,8 +75,8 @@ Registration reg("logits", "Print the logits of a forward pass over token ids or
   auto o = std::make_shared<Options>();
   app.add_option("--model", o->model, "Model directory or hub id org/name[@revision]")->required();
   app.add_option("--revision", o->revision, "Hub revision (branch, tag or commit) for a hub id");
-  app.add_option("--ids", o->ids, "Token ids, comma-separated (e.g. 1,2,3)");
-  app.add_option("--prompt", o->prompt, "Text, tokenized with the model's tokenizer (instead of --ids)");
+  o->ids_opt = app.add_option("--ids", o->ids, "Token ids, comma-separated (e.g. 1,2,3)");
+  o->prompt_opt = app.add_option("--prompt", o->prompt, "Text, tokenized with the model's tokenizer (instead of --ids)");
   app.add_option("--positions", o->positions, "Which positions to print: all|last")
       ->check(CLI::IsMember({"all", "last"}));
   add_run_options(app, o->run);

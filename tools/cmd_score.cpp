@@ -28,17 +28,22 @@ struct Options {
   std::string prompt;
   std::string continuation_text;
   RunOptions run;
+  // Whether each input option was given at all (an empty value is then reported as empty).
+  CLI::Option* ids_opt = nullptr;
+  CLI::Option* prompt_opt = nullptr;
+  CLI::Option* cont_opt = nullptr;
+  CLI::Option* cont_text_opt = nullptr;
 };
 
 int run(const Options& o) {
-  require_one(!o.ids.empty(), !o.prompt.empty(), "--ids", "--prompt");
-  require_one(!o.continuation.empty(), !o.continuation_text.empty(), "--continuation", "--continuation-text");
-  if (!o.ids.empty() && o.continuation.empty()) throw Error("--ids needs --continuation (ids), not --continuation-text");
-  if (!o.prompt.empty() && o.continuation_text.empty())
+  require_one(o.ids_opt->count() > 0, o.prompt_opt->count() > 0, "--ids", "--prompt");
+  require_one(o.cont_opt->count() > 0, o.cont_text_opt->count() > 0, "--continuation", "--continuation-text");
+  if (o.ids_opt->count() > 0 && o.cont_opt->count() == 0) throw Error("--ids needs --continuation (ids), not --continuation-text");
+  if (o.prompt_opt->count() > 0 && o.cont_text_opt->count() == 0)
     throw Error("--prompt needs --continuation-text (text), not --continuation");
   const std::filesystem::path dir = resolve_model_dir(o.model, o.revision);
   std::vector<int32_t> context, cont;
-  if (!o.ids.empty()) {
+  if (o.ids_opt->count() > 0) {
     context = parse_ids(o.ids, "--ids");
     cont = parse_ids(o.continuation, "--continuation");
   } else {
@@ -86,10 +91,10 @@ Registration reg("score", "Log-likelihood of a continuation after a context (tok
   auto o = std::make_shared<Options>();
   app.add_option("--model", o->model, "Model directory or hub id org/name[@revision]")->required();
   app.add_option("--revision", o->revision, "Hub revision (branch, tag or commit) for a hub id");
-  app.add_option("--ids", o->ids, "Context token ids, comma-separated");
-  app.add_option("--continuation", o->continuation, "Continuation token ids, comma-separated");
-  app.add_option("--prompt", o->prompt, "Context text (instead of --ids)");
-  app.add_option("--continuation-text", o->continuation_text,
+  o->ids_opt = app.add_option("--ids", o->ids, "Context token ids, comma-separated");
+  o->cont_opt = app.add_option("--continuation", o->continuation, "Continuation token ids, comma-separated");
+  o->prompt_opt = app.add_option("--prompt", o->prompt, "Context text (instead of --ids)");
+  o->cont_text_opt = app.add_option("--continuation-text", o->continuation_text,
                  "Continuation text (with --prompt): the tail of tokenize(prompt + text) after tokenize(prompt)");
   add_run_options(app, o->run);
   return [o] { return run(*o); };
