@@ -41,7 +41,14 @@ TEST(CliCore, LogitsMatchGoldens) {
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const json last = json::parse(r.out);
     ASSERT_EQ(last["logits"].size(), 1u);
-    EXPECT_EQ(last["logits"][0], out["logits"].back());  // printed floats round-trip exactly
+    // --positions last runs the lm_head as a matrix-vector product, --positions all as a matrix
+    // product: different kernels and summation orders, so the last row is held to the golden
+    // tolerance rather than to bitwise equality with the `all` run.
+    ASSERT_EQ(positions.back(), ids.size() - 1);
+    const json& want = p["full_logits"][positions.size() - 1];
+    ASSERT_EQ(last["logits"][0].size(), want.size());
+    for (size_t v = 0; v < want.size(); ++v)
+      ASSERT_NEAR(last["logits"][0][v].get<double>(), want[v].get<double>(), atol);
   }
 }
 
