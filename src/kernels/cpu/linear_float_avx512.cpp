@@ -1,0 +1,225 @@
+// AVX-512 float linear (F32/F16/BF16 weights, fp32 activations, fp32 FMA): register tiles of R
+// weight rows x N tokens for a few tokens, the streaming decode row kernel for one token, and a
+// BLIS-style GEMM for prefill.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "kernels/cpu/avx512_common.h"
+
+namespace stablelm::kernels::simd::avx512 {
+namespace {
+
+
+// y[t * ys + r] (+)= Σ_k w[r, k] x[t, k] over k in [k0, k1), for R rows from `w` (row stride K
+// elements) and N tokens from x (row stride xs). `first`: store (adding bias) instead of add.
+template <WType T, int R, int N>
+void float_tile(const void* w, int64_t K, int64_t k0, int64_t k1, const float* x, int64_t xs, float* y, int64_t ys,
+                const float* bias, bool first) {
+  __m512 acc[N][R];
+  for (int t = 0; t < N; ++t)
+    for (int r = 0; r < R; ++r) acc[t][r] = _mm512_setzero_ps();
+  int64_t k = k0;
+  for (; k + 16 <= k1; k += 16) {
+    __m512 wv[R];
+    for (int r = 0; r < R; ++r) wv[r] = load16<T>(w, r * K + k);
+    for (int t = 0; t < N; ++t) {
+      const __m512 xv = _mm512_loadu_ps(x + t * xs + k);
+      for (int r = 0; r < R; ++r) acc[t][r] = _mm512_fmadd_ps(wv[r], xv, acc[t][r]);
+    }
+  }
+  if (k < k1) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (k1 - k)) - 1);
+    __m512 wv[R];
+    for (int r = 0; r < R; ++r) wv[r] = load16_mask<T>(w, r * K + k, m);
+    for (int t = 0; t < N; ++t) {
+      const __m512 xv = _mm512_maskz_loadu_ps(m, x + t * xs + k);
+      for (int r = 0; r < R; ++r) acc[t][r] = _mm512_fmadd_ps(wv[r], xv, acc[t][r]);
+    }
+  }
+  for (int t = 0; t < N; ++t)
+    for (int r = 0; r < R; ++r) {
+      const float s = _mm512_reduce_add_ps(acc[t][r]);
+      float& out = y[t * ys + r];
+      out = first ? (bias ? s + bias[r] : s) : out + s;
+    }
+}
+
+using FloatTileFn = void (*)(const void*, int64_t, int64_t, int64_t, const float*, int64_t, float*, int64_t,
+                             const float*, bool);
+constexpr int kRows = 4, kToks = 6;
+
+template <WType T, size_t... I>
+constexpr std::array<FloatTileFn, sizeof...(I)> float_tiles(std::index_sequence<I...>) {
+  // Index = (R - 1) * kToks + (N - 1).
+  return {&float_tile<T, static_cast<int>(I / kToks) + 1, static_cast<int>(I % kToks) + 1>...};
+}
+
+// Prefill GEMM (n >= kGemmMinTokens): BLIS-style. For each chunk of kKc columns and each panel
+// of 32 weight rows, the panel is widened to fp32 and transposed once into L1 ([k][32]), then
+// a 32-row x kMr-token register tile (2 x kMr zmm accumulators) runs over every token: per
+// column, 2 panel loads + kMr broadcast activations feed 2 * kMr FMAs, no horizontal sums.
+constexpr int64_t kKc = 256, kNr = 32;
+constexpr int kMr = 12;
+constexpr int64_t kGemmMinTokens = 16;
+
+// x: the token tile packed as [k][kMr] (contiguous broadcasts; the rows of x are 4 KiB-aliased
+// multiples apart and would fight over the same L1 sets).
+template <int MR>
+void gemm_ukernel(const float* panel, int64_t kc, const float* x, float* y, int64_t ys, __mmask16 m0,
+                  __mmask16 m1, const float* bias, bool first) {
+  __m512 c0[MR], c1[MR];
+  for (int t = 0; t < MR; ++t) c0[t] = c1[t] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m512 w0 = _mm512_load_ps(panel + kNr * k), w1 = _mm512_load_ps(panel + kNr * k + 16);
+    for (int t = 0; t < MR; ++t) {
+      const __m512 xb = _mm512_set1_ps(x[k * kMr + t]);
+      c0[t] = _mm512_fmadd_ps(w0, xb, c0[t]);
+      c1[t] = _mm512_fmadd_ps(w1, xb, c1[t]);
+    }
+  }
+  const __m512 b0 = bias && first ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
+  const __m512 b1 = bias && first ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
+  for (int t = 0; t < MR; ++t) {
+    float* yt = y + t * ys;
+    const __m512 p0 = first ? b0 : _mm512_maskz_loadu_ps(m0, yt);
+    const __m512 p1 = first ? b1 : _mm512_maskz_loadu_ps(m1, yt + 16);
+    _mm512_mask_storeu_ps(yt, m0, _mm512_add_ps(c0[t], p0));
+    _mm512_mask_storeu_ps(yt + 16, m1, _mm512_add_ps(c1[t], p1));
+  }
+}
+
+using UkernelFn = void (*)(const float*, int64_t, const float*, float*, int64_t, __mmask16, __mmask16, const float*,
+                           bool);
+template <size_t... I>
+constexpr std::array<UkernelFn, sizeof...(I)> ukernels(std::index_sequence<I...>) {
+  return {&gemm_ukernel<static_cast<int>(I) + 1>...};
+}
+
+// panel[k][j] = w[r0 + j, k0 + k] as fp32 for j < nr (zero rows above nr).
+template <WType T>
+void pack_panel(const void* w, int64_t K, int64_t r0, int64_t nr, int64_t k0, int64_t kc, float* panel) {
+  for (int64_t j = 0; j < kNr; ++j) {
+    if (j >= nr) {
+      for (int64_t k = 0; k < kc; ++k) panel[k * kNr + j] = 0.0f;
+      continue;
+    }
+    const int64_t base = (r0 + j) * K + k0;
+    int64_t k = 0;
+    alignas(64) float tmp[16];
+    for (; k + 16 <= kc; k += 16) {
+      _mm512_store_ps(tmp, load16<T>(w, base + k));
+      for (int i = 0; i < 16; ++i) panel[(k + i) * kNr + j] = tmp[i];
+    }
+    if (k < kc) {
+      _mm512_store_ps(tmp, load16_mask<T>(w, base + k, static_cast<__mmask16>((1u << (kc - k)) - 1)));
+      for (int64_t i = 0; i < kc - k; ++i) panel[(k + i) * kNr + j] = tmp[i];
+    }
+  }
+}
+
+template <WType T>
+void gemm_float(const Weight& w, const float* bias, const float* x, int64_t n, float* y, int64_t r0, int64_t r1,
+                float* xpack) {
+  static constexpr auto uk = ukernels(std::make_index_sequence<kMr>{});
+  alignas(64) static thread_local float panel[kKc * kNr];
+  const int64_t K = w.cols, M = w.rows;
+  for (int64_t k0 = 0; k0 < K; k0 += kKc) {
+    const int64_t kc = std::min(kKc, K - k0);
+    // Pack this column chunk of every token: tile tt holds [k][kMr] (missing tokens are zero).
+    for (int64_t t0 = 0; t0 < n; t0 += kMr) {
+      float* dst = xpack + (t0 / kMr) * kKc * kMr;
+      for (int64_t t = 0; t < kMr; ++t)
+        for (int64_t k = 0; k < kc; ++k) dst[k * kMr + t] = t0 + t < n ? x[(t0 + t) * K + k0 + k] : 0.0f;
+    }
+    for (int64_t r = r0; r < r1; r += kNr) {
+      const int64_t nr = std::min(kNr, r1 - r);
+      pack_panel<T>(w.data, K, r, nr, k0, kc, panel);
+      const __mmask16 m0 = nr >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << nr) - 1);
+      const __mmask16 m1 = nr >= 32 ? __mmask16(0xFFFF) : nr <= 16 ? __mmask16(0) : static_cast<__mmask16>((1u << (nr - 16)) - 1);
+      for (int64_t t = 0; t < n; t += kMr) {
+        const int mr = static_cast<int>(std::min<int64_t>(kMr, n - t));
+        uk[mr - 1](panel, kc, xpack + (t / kMr) * kKc * kMr, y + t * M + r, M, m0, m1, bias ? bias + r : nullptr,
+                   k0 == 0);
+      }
+    }
+  }
+}
+
+// Decode: one weight row (x stays in L1), 4 independent accumulators. Rows are read strictly in
+// order, so the thread's weights form one sequential stream: a stored 2048-wide bf16 row is
+// exactly one 4 KiB page, and hardware prefetchers neither cross pages nor ramp up on many short
+// interleaved streams, so the next rows are prefetched explicitly, ~2 KiB ahead.
+template <WType T>
+inline float decode_row(const uint8_t* w, int64_t K, const float* x) {
+  constexpr int64_t kAhead = 2048;
+  __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  int64_t k = 0;
+  for (; k + 64 <= K; k += 64) {
+    const uint8_t* p = w + k * static_cast<int64_t>(elem_size(T));
+    _mm_prefetch(reinterpret_cast<const char*>(p + kAhead), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(p + kAhead + 64), _MM_HINT_T0);
+    if constexpr (T == WType::F32) {
+      _mm_prefetch(reinterpret_cast<const char*>(p + kAhead + 128), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(p + kAhead + 192), _MM_HINT_T0);
+    }
+    a0 = _mm512_fmadd_ps(load16<T>(w, k), _mm512_loadu_ps(x + k), a0);
+    a1 = _mm512_fmadd_ps(load16<T>(w, k + 16), _mm512_loadu_ps(x + k + 16), a1);
+    a2 = _mm512_fmadd_ps(load16<T>(w, k + 32), _mm512_loadu_ps(x + k + 32), a2);
+    a3 = _mm512_fmadd_ps(load16<T>(w, k + 48), _mm512_loadu_ps(x + k + 48), a3);
+  }
+  for (; k < K; k += 16) {
+    const __mmask16 m = K - k >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (K - k)) - 1);
+    a0 = _mm512_fmadd_ps(load16_mask<T>(w, k, m), _mm512_maskz_loadu_ps(m, x + k), a0);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+}
+
+template <WType T>
+void linear_float_t(const Weight& w, const float* bias, const float* x, int64_t n, float* y, int64_t r0, int64_t r1) {
+  if (n >= kGemmMinTokens) {
+    // Per-thread activation pack buffer, grown (rarely) to the largest prompt seen.
+    static thread_local std::vector<float> xpack;
+    const size_t need = static_cast<size_t>((n + kMr - 1) / kMr * kMr * kKc);
+    if (xpack.size() < need) xpack.resize(need);
+    return gemm_float<T>(w, bias, x, n, y, r0, r1, xpack.data());
+  }
+  static constexpr auto tiles = float_tiles<T>(std::make_index_sequence<kRows * kToks>{});
+  const int64_t K = w.cols, M = w.rows;
+  const auto* wb = static_cast<const uint8_t*>(w.data);
+  const size_t row_bytes = static_cast<size_t>(K) * elem_size(T);
+  if (n == 1) {  // decode: one sequential stream over this thread's rows
+    for (int64_t r = r0; r < r1; ++r) {
+      const float v = decode_row<T>(wb + r * row_bytes, K, x);
+      y[r] = bias ? v + bias[r] : v;
+    }
+    return;
+  }
+  // A few tokens: register tiles of kRows rows x kToks tokens straight from the stored rows.
+  for (int64_t r = r0; r < r1; r += kRows) {
+    const int rb = static_cast<int>(std::min<int64_t>(kRows, r1 - r));
+    for (int64_t t = 0; t < n; t += kToks) {
+      const int nt = static_cast<int>(std::min<int64_t>(kToks, n - t));
+      tiles[(rb - 1) * kToks + (nt - 1)](wb + r * row_bytes, K, 0, K, x + t * K, K, y + t * M + r, M,
+                                         bias ? bias + r : nullptr, true);
+    }
+  }
+}
+}  // namespace
+
+void linear_float(const Weight& w, const float* bias, const float* x, int64_t n, float* y, int64_t r0, int64_t r1) {
+  switch (w.type) {
+    case WType::F32: return linear_float_t<WType::F32>(w, bias, x, n, y, r0, r1);
+    case WType::F16: return linear_float_t<WType::F16>(w, bias, x, n, y, r0, r1);
+    case WType::BF16: return linear_float_t<WType::BF16>(w, bias, x, n, y, r0, r1);
+    default: break;
+  }
+}
+}  // namespace stablelm::kernels::simd::avx512
