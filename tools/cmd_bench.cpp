@@ -188,7 +188,7 @@ Registration reg("bench", "Prefill and decode throughput (llama-bench-like)", []
   app.add_option("--depth", o->depth, "Tokens already in the KV cache before each test, comma-separated");
   app.add_option("--threads", o->threads, "Kernel threads, comma-separated (0 = all cores)");
   app.add_option("--reps", o->reps, "Repetitions per test (median reported)");
-  app.add_option("--kv", o->kv, "KV cache element type: f32|f16|bf16")->check(CLI::IsMember({"f32", "f16", "bf16"}));
+  app.add_option("--kv", o->kv, "KV cache element type: f32|f16|bf16|q8")->check(CLI::IsMember({"f32", "f16", "bf16", "q8"}));
   app.add_flag("--json", o->json, "One JSON object per configuration and depth");
   return [o] { return run(*o); };
 });

@@ -9,8 +9,8 @@ void add_run_options(CLI::App& app, RunOptions& o, bool with_kv) {
   app.add_option("--weights", o.weights, "Weight format for compute: stored|f32|f16|bf16|q8|q4 (default: stored dtype)")
       ->check(CLI::IsMember({"stored", "f32", "f16", "bf16", "q8", "q4"}));
   if (with_kv)
-    app.add_option("--kv", o.kv, "KV cache element type: f32|f16|bf16 (f32 reproduces transformers exactly)")
-        ->check(CLI::IsMember({"f32", "f16", "bf16"}));
+    app.add_option("--kv", o.kv, "KV cache element type: f32|f16|bf16|q8 (f32 reproduces transformers exactly)")
+        ->check(CLI::IsMember({"f32", "f16", "bf16", "q8"}));
 }
 
 LoadOptions RunOptions::load_options() const {
@@ -30,7 +30,8 @@ KVFormat RunOptions::kv_format() const {
   if (kv == "f32") return KVFormat::F32;
   if (kv == "f16") return KVFormat::F16;
   if (kv == "bf16") return KVFormat::BF16;
-  throw Error("--kv " + kv + ": expected f32, f16 or bf16");
+  if (kv == "q8") return KVFormat::Q8;
+  throw Error("--kv " + kv + ": expected f32, f16, bf16 or q8");
 }
 
 }  // namespace stablelm::cli

@@ -56,14 +56,21 @@ void rope(float* x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t rot_di
 // Causal attention for n new queries at positions pos0 .. pos0+n-1 against a cache that already
 // holds keys/values for positions 0 .. pos0+n-1.
 //   q:   [n, n_heads, head_dim]
-//   k,v: [n_ctx_stored, n_kv_heads, head_dim] rows, element type kv_type (F32, F16 or BF16)
+//   k,v: [n_ctx_stored, n_kv_heads, head_dim] rows, element type kv_type (F32, F16, BF16 or Q8;
+//        rows kv_row_bytes(kv_type, n_kv_heads, head_dim) apart)
 //   out: [n, n_heads, head_dim]
 // Query head h uses kv head h / (n_heads / n_kv_heads). Scale 1/sqrt(head_dim).
 void attention(const float* q, int64_t n, int64_t pos0, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
                const void* k, const void* v, WType kv_type, float* out, ThreadPool* pool);
 
-// Store n rows of fp32 [n, width] into a cache of element type t (F32, F16, BF16).
-void store_kv(const float* src, int64_t n, int64_t width, WType t, void* dst);
+// Store n rows of fp32 [n, width] into a cache of element type t (F32, F16, BF16, Q8), rows
+// kv_row_bytes(t, width / head_dim, head_dim) apart. head_dim matters only for Q8 (0 = width).
+// Q8 KV row (--kv q8): width int8 values, then for each head (in order) one fp32 scale per block
+// of 32 values of that head (the last block shorter when head_dim % 32 != 0); value = q · scale,
+// scale = absmax(block) / 127, q = round-to-nearest-even(x / scale) (docs/FORMATS.md).
+void store_kv(const float* src, int64_t n, int64_t width, WType t, void* dst, int64_t head_dim = 0);
+// Bytes of one KV cache row of n_kv_heads × head_dim values in format t.
+int64_t kv_row_bytes(WType t, int64_t n_kv_heads, int64_t head_dim);
 
 // gate[i] = silu(gate[i]) * up[i] for i < n.
 void silu_mul(float* gate, const float* up, int64_t n);
@@ -81,7 +88,8 @@ void rope(float* x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t rot_di
           const float* inv_freq);
 void attention(const float* q, int64_t n, int64_t pos0, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
                const void* k, const void* v, WType kv_type, float* out);
-void store_kv(const float* src, int64_t n, int64_t width, WType t, void* dst);
+void store_kv(const float* src, int64_t n, int64_t width, WType t, void* dst);  // head_dim = width
+void store_kv(const float* src, int64_t n, int64_t width, WType t, void* dst, int64_t head_dim);
 void silu_mul(float* gate, const float* up, int64_t n);
 void add(float* y, const float* x, int64_t n);
 }  // namespace reference

@@ -1,6 +1,7 @@
 #pragma once
 // Per-session key/value cache: for every layer, keys and values of positions 0..max_context-1,
-// rows of n_kv_heads*head_dim elements (F32, F16 or BF16). The memory is reserved up front but
+// rows of n_kv_heads*head_dim elements (F32, F16 or BF16), or int8 values + per-32 scales (Q8,
+// layout in kernels.h). The memory is reserved up front but
 // left untouched, so only the positions actually used become resident.
 #include <cstdint>
 #include <memory>

@@ -151,8 +151,8 @@ std::span<const float> SessionImpl::forward(std::span<const int32_t> tokens, boo
     kernels::rope(q, T, nh, d, r, pos_.data(), m_.inv_freq.data());
     kernels::rope(k, T, nkv, d, r, pos_.data(), m_.inv_freq.data());
 
-    kernels::store_kv(k, T, kvw, cache_.type(), cache_.k_at(l, n_past_));
-    kernels::store_kv(v, T, kvw, cache_.type(), cache_.v_at(l, n_past_));
+    kernels::store_kv(k, T, kvw, cache_.type(), cache_.k_at(l, n_past_), d);
+    kernels::store_kv(v, T, kvw, cache_.type(), cache_.v_at(l, n_past_), d);
     kernels::attention(q, T, n_past_, nh, nkv, d, cache_.k_at(l, 0), cache_.v_at(l, 0), cache_.type(), ctx_.data(), pool);
     emit("attn_context", l, ctx_.data(), T, qw);
 

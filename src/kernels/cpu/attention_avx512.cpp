@@ -1,14 +1,17 @@
-// AVX-512 attention over an F32/F16/BF16 KV cache.
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// AVX-512 attention over an F32/F16/BF16/Q8 KV cache.
+//
+// Prefill (n > 1 queries) runs as two small GEMMs per head, like a BLAS would: the head's keys
+// are converted to fp32 once into 64-key panels stored transposed ([panel][d][64]), its values
+// into [key][head_dim padded to 16] rows; then per block of kQBlock queries, scores = Q·Kᵀ with
+// 4-query × 64-key register tiles (broadcast q[d] × 4 zmm of keys: no horizontal sums), a
+// vectorized causal softmax, and out = P·V with 4-query × 64-dim register tiles (broadcast p ×
+// value rows). Decode (one query) streams the cache position-major instead (see below).
 #include <immintrin.h>
 
 #include <algorithm>
-#include <array>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
-#include <utility>
-#include <vector>
 
 #include "kernels/cpu/avx512_common.h"
 
@@ -16,97 +19,264 @@ namespace stablelm::kernels::simd::avx512 {
 
 namespace {
 
-// Attention: per (query, head) the scores over the cache are zmm dot products (4 keys in flight),
-// the softmax uses exp512, and the weighted sum of values accumulates in registers.
 constexpr int kMaxChunks = kMaxHeadDim / 16;
 
+// Where the 16-element chunk c of kv head kvh of cache row j lives, per cache format.
+struct KVGeom {
+  int64_t kvw, hd, row_bytes, blocks;  // blocks: Q8 scale blocks per head
+};
+
 template <WType T>
-void attention_t(const AttnArgs& a, int64_t h0, int64_t h1, float* scores) {
-  const int64_t hd = a.head_dim, group = a.n_heads / a.n_kv_heads, kvw = a.n_kv_heads * hd;
-  const int64_t chunks = (hd + 15) / 16;
-  const __mmask16 tail = hd % 16 ? static_cast<__mmask16>((1u << (hd % 16)) - 1) : __mmask16(0xFFFF);
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  for (int64_t h = h0; h < h1; ++h) {
-    const int64_t kvoff = (h / group) * hd;
-    for (int64_t t = 0; t < a.n; ++t) {
-      const int64_t n_keys = a.pos0 + t + 1;
-      const float* qh = a.q + (t * a.n_heads + h) * hd;
-      __m512 qv[kMaxChunks];
-      for (int64_t c = 0; c < chunks; ++c)
-        qv[c] = _mm512_maskz_loadu_ps(c + 1 == chunks ? tail : __mmask16(0xFFFF), qh + 16 * c);
-      // Scores.
-      int64_t j = 0;
-      for (; j + 4 <= n_keys; j += 4) {
-        __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-        for (int64_t c = 0; c < chunks; ++c) {
-          const __mmask16 m = c + 1 == chunks ? tail : __mmask16(0xFFFF);
-          const int64_t base = j * kvw + kvoff + 16 * c;
-          s0 = _mm512_fmadd_ps(qv[c], load16_mask<T>(a.k, base, m), s0);
-          s1 = _mm512_fmadd_ps(qv[c], load16_mask<T>(a.k, base + kvw, m), s1);
-          s2 = _mm512_fmadd_ps(qv[c], load16_mask<T>(a.k, base + 2 * kvw, m), s2);
-          s3 = _mm512_fmadd_ps(qv[c], load16_mask<T>(a.k, base + 3 * kvw, m), s3);
-        }
-        scores[j] = _mm512_reduce_add_ps(s0) * scale;
-        scores[j + 1] = _mm512_reduce_add_ps(s1) * scale;
-        scores[j + 2] = _mm512_reduce_add_ps(s2) * scale;
-        scores[j + 3] = _mm512_reduce_add_ps(s3) * scale;
+inline __m512 load_kv(const void* base, const KVGeom& g, int64_t j, int64_t kvh, int64_t c, __mmask16 m) {
+  if constexpr (T == WType::Q8) {
+    // Row: kvw int8 values, then one fp32 scale per 32-value block of each head (kernels.h).
+    const auto* row = static_cast<const uint8_t*>(base) + j * g.row_bytes;
+    float d;
+    std::memcpy(&d, row + g.kvw + 4 * (kvh * g.blocks + c / 2), 4);
+    const __m512i q = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, row + kvh * g.hd + 16 * c));
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(q), _mm512_set1_ps(d));
+  } else {
+    return load16_mask<T>(base, j * g.kvw + kvh * g.hd + 16 * c, m);
+  }
+}
+
+inline __mmask16 chunk_mask(int64_t c, int64_t chunks, __mmask16 tail) { return c + 1 == chunks ? tail : __mmask16(0xFFFF); }
+
+// ---------------------------------------------------------------------------------------------
+// Prefill.
+constexpr int64_t kPanel = kAttnPanel;    // keys per K panel = 4 zmm (simd.h sizes the scratch)
+constexpr int64_t kQBlock = kAttnQBlock;  // queries per score block: kQBlock rows of scores
+constexpr int64_t kMr = 6;                // queries per register tile
+
+struct PrefillLayout {
+  int64_t n_keys, panels, ld_s, hdp;
+  float *kp, *v, *s;
+};
+
+PrefillLayout prefill_layout(const AttnArgs& a, float* scratch) {
+  PrefillLayout l;
+  // 64-byte aligned base (attn_scratch_floats adds 16 floats of slack): panels, rows and score
+  // rows are then whole cache lines.
+  scratch = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(scratch) + 63) & ~uintptr_t{63});
+  l.n_keys = a.pos0 + a.n;
+  l.panels = (l.n_keys + kPanel - 1) / kPanel;
+  l.ld_s = l.panels * kPanel;
+  l.hdp = (a.head_dim + 15) / 16 * 16;
+  l.kp = scratch;
+  l.v = l.kp + l.panels * kPanel * a.head_dim;
+  l.s = l.v + l.n_keys * l.hdp;
+  return l;
+}
+
+// Converts kv head kvh: K into transposed panels (zero-padded past the last key), V into rows.
+template <WType T>
+void convert_head(const AttnArgs& a, const KVGeom& g, int64_t kvh, const PrefillLayout& l) {
+  const int64_t hd = a.head_dim, chunks = l.hdp / 16;
+  const __mmask16 tail = lanes(hd - (chunks - 1) * 16);
+  alignas(64) float tmp[16];
+  // One head's slice of a cache row is 64..512 bytes, rows are kvw elements apart (often 4 KiB):
+  // every row is a new page, which the hardware prefetcher does not follow. Prefetch ahead.
+  constexpr int64_t kAhead = 16;
+  const int64_t slice_bytes = T == WType::Q8 ? hd : hd * static_cast<int64_t>(elem_size(T));
+  const int64_t elem_off = T == WType::Q8 ? kvh * hd : kvh * hd * static_cast<int64_t>(elem_size(T));
+  const int64_t row_stride = g.row_bytes;
+  for (int64_t j = 0; j < l.n_keys; ++j) {
+    if (j + kAhead < l.n_keys) {
+      const int64_t off = (j + kAhead) * row_stride + elem_off;
+      for (int64_t b = 0; b < slice_bytes + 63; b += 64) {  // + 63: an unaligned slice's last line
+        const int64_t o = off + std::min(b, slice_bytes - 1);
+        _mm_prefetch(static_cast<const char*>(a.k) + o, _MM_HINT_T0);
+        _mm_prefetch(static_cast<const char*>(a.v) + o, _MM_HINT_T0);
       }
-      for (; j < n_keys; ++j) {
-        __m512 s0 = _mm512_setzero_ps();
-        for (int64_t c = 0; c < chunks; ++c)
-          s0 = _mm512_fmadd_ps(qv[c], load16_mask<T>(a.k, j * kvw + kvoff + 16 * c, c + 1 == chunks ? tail : __mmask16(0xFFFF)), s0);
-        scores[j] = _mm512_reduce_add_ps(s0) * scale;
+      if constexpr (T == WType::Q8) {
+        const int64_t soff = (j + kAhead) * row_stride + g.kvw + 4 * kvh * g.blocks;
+        _mm_prefetch(static_cast<const char*>(a.k) + soff, _MM_HINT_T0);
+        _mm_prefetch(static_cast<const char*>(a.v) + soff, _MM_HINT_T0);
       }
-      // Softmax numerators.
-      __m512 mx = _mm512_set1_ps(-INFINITY);
-      for (j = 0; j < n_keys; j += 16) {
-        const __mmask16 m = n_keys - j >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (n_keys - j)) - 1);
-        mx = _mm512_mask_max_ps(mx, m, mx, _mm512_maskz_loadu_ps(m, scores + j));
-      }
-      const __m512 vmax = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
-      __m512 vsum = _mm512_setzero_ps();
-      for (j = 0; j < n_keys; j += 16) {
-        const __mmask16 m = n_keys - j >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (n_keys - j)) - 1);
-        const __m512 e = _mm512_maskz_mov_ps(m, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, scores + j), vmax)));
-        _mm512_mask_storeu_ps(scores + j, m, e);
-        vsum = _mm512_add_ps(vsum, e);
-      }
-      const float inv = 1.0f / _mm512_reduce_add_ps(vsum);
-      // Weighted sum of values.
-      __m512 acc[kMaxChunks];
-      for (int64_t c = 0; c < chunks; ++c) acc[c] = _mm512_setzero_ps();
-      for (j = 0; j < n_keys; ++j) {
-        const __m512 p = _mm512_set1_ps(scores[j]);
-        for (int64_t c = 0; c < chunks; ++c)
-          acc[c] = _mm512_fmadd_ps(p, load16_mask<T>(a.v, j * kvw + kvoff + 16 * c, c + 1 == chunks ? tail : __mmask16(0xFFFF)), acc[c]);
-      }
-      float* oh = a.out + (t * a.n_heads + h) * hd;
-      const __m512 vinv = _mm512_set1_ps(inv);
-      for (int64_t c = 0; c < chunks; ++c)
-        _mm512_mask_storeu_ps(oh + 16 * c, c + 1 == chunks ? tail : __mmask16(0xFFFF), _mm512_mul_ps(acc[c], vinv));
+    }
+    float* kcol = l.kp + (j / kPanel) * kPanel * hd + j % kPanel;
+    float* vrow = l.v + j * l.hdp;
+    for (int64_t c = 0; c < chunks; ++c) {
+      const __mmask16 m = chunk_mask(c, chunks, tail);
+      _mm512_storeu_ps(vrow + 16 * c, load_kv<T>(a.v, g, j, kvh, c, m));  // masked lanes load as 0
+      _mm512_store_ps(tmp, load_kv<T>(a.k, g, j, kvh, c, m));
+      const int64_t cnt = std::min<int64_t>(16, hd - 16 * c);
+      for (int64_t i = 0; i < cnt; ++i) kcol[(16 * c + i) * kPanel] = tmp[i];
+    }
+  }
+  // Keys past n_keys in the last panel: zeros (their scores are masked anyway; no NaN garbage).
+  for (int64_t j = l.n_keys; j < l.panels * kPanel; ++j) {
+    float* kcol = l.kp + (j / kPanel) * kPanel * hd + j % kPanel;
+    for (int64_t d = 0; d < hd; ++d) kcol[d * kPanel] = 0.0f;
+  }
+}
+
+// s[i][0..64) = scale · q_i · K[panel]ᵀ for the kMr query rows q[i] (rows may repeat).
+inline void score_tile(const float* const* q, const float* kp, int64_t hd, float scale, float* const* s) {
+  __m512 acc[kMr][4];  // 24 accumulators + 4 keys + 1 broadcast of 32 zmm registers
+  for (auto& r : acc)
+    for (auto& v : r) v = _mm512_setzero_ps();
+  for (int64_t d = 0; d < hd; ++d) {
+    const float* kd = kp + d * kPanel;
+    const __m512 k0 = _mm512_loadu_ps(kd), k1 = _mm512_loadu_ps(kd + 16), k2 = _mm512_loadu_ps(kd + 32),
+                 k3 = _mm512_loadu_ps(kd + 48);
+    for (int64_t i = 0; i < kMr; ++i) {
+      const __m512 qb = _mm512_set1_ps(q[i][d]);
+      acc[i][0] = _mm512_fmadd_ps(qb, k0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(qb, k1, acc[i][1]);
+      acc[i][2] = _mm512_fmadd_ps(qb, k2, acc[i][2]);
+      acc[i][3] = _mm512_fmadd_ps(qb, k3, acc[i][3]);
+    }
+  }
+  const __m512 vs = _mm512_set1_ps(scale);
+  for (int64_t i = 0; i < kMr; ++i)
+    for (int64_t v = 0; v < 4; ++v) _mm512_storeu_ps(s[i] + 16 * v, _mm512_mul_ps(acc[i][v], vs));
+}
+
+// In place over s[0, n_valid): exp(s - max), zeros on [n_valid, n_zero); returns 1 / Σ.
+inline float softmax_row(float* s, int64_t n_valid, int64_t n_zero) {
+  __m512 mx = _mm512_set1_ps(-INFINITY);
+  for (int64_t j = 0; j < n_valid; j += 16) {
+    const __mmask16 m = lanes(n_valid - j);
+    mx = _mm512_mask_max_ps(mx, m, mx, _mm512_maskz_loadu_ps(m, s + j));
+  }
+  const __m512 vmax = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+  __m512 vsum = _mm512_setzero_ps();
+  for (int64_t j = 0; j < n_zero; j += 16) {
+    const __mmask16 m = j < n_valid ? lanes(n_valid - j) : __mmask16(0);
+    const __m512 e = _mm512_maskz_mov_ps(m, exp512(_mm512_sub_ps(_mm512_loadu_ps(s + j), vmax)));
+    _mm512_storeu_ps(s + j, e);
+    vsum = _mm512_add_ps(vsum, e);
+  }
+  return 1.0f / _mm512_reduce_add_ps(vsum);
+}
+
+// Rows i of the tile, dims [16*c0, 16*(c0+NV)): out_i (+)= Σ_{k0 <= j < k1} p_i[j] · V[j]. The
+// output rows hold the partial sums between key chunks (first: start from zero); the last chunk
+// applies the softmax normalisation inv_i.
+template <int NV>
+inline void pv_tile(const float* const* p, const float* v, int64_t ldv, int64_t k0, int64_t k1, int64_t c0,
+                    bool first, const float* inv, float* const* out, int64_t hd) {
+  __m512 acc[kMr][NV];
+  for (int64_t i = 0; i < kMr; ++i)
+    for (int c = 0; c < NV; ++c) {
+      const int64_t d = 16 * (c0 + c);
+      acc[i][c] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(lanes(hd - d), out[i] + d);
+    }
+  const float* vj = v + k0 * ldv + 16 * c0;
+  for (int64_t j = k0; j < k1; ++j, vj += ldv) {
+    __m512 vv[NV];
+    for (int c = 0; c < NV; ++c) vv[c] = _mm512_loadu_ps(vj + 16 * c);
+    for (int64_t i = 0; i < kMr; ++i) {
+      const __m512 pb = _mm512_set1_ps(p[i][j]);
+      for (int c = 0; c < NV; ++c) acc[i][c] = _mm512_fmadd_ps(pb, vv[c], acc[i][c]);
+    }
+  }
+  for (int64_t i = 0; i < kMr; ++i) {
+    const __m512 vi = _mm512_set1_ps(inv ? inv[i] : 1.0f);
+    for (int c = 0; c < NV; ++c) {
+      const int64_t d = 16 * (c0 + c);
+      _mm512_mask_storeu_ps(out[i] + d, lanes(hd - d), inv ? _mm512_mul_ps(acc[i][c], vi) : acc[i][c]);
     }
   }
 }
 
+// kMr queries of one head; a short last tile repeats its last query (same values written to
+// the same place, so the repeats are harmless).
+struct Tile {
+  const float* q[kMr];
+  float* s[kMr];
+  float* o[kMr];
+  float inv[kMr];
+  int64_t keys;  // causal: keys the tile's last query sees
+};
+
+template <WType T>
+void attention_prefill_t(const AttnArgs& a, int64_t h0, int64_t h1, float* scratch) {
+  const int64_t hd = a.head_dim, group = a.n_heads / a.n_kv_heads;
+  const KVGeom g{a.n_kv_heads * hd, hd, kv_row_bytes(a.kv_type, a.n_kv_heads, hd), (hd + 31) / 32};
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const PrefillLayout l = prefill_layout(a, scratch);
+  const int64_t vchunks = l.hdp / 16;
+  const int64_t key_chunk = std::max<int64_t>(16, 8192 / l.hdp);  // 32 KiB of V: stays in L1
+  Tile tiles[(kQBlock + kMr - 1) / kMr];
+  int64_t converted = -1;
+  for (int64_t h = h0; h < h1; ++h) {
+    const int64_t kvh = h / group;
+    if (kvh != converted) convert_head<T>(a, g, kvh, l), converted = kvh;  // GQA: heads share it
+    for (int64_t b0 = 0; b0 < a.n; b0 += kQBlock) {
+      const int64_t b1 = std::min(a.n, b0 + kQBlock), n_tiles = (b1 - b0 + kMr - 1) / kMr;
+      for (int64_t ti = 0; ti < n_tiles; ++ti) {
+        Tile& tl = tiles[ti];
+        const int64_t t = b0 + ti * kMr;
+        for (int64_t i = 0; i < kMr; ++i) {
+          const int64_t r = std::min(t + i, b1 - 1);
+          tl.q[i] = a.q + (r * a.n_heads + h) * hd;
+          tl.s[i] = l.s + (r - b0) * l.ld_s;
+          tl.o[i] = a.out + (r * a.n_heads + h) * hd;
+        }
+        tl.keys = a.pos0 + std::min(t + kMr, b1);
+      }
+      const int64_t block_keys = a.pos0 + b1;
+      // Scores, panel-major: one K panel stays in L1 while every tile of the block uses it.
+      for (int64_t p = 0; p * kPanel < block_keys; ++p) {
+        for (int64_t ti = 0; ti < n_tiles; ++ti) {
+          Tile& tl = tiles[ti];
+          if (p * kPanel >= tl.keys) continue;
+          float* sp[kMr];
+          for (int64_t i = 0; i < kMr; ++i) sp[i] = tl.s[i] + p * kPanel;
+          score_tile(tl.q, l.kp + p * kPanel * hd, hd, scale, sp);
+        }
+      }
+      for (int64_t ti = 0; ti < n_tiles; ++ti) {
+        Tile& tl = tiles[ti];
+        const int64_t t = b0 + ti * kMr, zero_to = (tl.keys + 15) / 16 * 16;
+        for (int64_t i = 0; i < kMr; ++i) {
+          if (i > 0 && tl.s[i] == tl.s[i - 1]) tl.inv[i] = tl.inv[i - 1];
+          else tl.inv[i] = softmax_row(tl.s[i], a.pos0 + t + i + 1, zero_to);
+        }
+      }
+      // out = P·V, key-chunk-major: one chunk of V stays in L1 across the block's tiles.
+      for (int64_t k0 = 0; k0 < block_keys; k0 += key_chunk) {
+        for (int64_t ti = 0; ti < n_tiles; ++ti) {
+          const Tile& tl = tiles[ti];
+          if (k0 >= tl.keys) continue;
+          const int64_t k1 = std::min(k0 + key_chunk, tl.keys);
+          const float* inv = k1 == tl.keys ? tl.inv : nullptr;
+          for (int64_t c0 = 0; c0 < vchunks; c0 += 4) {
+            switch (std::min<int64_t>(4, vchunks - c0)) {
+              case 1: pv_tile<1>(tl.s, l.v, l.hdp, k0, k1, c0, k0 == 0, inv, tl.o, hd); break;
+              case 2: pv_tile<2>(tl.s, l.v, l.hdp, k0, k1, c0, k0 == 0, inv, tl.o, hd); break;
+              case 3: pv_tile<3>(tl.s, l.v, l.hdp, k0, k1, c0, k0 == 0, inv, tl.o, hd); break;
+              default: pv_tile<4>(tl.s, l.v, l.hdp, k0, k1, c0, k0 == 0, inv, tl.o, hd); break;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Decode (one query): position-major over this thread's heads, so the cache is read as one
 // contiguous run per position (heads h0..h1 of a row are adjacent) instead of one strided
 // 128-byte slice per head and position. Scratch: [heads][n_keys] scores, then [heads][hd] sums.
 template <WType T>
 void attention_decode_t(const AttnArgs& a, int64_t h0, int64_t h1, float* scratch) {
-  const int64_t hd = a.head_dim, group = a.n_heads / a.n_kv_heads, kvw = a.n_kv_heads * hd;
+  const int64_t hd = a.head_dim, group = a.n_heads / a.n_kv_heads;
+  const KVGeom g{a.n_kv_heads * hd, hd, kv_row_bytes(a.kv_type, a.n_kv_heads, hd), (hd + 31) / 32};
   const int64_t chunks = (hd + 15) / 16, nh = h1 - h0, n_keys = a.pos0 + 1;
-  const __mmask16 tail = hd % 16 ? static_cast<__mmask16>((1u << (hd % 16)) - 1) : __mmask16(0xFFFF);
+  const __mmask16 tail = lanes(hd - (chunks - 1) * 16);
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   float* sc = scratch;
   float* acc = scratch + nh * n_keys;
   for (int64_t j = 0; j < n_keys; ++j) {
     for (int64_t h = h0; h < h1; ++h) {
       const float* qh = a.q + h * hd;
-      const int64_t base = j * kvw + (h / group) * hd;
       __m512 s0 = _mm512_setzero_ps();
       for (int64_t c = 0; c < chunks; ++c) {
-        const __mmask16 m = c + 1 == chunks ? tail : __mmask16(0xFFFF);
-        s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, qh + 16 * c), load16_mask<T>(a.k, base + 16 * c, m), s0);
+        const __mmask16 m = chunk_mask(c, chunks, tail);
+        s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, qh + 16 * c), load_kv<T>(a.k, g, j, h / group, c, m), s0);
       }
       sc[(h - h0) * n_keys + j] = _mm512_reduce_add_ps(s0) * scale;
     }
@@ -115,13 +285,13 @@ void attention_decode_t(const AttnArgs& a, int64_t h0, int64_t h1, float* scratc
     float* row = sc + h * n_keys;
     __m512 mx = _mm512_set1_ps(-INFINITY);
     for (int64_t j = 0; j < n_keys; j += 16) {
-      const __mmask16 m = n_keys - j >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (n_keys - j)) - 1);
+      const __mmask16 m = lanes(n_keys - j);
       mx = _mm512_mask_max_ps(mx, m, mx, _mm512_maskz_loadu_ps(m, row + j));
     }
     const __m512 vmax = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
     __m512 vsum = _mm512_setzero_ps();
     for (int64_t j = 0; j < n_keys; j += 16) {
-      const __mmask16 m = n_keys - j >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (n_keys - j)) - 1);
+      const __mmask16 m = lanes(n_keys - j);
       const __m512 e = _mm512_maskz_mov_ps(m, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, row + j), vmax)));
       _mm512_mask_storeu_ps(row + j, m, e);
       vsum = _mm512_add_ps(vsum, e);
@@ -133,12 +303,11 @@ void attention_decode_t(const AttnArgs& a, int64_t h0, int64_t h1, float* scratc
   for (int64_t j = 0; j < n_keys; ++j) {
     for (int64_t h = h0; h < h1; ++h) {
       const __m512 p = _mm512_set1_ps(sc[(h - h0) * n_keys + j]);
-      const int64_t base = j * kvw + (h / group) * hd;
       float* ah = acc + (h - h0) * hd;
       for (int64_t c = 0; c < chunks; ++c) {
-        const __mmask16 m = c + 1 == chunks ? tail : __mmask16(0xFFFF);
+        const __mmask16 m = chunk_mask(c, chunks, tail);
         _mm512_mask_storeu_ps(ah + 16 * c, m,
-                              _mm512_fmadd_ps(p, load16_mask<T>(a.v, base + 16 * c, m), _mm512_maskz_loadu_ps(m, ah + 16 * c)));
+                              _mm512_fmadd_ps(p, load_kv<T>(a.v, g, j, h / group, c, m), _mm512_maskz_loadu_ps(m, ah + 16 * c)));
       }
     }
   }
@@ -147,20 +316,23 @@ void attention_decode_t(const AttnArgs& a, int64_t h0, int64_t h1, float* scratc
 
 }  // namespace
 
-// The dispatcher only calls this with head_dim <= kMaxHeadDim (simd.h).
+// The dispatcher only calls this with head_dim <= kMaxHeadDim (simd.h) and a 64-byte aligned
+// scratch of attn_scratch_floats() floats.
 void attention(const AttnArgs& a, int64_t h0, int64_t h1, float* scratch) {
   if (a.n == 1) {
     switch (a.kv_type) {
       case WType::F32: return attention_decode_t<WType::F32>(a, h0, h1, scratch);
       case WType::F16: return attention_decode_t<WType::F16>(a, h0, h1, scratch);
       case WType::BF16: return attention_decode_t<WType::BF16>(a, h0, h1, scratch);
+      case WType::Q8: return attention_decode_t<WType::Q8>(a, h0, h1, scratch);
       default: return;
     }
   }
   switch (a.kv_type) {
-    case WType::F32: return attention_t<WType::F32>(a, h0, h1, scratch);
-    case WType::F16: return attention_t<WType::F16>(a, h0, h1, scratch);
-    case WType::BF16: return attention_t<WType::BF16>(a, h0, h1, scratch);
+    case WType::F32: return attention_prefill_t<WType::F32>(a, h0, h1, scratch);
+    case WType::F16: return attention_prefill_t<WType::F16>(a, h0, h1, scratch);
+    case WType::BF16: return attention_prefill_t<WType::BF16>(a, h0, h1, scratch);
+    case WType::Q8: return attention_prefill_t<WType::Q8>(a, h0, h1, scratch);
     default: break;
   }
 }

@@ -190,7 +190,9 @@ void rope(float* x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t rot_di
 void attention(const float* q, int64_t n, int64_t pos0, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
                const void* k, const void* v, WType kv_type, float* out, ThreadPool* pool) {
   const simd::Ops* o = ops();
-  if (!o || head_dim > simd::kMaxHeadDim) {
+  // The Q8 KV cache has SIMD kernels on the AVX-512 level only; AVX2 uses the oracle.
+  const bool q8_slow = kv_type == WType::Q8 && g_level.load(std::memory_order_relaxed) != Level::Avx512;
+  if (!o || head_dim > simd::kMaxHeadDim || q8_slow) {
     reference::attention(q, n, pos0, n_heads, n_kv_heads, head_dim, k, v, kv_type, out);
     return;
   }
@@ -202,7 +204,13 @@ void attention(const float* q, int64_t n, int64_t pos0, int64_t n_heads, int64_t
   else run(0, 0, n_heads);
 }
 
-void store_kv(const float* src, int64_t n, int64_t width, WType t, void* dst) {
+void store_kv(const float* src, int64_t n, int64_t width, WType t, void* dst, int64_t head_dim) {
+  if (t == WType::Q8) {
+    if (g_level.load(std::memory_order_relaxed) == Level::Avx512 && (head_dim <= 0 || width % head_dim == 0))
+      simd::avx512::store_kv_q8(src, n, width, head_dim > 0 ? head_dim : width, dst);
+    else reference::store_kv(src, n, width, t, dst, head_dim);
+    return;
+  }
   if (const simd::Ops* o = ops()) o->store_kv(src, n, width, t, dst);
   else reference::store_kv(src, n, width, t, dst);
 }

@@ -1,5 +1,6 @@
 // Scalar reference kernels: the oracle every SIMD kernel is tested against. Plain loops, fp32
 // accumulation, no threads. Keep them obviously correct rather than fast.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
@@ -76,6 +77,15 @@ uint16_t f32_to_f16(float f) {
   return sign | static_cast<uint16_t>(((r >> 13) - (112u << 10)) & 0xffffu);
 }
 
+int64_t kv_row_bytes(WType t, int64_t n_kv_heads, int64_t head_dim) {
+  const int64_t width = n_kv_heads * head_dim;
+  switch (t) {
+    case WType::F32: return 4 * width;
+    case WType::Q8: return width + 4 * n_kv_heads * ((head_dim + 31) / 32);
+    default: return 2 * width;
+  }
+}
+
 namespace reference {
 
 static float element(const Weight& w, int64_t i) {
@@ -144,11 +154,20 @@ void rope(float* x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t rot_di
   }
 }
 
-static float kv_element(const void* base, WType t, int64_t i) {
+// Element d of kv head kvh in cache row j (row layout per format: kernels.h, kv_row_bytes).
+static float kv_value(const void* base, WType t, int64_t j, int64_t n_kv_heads, int64_t head_dim, int64_t kvh,
+                      int64_t d) {
+  const int64_t i = j * n_kv_heads * head_dim + kvh * head_dim + d;
   switch (t) {
     case WType::F32: return static_cast<const float*>(base)[i];
     case WType::F16: return f16_to_f32(static_cast<const uint16_t*>(base)[i]);
     case WType::BF16: return bf16_to_f32(static_cast<const uint16_t*>(base)[i]);
+    case WType::Q8: {
+      const auto* row = static_cast<const uint8_t*>(base) + j * kv_row_bytes(t, n_kv_heads, head_dim);
+      float scale;
+      std::memcpy(&scale, row + n_kv_heads * head_dim + 4 * (kvh * ((head_dim + 31) / 32) + d / 32), 4);
+      return static_cast<float>(static_cast<int8_t>(row[kvh * head_dim + d])) * scale;
+    }
     default: break;
   }
   throw std::logic_error("attention: unsupported kv cache type");
@@ -157,7 +176,6 @@ static float kv_element(const void* base, WType t, int64_t i) {
 void attention(const float* q, int64_t n, int64_t pos0, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
                const void* k, const void* v, WType kv_type, float* out) {
   const int64_t group = n_heads / n_kv_heads;
-  const int64_t kv_width = n_kv_heads * head_dim;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   std::vector<float> scores(static_cast<size_t>(pos0 + n));
   for (int64_t t = 0; t < n; ++t) {
@@ -168,7 +186,7 @@ void attention(const float* q, int64_t n, int64_t pos0, int64_t n_heads, int64_t
       float mx = -INFINITY;
       for (int64_t j = 0; j < n_keys; ++j) {
         float s = 0.0f;
-        for (int64_t d = 0; d < head_dim; ++d) s += qh[d] * kv_element(k, kv_type, j * kv_width + kvh * head_dim + d);
+        for (int64_t d = 0; d < head_dim; ++d) s += qh[d] * kv_value(k, kv_type, j, n_kv_heads, head_dim, kvh, d);
         scores[j] = s * scale;
         mx = std::max(mx, scores[j]);
       }
@@ -181,13 +199,33 @@ void attention(const float* q, int64_t n, int64_t pos0, int64_t n_heads, int64_t
       for (int64_t d = 0; d < head_dim; ++d) oh[d] = 0.0f;
       for (int64_t j = 0; j < n_keys; ++j) {
         const float p = scores[j] / sum;
-        for (int64_t d = 0; d < head_dim; ++d) oh[d] += p * kv_element(v, kv_type, j * kv_width + kvh * head_dim + d);
+        for (int64_t d = 0; d < head_dim; ++d) oh[d] += p * kv_value(v, kv_type, j, n_kv_heads, head_dim, kvh, d);
       }
     }
   }
 }
 
-void store_kv(const float* src, int64_t n, int64_t width, WType t, void* dst) {
+// Q8: per row and head, blocks of 32 values (the last one shorter when head_dim % 32 != 0):
+// d = absmax / 127, q = round-to-nearest-even(x · (1/d)) clamped to ±127; d stored as fp32.
+static void store_row_q8(const float* x, int64_t width, int64_t head_dim, uint8_t* row) {
+  const int64_t heads = width / head_dim, blocks = (head_dim + 31) / 32;
+  for (int64_t h = 0; h < heads; ++h) {
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t i0 = h * head_dim + 32 * b, i1 = std::min(i0 + 32, (h + 1) * head_dim);
+      float amax = 0.0f;
+      for (int64_t i = i0; i < i1; ++i) amax = std::max(amax, std::fabs(x[i]));
+      const float d = amax / 127.0f;
+      const float id = d != 0.0f ? 1.0f / d : 0.0f;
+      for (int64_t i = i0; i < i1; ++i) {
+        const float r = std::nearbyint(x[i] * id);
+        row[i] = static_cast<uint8_t>(static_cast<int8_t>(std::min(127.0f, std::max(-127.0f, r))));
+      }
+      std::memcpy(row + width + 4 * (h * blocks + b), &d, 4);
+    }
+  }
+}
+
+void store_kv(const float* src, int64_t n, int64_t width, WType t, void* dst, int64_t head_dim) {
   const int64_t count = n * width;
   switch (t) {
     case WType::F32: std::memcpy(dst, src, static_cast<size_t>(count) * 4); return;
@@ -197,10 +235,19 @@ void store_kv(const float* src, int64_t n, int64_t width, WType t, void* dst) {
     case WType::BF16:
       for (int64_t i = 0; i < count; ++i) static_cast<uint16_t*>(dst)[i] = f32_to_bf16(src[i]);
       return;
+    case WType::Q8: {
+      const int64_t hd = head_dim > 0 ? head_dim : width;
+      if (width % hd != 0) throw std::logic_error("store_kv: width is not a multiple of head_dim");
+      const int64_t rb = kv_row_bytes(t, width / hd, hd);
+      for (int64_t r = 0; r < n; ++r) store_row_q8(src + r * width, width, hd, static_cast<uint8_t*>(dst) + r * rb);
+      return;
+    }
     default: break;
   }
   throw std::logic_error("store_kv: unsupported kv cache type");
 }
+
+void store_kv(const float* src, int64_t n, int64_t width, WType t, void* dst) { reference::store_kv(src, n, width, t, dst, int64_t{0}); }
 
 void silu_mul(float* gate, const float* up, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {

@@ -40,10 +40,20 @@ struct Ops {
   void (*store_kv)(const float* src, int64_t n, int64_t width, WType t, void* dst);
 };
 
-// Per-thread scratch the attention kernels need for heads [h0, h1).
+// Per-thread scratch the attention kernels need for heads [h0, h1). Prefill (n > 1) on AVX-512
+// converts one kv head at a time: K as 64-key panels, V as rows padded to 16, plus scores for
+// a block of kAttnQBlock queries (attention_avx512.cpp); 16 floats of slack to align to 64 bytes.
+constexpr int64_t kAttnPanel = 64, kAttnQBlock = 48;
 inline int64_t attn_scratch_floats(const AttnArgs& a, int64_t heads) {
-  return a.n == 1 ? heads * (a.pos0 + 1 + a.head_dim) : a.pos0 + a.n;
+  if (a.n == 1) return heads * (a.pos0 + 1 + a.head_dim);
+  const int64_t keys = a.pos0 + a.n, panels = (keys + kAttnPanel - 1) / kAttnPanel;
+  return panels * kAttnPanel * (a.head_dim + kAttnQBlock) + keys * ((a.head_dim + 15) / 16 * 16) + 16;
 }
+
+namespace avx512 {
+// store_kv into the Q8 KV cache (kernels.h layout); only called on the AVX-512 level.
+void store_kv_q8(const float* src, int64_t n, int64_t width, int64_t head_dim, void* dst);
+}  // namespace avx512
 
 const Ops* avx512_ops();
 const Ops* avx2_ops();
