@@ -1,5 +1,8 @@
 // kernel_bench: the linear and attention kernels alone on 1.6B-shaped matrices, for tuning.
-//   kernel_bench [--threads N] [--isa scalar|avx2|avx512] [--n 1,64,512]
+//   kernel_bench [--threads N] [--isa scalar|avx2|avx512] [--n 1,64,512] [--formats bf16,f16,q8,q4]
+//                [--shapes attn,up,down,head,attention] [--cpu-time] [--budget SECONDS] [--copies C]
+//                [--matmul-precision highest|medium]
+// (--n 1 alone is the decode-only mode: weight bytes streamed per second.)
 // Prints, per format and shape, the decode (n = 1) weight stream in GB/s and the prefill
 // (n > 1) rate in GFLOP/s (2 * rows * cols * n per call).
 #include <algorithm>
@@ -22,6 +25,9 @@ namespace {
 // --cpu-time: process CPU seconds instead of wall time (with --threads 1, a figure that holds
 // up on a machine shared with other work).
 bool g_cpu_time = false;
+double g_budget_s = 0.6;
+int g_copies = 0;
+bool g_bf16_acts = false;  // --matmul-precision medium: bf16 weights use the bf16 dot-product GEMM  // 0: enough to stream from DRAM; 1: the matrix stays in cache (compute-bound figure)
 double now() {
   if (g_cpu_time) {
     timespec ts{};
@@ -32,7 +38,8 @@ double now() {
 }
 
 template <class F>
-double best_time(F fn, double budget_s = 0.6) {
+double best_time(F fn) {
+  const double budget_s = g_budget_s;
   fn();
   double best = 1e30, start = now();
   int reps = 0;
@@ -49,6 +56,10 @@ double best_time(F fn, double budget_s = 0.6) {
 int main(int argc, char** argv) {
   int threads = 2;
   std::vector<int64_t> ns = {1, 64, 512};
+  std::string formats = "bf16,f16,q8,q4", shapes = "attn,up,down,attention";
+  auto listed = [](const std::string& list, const std::string& item) {
+    return ("," + list + ",").find("," + item + ",") != std::string::npos;
+  };
   for (int i = 1; i < argc; ++i)
     if (!std::strcmp(argv[i], "--cpu-time")) g_cpu_time = true;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -58,6 +69,11 @@ int main(int argc, char** argv) {
     }
     if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--isa")) k::set_isa(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--formats")) formats = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--shapes")) shapes = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--budget")) g_budget_s = std::atof(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--copies")) g_copies = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--matmul-precision")) g_bf16_acts = !std::strcmp(argv[i + 1], "medium");
     else if (!std::strcmp(argv[i], "--n")) {
       ns.clear();
       for (char* p = argv[i + 1]; *p;) {
@@ -72,18 +88,24 @@ int main(int argc, char** argv) {
   std::normal_distribution<float> dist(0.0f, 0.02f);
   struct Shape {
     int64_t rows, cols;
-    const char* name;
+    const char *name, *key;
   };
-  for (Shape s : {Shape{2048, 2048, "attn 2048x2048"}, Shape{5632, 2048, "mlp up 5632x2048"},
-                  Shape{2048, 5632, "mlp down 2048x5632"}}) {
-    // Enough copies (>= 256 MB) that decode streams from DRAM, not from the L3 cache.
-    const int copies = 16;
+  for (Shape s : {Shape{2048, 2048, "attn 2048x2048", "attn"}, Shape{5632, 2048, "mlp up 5632x2048", "up"},
+                  Shape{2048, 5632, "mlp down 2048x5632", "down"}, Shape{100352, 2048, "lm_head 100352x2048", "head"}}) {
+    if (!listed(shapes, s.key)) continue;
+    // Enough copies that decode streams from DRAM, not from the L3 cache (16 of the layer
+    // matrices; 2 of the 100352-row head).
+    const int copies = g_copies > 0 ? g_copies : s.rows > 10000 ? 2 : 16;
     std::vector<float> wf(static_cast<size_t>(s.rows * s.cols));
     for (auto& v : wf) v = dist(rng);
     const k::Weight src{k::WType::F32, s.rows, s.cols, wf.data(), wf.size() * 4};
     for (k::WType t : {k::WType::BF16, k::WType::F16, k::WType::Q8, k::WType::Q4}) {
+      if (!listed(formats, k::wtype_name(t))) continue;
       std::vector<k::OwnedWeight> ws;
-      for (int c = 0; c < copies; ++c) ws.push_back(k::convert_weight(src, t, &pool));
+      for (int c = 0; c < copies; ++c) {
+        ws.push_back(k::convert_weight(src, t, &pool));
+        ws.back().view.bf16_acts = g_bf16_acts;
+      }
       for (int64_t n : ns) {
         std::vector<float> x(static_cast<size_t>(n * s.cols)), y(static_cast<size_t>(n * s.rows));
         for (auto& v : x) v = dist(rng) * 50;
@@ -107,6 +129,7 @@ int main(int argc, char** argv) {
   }
   // Attention at depth: 32 heads x 64 dims (1.6B), one query, f16 cache.
   for (int64_t depth : {1024, 4000}) {
+    if (!listed(shapes, "attention")) break;
     const int64_t H = 32, D = 64, W = H * D;
     std::vector<float> q(static_cast<size_t>(W)), out(static_cast<size_t>(W)), kv(static_cast<size_t>(depth * W));
     for (auto& v : q) v = dist(rng) * 50;

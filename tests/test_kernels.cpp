@@ -133,6 +133,51 @@ TEST_P(IsaTest, LinearFloatMatchesReference) {
   }
 }
 
+// Matmul precision "medium": BF16 weights flagged bf16_acts. Prefill (n >= 16) on a CPU with
+// AVX512-BF16 must equal the reference run on bf16-rounded activations (products are exact, only
+// the fp32 summation order differs); fewer tokens and other ISA levels stay exact fp32.
+TEST_P(IsaTest, LinearBf16ActsMatchesRoundedReference) {
+  ThreadPool pool(2);
+  std::vector<int64_t> rows_list = {1, 5, 16, 33, 47};
+  std::vector<int64_t> cols_list = {1, 2, 7, 32, 33, 65};
+  std::vector<int64_t> n_list = {1, 15, 16, 17, 25, 37};
+  if (!sanitized()) {
+    rows_list.push_back(96);
+    cols_list.push_back(800);  // crosses the 384-column chunk; 2 x 16-pair transposed blocks
+    n_list.push_back(64);
+  }
+  const bool bf16_gemm = std::string(k::active_isa()) == "avx512";
+  uint32_t seed = 7;
+  for (int64_t rows : rows_list) {
+    for (int64_t cols : cols_list) {
+      for (int64_t n : n_list) {
+        auto wf = randn(static_cast<size_t>(rows * cols), seed++);
+        auto bytes = encode(wf, k::WType::BF16);
+        k::Weight w{k::WType::BF16, rows, cols, bytes.data(), bytes.size()};
+        w.bf16_acts = true;
+        for (int64_t r = 0; r < rows; ++r) k::reference::embed_row(w, r, wf.data() + r * cols);
+        auto x = randn(static_cast<size_t>(n * cols), seed++);
+        auto bias = randn(static_cast<size_t>(rows), seed++);
+        const bool rounded = bf16_gemm && n >= 16;
+        std::vector<float> xr = x;
+        if (rounded)
+          for (auto& v : xr) v = k::bf16_to_f32(k::f32_to_bf16(v));
+        std::vector<float> want(static_cast<size_t>(n * rows)), got(want.size()), got_mt(want.size());
+        const float* b = (seed % 2) ? bias.data() : nullptr;
+        k::reference::linear(w, b, xr.data(), n, want.data());
+        k::linear(w, b, x.data(), n, got.data(), nullptr);
+        k::linear(w, b, x.data(), n, got_mt.data(), &pool);
+        const auto scale = abs_scale(wf, xr, rows, cols, n);
+        const std::string what = "bf16_acts rows=" + std::to_string(rows) + " cols=" + std::to_string(cols) +
+                                 " n=" + std::to_string(n);
+        expect_close(got, want, scale, 2e-6f, what);
+        expect_close(got_mt, want, scale, 2e-6f, what + " (2 threads)");
+        if (HasFatalFailure()) return;
+      }
+    }
+  }
+}
+
 TEST_P(IsaTest, LinearQuantMatchesQuantReference) {
   ThreadPool pool(2);
   std::vector<int64_t> rows_list = {1, 5, 16, 17, 40};

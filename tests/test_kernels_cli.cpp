@@ -57,6 +57,30 @@ TEST(BenchCli, TableAndErrors) {
   EXPECT_NE(r.exit_code, 0);
   r = run_cli({"bench", "--model", model("micro-3b-style-f16").string(), "-p", "0", "-n", "0"});
   EXPECT_NE(r.exit_code, 0);
+  r = run_cli({"bench", "--model", model("micro-3b-style-f16").string(), "--matmul-precision", "low"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--matmul-precision"), std::string::npos) << r.err;
+}
+
+// --matmul-precision medium: a prefill long enough for the bf16 GEMM, through logits and bench;
+// the result stays close to the exact run (test_quant_accuracy bounds it on every fixture).
+TEST(BenchCli, MatmulPrecisionMedium) {
+  const std::string m = model("micro-v2-f32").string();
+  std::string ids;
+  for (int i = 0; i < 40; ++i) ids += (i ? "," : "") + std::to_string(7 * i + 3);
+  const auto exact = run_cli({"logits", "--model", m, "--ids", ids, "--weights", "bf16", "--positions", "last"});
+  const auto medium = run_cli({"logits", "--model", m, "--ids", ids, "--weights", "bf16", "--positions", "last",
+                               "--matmul-precision", "medium"});
+  ASSERT_EQ(exact.exit_code, 0) << exact.err;
+  ASSERT_EQ(medium.exit_code, 0) << medium.err;
+  EXPECT_FALSE(medium.out.empty());
+  auto r = run_cli({"bench", "--model", m, "--weights", "bf16", "-p", "32", "-n", "2", "--reps", "1",
+                    "--matmul-precision", "medium", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["matmul_precision"], "medium");
+  r = run_cli({"logits", "--model", m, "--ids", "1,2", "--matmul-precision", "fast"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--matmul-precision"), std::string::npos) << r.err;
 }
 
 TEST(QuantizeCli, QuantizedDirectoryLoadsAndMatchesLoadTimeQuantization) {

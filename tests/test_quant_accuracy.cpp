@@ -1,5 +1,6 @@
 // Accuracy of the quantized weight formats on every fixture model: max / mean |logit error| and
-// argmax agreement against the float32 goldens, for Q8, Q4, and the llama.cpp Q4_0 rule as the
+// argmax agreement against the float32 goldens, for Q8, Q4, BF16 (matmul precision highest and
+// medium), and the llama.cpp Q4_0 rule as the
 // baseline Q4 must match or beat (the weights rounded with Q4_0's scale = value of largest
 // magnitude / -8, then run with fp32 activations, which flatters the baseline: llama.cpp also
 // magnitude / -8). Both rules are also run as dequantized weights with fp32 activations, to
@@ -34,9 +35,11 @@ struct Errors {
   double mean() const { return count ? sum / static_cast<double>(count) : 0.0; }
 };
 
-Errors measure(const fs::path& dir, WeightFormat wf, const fs::path& golden_dir) {
+Errors measure(const fs::path& dir, WeightFormat wf, const fs::path& golden_dir,
+               MatmulPrecision mp = MatmulPrecision::Highest) {
   LoadOptions lo;
   lo.weights = wf;
+  lo.matmul = mp;
   lo.threads = 2;
   auto model = Model::load(dir, lo);
   const auto golden = test::load_json(golden_dir / "golden" / "logits.json");
@@ -142,6 +145,10 @@ TEST(QuantAccuracy, FixtureModelsAgainstGoldens) {
     r["stored"] = measure(dir, WeightFormat::Stored, dir);
     r["q8"] = measure(dir, WeightFormat::Q8, dir);
     r["q4"] = measure(dir, WeightFormat::Q4, dir);
+    // BF16 weights with fp32 activations, and with --matmul-precision medium (prefill rounds the
+    // activations to bf16 on AVX512-BF16 CPUs: the 40- and 300-token prompts take that path).
+    r["bf16"] = measure(dir, WeightFormat::BF16, dir);
+    r["bf16, matmul medium"] = measure(dir, WeightFormat::BF16, dir, MatmulPrecision::Medium);
     // The weight-rounding comparison re-runs each model twice more: skipped under ASan/UBSan.
     if (fs::exists(dir / "model.safetensors") && !test::sanitized()) {
       r["q4 weights, fp32 act."] = measure(dequantized_copy(dir, "q4"), WeightFormat::Stored, dir);
@@ -155,6 +162,10 @@ TEST(QuantAccuracy, FixtureModelsAgainstGoldens) {
     // under a quarter of Q4's; Q4's weight rounding is no worse than the Q4_0 rule (mean error,
     // both with fp32 activations), and int8 activations add little on top of it.
     const Errors& q8 = r["q8"];
+    // Matmul precision medium: bf16 activation rounding adds an error of the order of the bf16
+    // weight rounding itself (measured 1.3-1.4x the bf16 row's mean), under half of Q8's.
+    EXPECT_GE(r["bf16, matmul medium"].agree, r["bf16, matmul medium"].positions * 9 / 10) << dir;
+    EXPECT_LE(r["bf16, matmul medium"].mean(), 0.5 * q8.mean()) << dir;
     EXPECT_GE(q8.agree, q8.positions * 9 / 10) << dir;
     EXPECT_LE(q8.mean(), 0.25 * r["q4"].mean() + 1e-3) << dir;
     if (r.count("q4_0 rule, fp32 act.")) {

@@ -39,6 +39,7 @@ struct Options {
   int64_t n_gen = 128;
   int reps = 3;
   std::string kv = "f16";
+  std::string matmul = "highest";
   bool json = false;
 };
 
@@ -104,6 +105,7 @@ int run(const Options& o) {
       RunOptions ro;
       ro.weights = wname;
       ro.threads = nt;
+      ro.matmul = o.matmul;
       const LoadOptions lo = ro.load_options();
       const auto t_load = std::chrono::steady_clock::now();
       auto model = Model::load(dir, lo);
@@ -160,6 +162,7 @@ int run(const Options& o) {
                            {"peak_rss_bytes", rss},
                            {"reps", o.reps},
                            {"kv", o.kv},
+                           {"matmul_precision", o.matmul},
                            {"isa", kernels::active_isa()}};
           std::printf("%s\n", j.dump().c_str());
         } else {
@@ -188,6 +191,8 @@ Registration reg("bench", "Prefill and decode throughput (llama-bench-like)", []
   app.add_option("--depth", o->depth, "Tokens already in the KV cache before each test, comma-separated");
   app.add_option("--threads", o->threads, "Kernel threads, comma-separated (0 = all cores)");
   app.add_option("--reps", o->reps, "Repetitions per test (median reported)");
+  app.add_option("--matmul-precision", o->matmul, "highest (fp32 activations) | medium (bf16 dot products for bf16 weights)")
+      ->check(CLI::IsMember({"highest", "medium"}));
   app.add_option("--kv", o->kv, "KV cache element type: f32|f16|bf16|q8")->check(CLI::IsMember({"f32", "f16", "bf16", "q8"}));
   app.add_flag("--json", o->json, "One JSON object per configuration and depth");
   return [o] { return run(*o); };

@@ -8,6 +8,10 @@ void add_run_options(CLI::App& app, RunOptions& o, bool with_kv) {
   app.add_option("--threads", o.threads, "Kernel threads (0 = all cores)")->check(CLI::NonNegativeNumber);
   app.add_option("--weights", o.weights, "Weight format for compute: stored|f32|f16|bf16|q8|q4 (default: stored dtype)")
       ->check(CLI::IsMember({"stored", "f32", "f16", "bf16", "q8", "q4"}));
+  app.add_option("--matmul-precision", o.matmul,
+                 "highest: fp32 activations, reproduces transformers (default); medium: prefill over bf16 weights "
+                 "rounds activations to bf16 (AVX512-BF16 dot products, ~2x faster, like llama.cpp)")
+      ->check(CLI::IsMember({"highest", "medium"}));
   if (with_kv)
     app.add_option("--kv", o.kv, "KV cache element type: f32|f16|bf16|q8 (f32 reproduces transformers exactly)")
         ->check(CLI::IsMember({"f32", "f16", "bf16", "q8"}));
@@ -23,6 +27,9 @@ LoadOptions RunOptions::load_options() const {
   else if (weights == "q8") lo.weights = WeightFormat::Q8;
   else if (weights == "q4") lo.weights = WeightFormat::Q4;
   else throw Error("--weights " + weights + ": expected stored, f32, f16, bf16, q8 or q4");
+  if (matmul == "highest") lo.matmul = MatmulPrecision::Highest;
+  else if (matmul == "medium") lo.matmul = MatmulPrecision::Medium;
+  else throw Error("--matmul-precision " + matmul + ": expected highest or medium");
   return lo;
 }
 

@@ -20,8 +20,15 @@ enum class WeightFormat { Stored, F32, F16, BF16, Q8, Q4 };
 // per 32 values of a head (docs/FORMATS.md), half the memory and read traffic of F16.
 enum class KVFormat { F32, F16, BF16, Q8 };
 
+// Precision of the matrix products, named after torch.set_float32_matmul_precision: Highest keeps
+// fp32 activations everywhere (reproduces the goldens); Medium lets prefill over BF16 weights
+// round activations to bf16 and use the CPU's bf16 dot product (AVX512-BF16), as llama.cpp's
+// BF16 matmul and PyTorch's bf16 compute do: about twice as fast, documented logit error.
+enum class MatmulPrecision { Highest, Medium };
+
 struct LoadOptions {
   WeightFormat weights = WeightFormat::Stored;
+  MatmulPrecision matmul = MatmulPrecision::Highest;
   int threads = 0;  // kernel threads; 0 = all hardware threads
 };
 

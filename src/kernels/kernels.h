@@ -28,6 +28,10 @@ struct Weight {
   int64_t cols = 0;
   const void* data = nullptr;  // not owned: points into the mmap or into model-owned buffers
   size_t bytes = 0;            // size of data, for bandwidth accounting
+  // Matmul precision "medium" (BF16 weights only): prefill may round the activations to bf16 and
+  // use the CPU's bf16 dot product (vdpbf16ps, fp32 accumulation) — twice the fp32 FMA rate at
+  // llama.cpp's / PyTorch-bf16 accuracy. Decode, and CPUs without AVX512-BF16, stay exact fp32.
+  bool bf16_acts = false;
 };
 
 // Exact conversions of the stored element types.

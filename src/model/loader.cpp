@@ -213,6 +213,11 @@ ModelImpl::ModelImpl(const std::filesystem::path& model_dir, const LoadOptions& 
     lm_head = b.matrix("lm_head.weight", V, H);
   }
   b.check_unused();
+  if (opts.matmul == MatmulPrecision::Medium) {
+    for (auto& L : layers)
+      for (kernels::Weight* w : {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down}) w->bf16_acts = true;
+    lm_head.bf16_acts = true;  // only takes effect for BF16 weights (kernels.h)
+  }
 
   // inv_freq[j] = theta^(-2j/r), computed in float32 as transformers does.
   const int64_t r = c.rotary_dims();

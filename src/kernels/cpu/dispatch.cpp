@@ -77,6 +77,7 @@ struct Scratch {
   std::vector<int8_t> xq;
   std::vector<float> xd, attn, row, trig;
   std::vector<int32_t> xs;
+  std::vector<uint32_t> xbf;
 };
 Scratch& scratch() {
   thread_local Scratch s;
@@ -87,6 +88,9 @@ auto* grow(V& v, size_t n) {
   if (v.size() < n) v.resize(std::max(n, v.size() * 2));
   return v.data();
 }
+
+// Below this many tokens the exact fp32 kernels are as fast (bandwidth bound) as the bf16 GEMM.
+constexpr int64_t kBf16MinTokens = 16;
 
 // Scalar rows [r0, r1): the reference's arithmetic, written into the full-width y.
 void scalar_linear_rows(const Weight& w, const float* bias, const float* x, int64_t n, float* y, int64_t r0,
@@ -147,6 +151,21 @@ void linear(const Weight& w, const float* bias, const float* x, int64_t n, float
     auto run = [&](int, int64_t g0, int64_t g1) { o->linear_quant(w, bias, xa, y, g0, g1); };
     if (threaded) pool->parallel_for(groups, run, n == 1 ? 4 : 2);
     else run(0, 0, groups);
+    return;
+  }
+  if (o && o->gemm_bf16 && w.bf16_acts && w.type == WType::BF16 && n >= kBf16MinTokens) {
+    // Round and pack the activations once (shared by all threads), then split the rows.
+    uint32_t* xp = grow(scratch().xbf, static_cast<size_t>(simd::bf16_pack_words(n, w.cols)));
+    const int64_t tiles = simd::bf16_tiles(n);
+    auto pack = [&](int, int64_t t0, int64_t t1) { o->pack_acts_bf16(x, n, w.cols, t0, t1, xp); };
+    auto gemm = [&](int, int64_t r0, int64_t r1) { o->gemm_bf16(w, bias, xp, n, y, r0, r1); };
+    if (threaded) {
+      pool->parallel_for(tiles, pack);
+      pool->parallel_for(w.rows, gemm, 32);
+    } else {
+      pack(0, 0, tiles);
+      gemm(0, 0, w.rows);
+    }
     return;
   }
   auto run = [&](int, int64_t r0, int64_t r1) {

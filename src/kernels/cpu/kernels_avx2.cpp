@@ -323,7 +323,8 @@ void silu_mul(float* gate, const float* up, int64_t n) { reference::silu_mul(gat
 }  // namespace
 
 const Ops* avx2_ops() {
-  static const Ops ops{"avx2", &linear_float, &quantize_acts, &linear_quant, &attention, &silu_mul, &reference::layer_norm, &reference::store_kv};
+  static const Ops ops{"avx2", &linear_float, &quantize_acts, &linear_quant, &attention, &silu_mul, &reference::layer_norm, &reference::store_kv,
+                       nullptr, nullptr};
   return &ops;
 }
 

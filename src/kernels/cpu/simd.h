@@ -38,7 +38,18 @@ struct Ops {
   void (*layer_norm)(const float* x, int64_t n, int64_t dim, const float* weight, const float* bias, float eps,
                      float* out);
   void (*store_kv)(const float* src, int64_t n, int64_t width, WType t, void* dst);
+  // Matmul precision "medium" for BF16 weights (nullptr where the ISA lacks a bf16 dot product):
+  // pack_acts_bf16 rounds token tiles [tile0, tile1) of x[n, K] to bf16 pairs into xp (sized by
+  // bf16_pack_words), then gemm_bf16 computes y[t, r] for rows [r0, r1) from the packed tiles.
+  void (*pack_acts_bf16)(const float* x, int64_t n, int64_t K, int64_t tile0, int64_t tile1, uint32_t* xp);
+  void (*gemm_bf16)(const Weight& w, const float* bias, const uint32_t* xp, int64_t n, float* y, int64_t r0,
+                    int64_t r1);
 };
+
+// Tokens per register tile of the bf16 GEMM, and the packed activation size in 32-bit words.
+constexpr int kBf16Mr = 12;
+inline int64_t bf16_tiles(int64_t n) { return (n + kBf16Mr - 1) / kBf16Mr; }
+inline int64_t bf16_pack_words(int64_t n, int64_t K) { return bf16_tiles(n) * kBf16Mr * ((K + 1) / 2); }
 
 // Per-thread scratch the attention kernels need for heads [h0, h1). Prefill (n > 1) on AVX-512
 // converts one kv head at a time: K as 64-key panels, V as rows padded to 16, plus scores for
