@@ -31,7 +31,7 @@ namespace stablelm::cli {
 namespace {
 
 struct Options {
-  std::string model;
+  std::string model, revision;
   std::string weights = "stored";
   std::string threads = "0";
   std::string depth = "0";
@@ -86,7 +86,7 @@ Stat stat(std::vector<double> v) {
 int run(const Options& o) {
   if (o.reps < 1) throw Error("--reps: must be at least 1");
   if (o.n_prompt == 0 && o.n_gen == 0) throw Error("bench: -p and -n are both 0, nothing to measure");
-  const auto dir = resolve_model_dir(o.model);
+  const auto dir = resolve_model_dir(o.model, o.revision);
   const auto weights = split(o.weights);
   std::vector<int> threads;
   for (const auto& t : split(o.threads)) threads.push_back(static_cast<int>(to_int(t, "--threads")));
@@ -184,7 +184,7 @@ int run(const Options& o) {
 
 Registration reg("bench", "Prefill and decode throughput (llama-bench-like)", [](CLI::App& app) {
   auto o = std::make_shared<Options>();
-  app.add_option("--model", o->model, "Model directory")->required();
+  add_model_options(app, o->model, o->revision);
   app.add_option("--weights", o->weights, "Weight formats, comma-separated: stored|f32|f16|bf16|q8|q4");
   app.add_option("-p,--n-prompt", o->n_prompt, "Prompt tokens for the prefill test (0 = skip)")->check(CLI::NonNegativeNumber);
   app.add_option("-n,--n-gen", o->n_gen, "Tokens for the decode test (0 = skip)")->check(CLI::NonNegativeNumber);

@@ -238,8 +238,7 @@ int run(const Options& o) {
 
 Registration reg("generate", "Generate text (or token ids) like transformers' generate()", [](CLI::App& app) {
   auto o = std::make_shared<Options>();
-  app.add_option("--model", o->model, "Model directory or hub id org/name[@revision]")->required();
-  app.add_option("--revision", o->revision, "Hub revision (branch, tag or commit) for a hub id");
+  add_model_options(app, o->model, o->revision);
   o->o_ids = app.add_option("--ids", o->ids, "Prompt as token ids, comma-separated (e.g. 1,2,3)");
   o->o_prompt = app.add_option("--prompt", o->prompt, "Prompt text");
   o->o_prompt_file = app.add_option("--prompt-file", o->prompt_file, "Read the prompt text from a file (as is)");

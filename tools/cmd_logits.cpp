@@ -73,8 +73,7 @@ int run(const Options& o) {
 
 Registration reg("logits", "Print the logits of a forward pass over token ids or a text", [](CLI::App& app) {
   auto o = std::make_shared<Options>();
-  app.add_option("--model", o->model, "Model directory or hub id org/name[@revision]")->required();
-  app.add_option("--revision", o->revision, "Hub revision (branch, tag or commit) for a hub id");
+  add_model_options(app, o->model, o->revision);
   o->ids_opt = app.add_option("--ids", o->ids, "Token ids, comma-separated (e.g. 1,2,3)");
   o->prompt_opt = app.add_option("--prompt", o->prompt, "Text, tokenized with the model's tokenizer (instead of --ids)");
   app.add_option("--positions", o->positions, "Which positions to print: all|last")

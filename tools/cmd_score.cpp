@@ -89,8 +89,7 @@ int run(const Options& o) {
 
 Registration reg("score", "Log-likelihood of a continuation after a context (token ids or text)", [](CLI::App& app) {
   auto o = std::make_shared<Options>();
-  app.add_option("--model", o->model, "Model directory or hub id org/name[@revision]")->required();
-  app.add_option("--revision", o->revision, "Hub revision (branch, tag or commit) for a hub id");
+  add_model_options(app, o->model, o->revision);
   o->ids_opt = app.add_option("--ids", o->ids, "Context token ids, comma-separated");
   o->cont_opt = app.add_option("--continuation", o->continuation, "Continuation token ids, comma-separated");
   o->prompt_opt = app.add_option("--prompt", o->prompt, "Context text (instead of --ids)");

@@ -36,4 +36,9 @@ std::filesystem::path resolve_model_dir(const std::string& model_arg, const std:
   }
 }
 
+void add_model_options(CLI::App& app, std::string& model, std::string& revision) {
+  app.add_option("--model", model, "Model directory or hub id org/name[@revision]")->required();
+  app.add_option("--revision", revision, "Hub revision (branch, tag or commit) for a hub id");
+}
+
 }  // namespace stablelm::cli
