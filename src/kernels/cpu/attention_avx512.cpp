@@ -68,69 +68,97 @@ PrefillLayout prefill_layout(const AttnArgs& a, float* scratch) {
   return l;
 }
 
+// out[j][i] = in[i][j] for a 16×16 block of floats (unpack within 128-bit lanes, then lane shuffles).
+inline void transpose16(const __m512* in, __m512* out) {
+  __m512 t[16], u[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(in[2 * i], in[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(in[2 * i], in[2 * i + 1]);
+  }
+  // u[4g+k], lane L = column 4L+k of rows 4g..4g+3.
+  for (int g = 0; g < 4; ++g) {
+    const __m512d t0 = _mm512_castps_pd(t[4 * g]), t1 = _mm512_castps_pd(t[4 * g + 1]);
+    const __m512d t2 = _mm512_castps_pd(t[4 * g + 2]), t3 = _mm512_castps_pd(t[4 * g + 3]);
+    u[4 * g] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
+    u[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
+    u[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
+    u[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
+  }
+  for (int k = 0; k < 4; ++k) {
+    const __m512 v0 = _mm512_shuffle_f32x4(u[k], u[4 + k], 0x44), v1 = _mm512_shuffle_f32x4(u[k], u[4 + k], 0xEE);
+    const __m512 w0 = _mm512_shuffle_f32x4(u[8 + k], u[12 + k], 0x44), w1 = _mm512_shuffle_f32x4(u[8 + k], u[12 + k], 0xEE);
+    out[k] = _mm512_shuffle_f32x4(v0, w0, 0x88);
+    out[4 + k] = _mm512_shuffle_f32x4(v0, w0, 0xDD);
+    out[8 + k] = _mm512_shuffle_f32x4(v1, w1, 0x88);
+    out[12 + k] = _mm512_shuffle_f32x4(v1, w1, 0xDD);
+  }
+}
+
 // Converts kv head kvh: K into transposed panels (zero-padded past the last key), V into rows.
 template <WType T>
 void convert_head(const AttnArgs& a, const KVGeom& g, int64_t kvh, const PrefillLayout& l) {
   const int64_t hd = a.head_dim, chunks = l.hdp / 16;
   const __mmask16 tail = lanes(hd - (chunks - 1) * 16);
-  alignas(64) float tmp[16];
   // One head's slice of a cache row is 64..512 bytes, rows are kvw elements apart (often 4 KiB):
   // every row is a new page, which the hardware prefetcher does not follow. Prefetch ahead.
   constexpr int64_t kAhead = 16;
   const int64_t slice_bytes = T == WType::Q8 ? hd : hd * static_cast<int64_t>(elem_size(T));
   const int64_t elem_off = T == WType::Q8 ? kvh * hd : kvh * hd * static_cast<int64_t>(elem_size(T));
   const int64_t row_stride = g.row_bytes;
-  for (int64_t j = 0; j < l.n_keys; ++j) {
-    if (j + kAhead < l.n_keys) {
-      const int64_t off = (j + kAhead) * row_stride + elem_off;
+  for (int64_t j0 = 0; j0 < l.n_keys; j0 += 16) {
+    const int64_t rows = std::min<int64_t>(16, l.n_keys - j0);
+    for (int64_t j = j0 + kAhead; j < std::min(j0 + kAhead + 16, l.n_keys); ++j) {
+      const int64_t off = j * row_stride + elem_off;
       for (int64_t b = 0; b < slice_bytes + 63; b += 64) {  // + 63: an unaligned slice's last line
         const int64_t o = off + std::min(b, slice_bytes - 1);
         _mm_prefetch(static_cast<const char*>(a.k) + o, _MM_HINT_T0);
         _mm_prefetch(static_cast<const char*>(a.v) + o, _MM_HINT_T0);
       }
       if constexpr (T == WType::Q8) {
-        const int64_t soff = (j + kAhead) * row_stride + g.kvw + 4 * kvh * g.blocks;
+        const int64_t soff = j * row_stride + g.kvw + 4 * kvh * g.blocks;
         _mm_prefetch(static_cast<const char*>(a.k) + soff, _MM_HINT_T0);
         _mm_prefetch(static_cast<const char*>(a.v) + soff, _MM_HINT_T0);
       }
     }
-    float* kcol = l.kp + (j / kPanel) * kPanel * hd + j % kPanel;
-    float* vrow = l.v + j * l.hdp;
+    for (int64_t j = j0; j < j0 + rows; ++j)
+      for (int64_t c = 0; c < chunks; ++c)  // masked lanes load as 0: the padding of V rows
+        _mm512_storeu_ps(l.v + j * l.hdp + 16 * c, load_kv<T>(a.v, g, j, kvh, c, chunk_mask(c, chunks, tail)));
+    // K: 16 keys × 16 dims at a time, transposed in registers into 16 dims × 16 keys.
+    float* kblk = l.kp + (j0 / kPanel) * kPanel * hd + j0 % kPanel;
     for (int64_t c = 0; c < chunks; ++c) {
-      const __mmask16 m = chunk_mask(c, chunks, tail);
-      _mm512_storeu_ps(vrow + 16 * c, load_kv<T>(a.v, g, j, kvh, c, m));  // masked lanes load as 0
-      _mm512_store_ps(tmp, load_kv<T>(a.k, g, j, kvh, c, m));
+      __m512 r[16], col[16];
+      for (int64_t i = 0; i < 16; ++i)
+        r[i] = i < rows ? load_kv<T>(a.k, g, j0 + i, kvh, c, chunk_mask(c, chunks, tail)) : _mm512_setzero_ps();
+      transpose16(r, col);
       const int64_t cnt = std::min<int64_t>(16, hd - 16 * c);
-      for (int64_t i = 0; i < cnt; ++i) kcol[(16 * c + i) * kPanel] = tmp[i];
+      for (int64_t i = 0; i < cnt; ++i) _mm512_storeu_ps(kblk + (16 * c + i) * kPanel, col[i]);
     }
   }
-  // Keys past n_keys in the last panel: zeros (their scores are masked anyway; no NaN garbage).
-  for (int64_t j = l.n_keys; j < l.panels * kPanel; ++j) {
-    float* kcol = l.kp + (j / kPanel) * kPanel * hd + j % kPanel;
-    for (int64_t d = 0; d < hd; ++d) kcol[d * kPanel] = 0.0f;
+  // Keys past the last 16-key group in the last panel: zeros (their scores are masked anyway).
+  for (int64_t j = (l.n_keys + 15) / 16 * 16; j < l.panels * kPanel; j += 16) {
+    float* kblk = l.kp + (j / kPanel) * kPanel * hd + j % kPanel;
+    for (int64_t d = 0; d < hd; ++d) _mm512_storeu_ps(kblk + d * kPanel, _mm512_setzero_ps());
   }
 }
 
-// s[i][0..64) = scale · q_i · K[panel]ᵀ for the kMr query rows q[i] (rows may repeat).
+// s[i][0..16·NV) = scale · q_i · K[panel]ᵀ for the kMr query rows q[i] (rows may repeat).
+template <int NV>
 inline void score_tile(const float* const* q, const float* kp, int64_t hd, float scale, float* const* s) {
-  __m512 acc[kMr][4];  // 24 accumulators + 4 keys + 1 broadcast of 32 zmm registers
+  __m512 acc[kMr][NV];  // 24 accumulators + 4 keys + 1 broadcast of 32 zmm registers
   for (auto& r : acc)
     for (auto& v : r) v = _mm512_setzero_ps();
   for (int64_t d = 0; d < hd; ++d) {
     const float* kd = kp + d * kPanel;
-    const __m512 k0 = _mm512_loadu_ps(kd), k1 = _mm512_loadu_ps(kd + 16), k2 = _mm512_loadu_ps(kd + 32),
-                 k3 = _mm512_loadu_ps(kd + 48);
+    __m512 kv[NV];
+    for (int v = 0; v < NV; ++v) kv[v] = _mm512_loadu_ps(kd + 16 * v);
     for (int64_t i = 0; i < kMr; ++i) {
       const __m512 qb = _mm512_set1_ps(q[i][d]);
-      acc[i][0] = _mm512_fmadd_ps(qb, k0, acc[i][0]);
-      acc[i][1] = _mm512_fmadd_ps(qb, k1, acc[i][1]);
-      acc[i][2] = _mm512_fmadd_ps(qb, k2, acc[i][2]);
-      acc[i][3] = _mm512_fmadd_ps(qb, k3, acc[i][3]);
+      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(qb, kv[v], acc[i][v]);
     }
   }
   const __m512 vs = _mm512_set1_ps(scale);
   for (int64_t i = 0; i < kMr; ++i)
-    for (int64_t v = 0; v < 4; ++v) _mm512_storeu_ps(s[i] + 16 * v, _mm512_mul_ps(acc[i][v], vs));
+    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(s[i] + 16 * v, _mm512_mul_ps(acc[i][v], vs));
 }
 
 // In place over s[0, n_valid): exp(s - max), zeros on [n_valid, n_zero); returns 1 / Σ.
@@ -225,7 +253,13 @@ void attention_prefill_t(const AttnArgs& a, int64_t h0, int64_t h1, float* scrat
           if (p * kPanel >= tl.keys) continue;
           float* sp[kMr];
           for (int64_t i = 0; i < kMr; ++i) sp[i] = tl.s[i] + p * kPanel;
-          score_tile(tl.q, l.kp + p * kPanel * hd, hd, scale, sp);
+          const float* kp = l.kp + p * kPanel * hd;
+          switch (std::min<int64_t>(4, (tl.keys - p * kPanel + 15) / 16)) {  // skip masked 16-key groups
+            case 1: score_tile<1>(tl.q, kp, hd, scale, sp); break;
+            case 2: score_tile<2>(tl.q, kp, hd, scale, sp); break;
+            case 3: score_tile<3>(tl.q, kp, hd, scale, sp); break;
+            default: score_tile<4>(tl.q, kp, hd, scale, sp); break;
+          }
         }
       }
       for (int64_t ti = 0; ti < n_tiles; ++ti) {
