@@ -295,25 +295,100 @@ void attention_prefill_t(const AttnArgs& a, int64_t h0, int64_t h1, float* scrat
 // Decode (one query): position-major over this thread's heads, so the cache is read as one
 // contiguous run per position (heads h0..h1 of a row are adjacent) instead of one strided
 // 128-byte slice per head and position. Scratch: [heads][n_keys] scores, then [heads][hd] sums.
+
+inline __m512 cvt_q8(const uint8_t* p, __mmask16 m) {
+  return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, p)));
+}
+
+// Lanes whose sum is q · k for kv head kvh of row j. Q8: the block scale is applied once per
+// 32 values (Σ_b d_b · Σ_{i in b} q_i k_i) instead of once per element.
+template <WType T>
+inline __m512 dot_row(const float* qh, const void* base, const KVGeom& g, int64_t j, int64_t kvh, int64_t chunks,
+                      __mmask16 tail) {
+  __m512 s = _mm512_setzero_ps();
+  if constexpr (T == WType::Q8) {
+    const auto* row = static_cast<const uint8_t*>(base) + j * g.row_bytes;
+    const uint8_t* kq = row + kvh * g.hd;
+    const uint8_t* dsc = row + g.kvw + 4 * kvh * g.blocks;
+    for (int64_t c = 0; c < chunks; c += 2) {
+      const __mmask16 m0 = chunk_mask(c, chunks, tail);
+      __m512 sb = _mm512_mul_ps(_mm512_maskz_loadu_ps(m0, qh + 16 * c), cvt_q8(kq + 16 * c, m0));
+      if (c + 1 < chunks) {
+        const __mmask16 m1 = chunk_mask(c + 1, chunks, tail);
+        sb = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m1, qh + 16 * c + 16), cvt_q8(kq + 16 * c + 16, m1), sb);
+      }
+      float d;
+      std::memcpy(&d, dsc + 2 * c, 4);  // block c / 2
+      s = _mm512_fmadd_ps(sb, _mm512_set1_ps(d), s);
+    }
+  } else {
+    for (int64_t c = 0; c < chunks; ++c) {
+      const __mmask16 m = chunk_mask(c, chunks, tail);
+      s = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, qh + 16 * c), load_kv<T>(base, g, j, kvh, c, m), s);
+    }
+  }
+  return s;
+}
+
+// ah += p · v for kv head kvh of row j.
+template <WType T>
+inline void axpy_row(float p, const void* base, const KVGeom& g, int64_t j, int64_t kvh, int64_t chunks,
+                     __mmask16 tail, float* ah) {
+  if constexpr (T == WType::Q8) {
+    const auto* row = static_cast<const uint8_t*>(base) + j * g.row_bytes;
+    const uint8_t* vq = row + kvh * g.hd;
+    const uint8_t* dsc = row + g.kvw + 4 * kvh * g.blocks;
+    for (int64_t c = 0; c < chunks; c += 2) {
+      float d;
+      std::memcpy(&d, dsc + 2 * c, 4);
+      const __m512 pd = _mm512_set1_ps(p * d);
+      for (int64_t cc = c; cc < std::min(c + 2, chunks); ++cc) {
+        const __mmask16 m = chunk_mask(cc, chunks, tail);
+        _mm512_mask_storeu_ps(ah + 16 * cc, m,
+                              _mm512_fmadd_ps(pd, cvt_q8(vq + 16 * cc, m), _mm512_maskz_loadu_ps(m, ah + 16 * cc)));
+      }
+    }
+  } else {
+    const __m512 pv = _mm512_set1_ps(p);
+    for (int64_t c = 0; c < chunks; ++c) {
+      const __mmask16 m = chunk_mask(c, chunks, tail);
+      _mm512_mask_storeu_ps(ah + 16 * c, m,
+                            _mm512_fmadd_ps(pv, load_kv<T>(base, g, j, kvh, c, m), _mm512_maskz_loadu_ps(m, ah + 16 * c)));
+    }
+  }
+}
+
+// Rows are kvw elements apart (4 KiB and more): each is a new page, where the hardware
+// prefetcher stops. Prefetch this thread's slice of row j (kv heads [kv0, kv1)).
+template <WType T>
+inline void prefetch_row(const void* base, const KVGeom& g, int64_t j, int64_t kv0, int64_t kv1) {
+  const auto* row = static_cast<const char*>(base) + j * g.row_bytes;
+  const int64_t es = T == WType::Q8 ? 1 : static_cast<int64_t>(elem_size(T));
+  const char* p0 = row + kv0 * g.hd * es;
+  const char* p1 = row + kv1 * g.hd * es;
+  for (const char* p = p0; p < p1; p += 64) _mm_prefetch(p, _MM_HINT_T0);
+  _mm_prefetch(p1 - 1, _MM_HINT_T0);
+  if constexpr (T == WType::Q8) {
+    _mm_prefetch(row + g.kvw + 4 * kv0 * g.blocks, _MM_HINT_T0);
+    _mm_prefetch(row + g.kvw + 4 * kv1 * g.blocks - 1, _MM_HINT_T0);
+  }
+}
+
 template <WType T>
 void attention_decode_t(const AttnArgs& a, int64_t h0, int64_t h1, float* scratch) {
   const int64_t hd = a.head_dim, group = a.n_heads / a.n_kv_heads;
   const KVGeom g{a.n_kv_heads * hd, hd, kv_row_bytes(a.kv_type, a.n_kv_heads, hd), (hd + 31) / 32};
   const int64_t chunks = (hd + 15) / 16, nh = h1 - h0, n_keys = a.pos0 + 1;
+  const int64_t kv0 = h0 / group, kv1 = (h1 - 1) / group + 1;
   const __mmask16 tail = lanes(hd - (chunks - 1) * 16);
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  constexpr int64_t kAhead = 4;  // rows
   float* sc = scratch;
   float* acc = scratch + nh * n_keys;
   for (int64_t j = 0; j < n_keys; ++j) {
-    for (int64_t h = h0; h < h1; ++h) {
-      const float* qh = a.q + h * hd;
-      __m512 s0 = _mm512_setzero_ps();
-      for (int64_t c = 0; c < chunks; ++c) {
-        const __mmask16 m = chunk_mask(c, chunks, tail);
-        s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, qh + 16 * c), load_kv<T>(a.k, g, j, h / group, c, m), s0);
-      }
-      sc[(h - h0) * n_keys + j] = _mm512_reduce_add_ps(s0) * scale;
-    }
+    if (j + kAhead < n_keys) prefetch_row<T>(a.k, g, j + kAhead, kv0, kv1);
+    for (int64_t h = h0; h < h1; ++h)
+      sc[(h - h0) * n_keys + j] = _mm512_reduce_add_ps(dot_row<T>(a.q + h * hd, a.k, g, j, h / group, chunks, tail)) * scale;
   }
   for (int64_t h = 0; h < nh; ++h) {
     float* row = sc + h * n_keys;
@@ -335,15 +410,9 @@ void attention_decode_t(const AttnArgs& a, int64_t h0, int64_t h1, float* scratc
   }
   std::fill(acc, acc + nh * hd, 0.0f);
   for (int64_t j = 0; j < n_keys; ++j) {
-    for (int64_t h = h0; h < h1; ++h) {
-      const __m512 p = _mm512_set1_ps(sc[(h - h0) * n_keys + j]);
-      float* ah = acc + (h - h0) * hd;
-      for (int64_t c = 0; c < chunks; ++c) {
-        const __mmask16 m = chunk_mask(c, chunks, tail);
-        _mm512_mask_storeu_ps(ah + 16 * c, m,
-                              _mm512_fmadd_ps(p, load_kv<T>(a.v, g, j, h / group, c, m), _mm512_maskz_loadu_ps(m, ah + 16 * c)));
-      }
-    }
+    if (j + kAhead < n_keys) prefetch_row<T>(a.v, g, j + kAhead, kv0, kv1);
+    for (int64_t h = h0; h < h1; ++h)
+      axpy_row<T>(sc[(h - h0) * n_keys + j], a.v, g, j, h / group, chunks, tail, acc + (h - h0) * hd);
   }
   for (int64_t h = h0; h < h1; ++h) std::copy(acc + (h - h0) * hd, acc + (h - h0 + 1) * hd, a.out + h * hd);
 }
