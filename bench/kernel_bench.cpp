@@ -1,6 +1,6 @@
 // kernel_bench: the linear and attention kernels alone on 1.6B-shaped matrices, for tuning.
 //   kernel_bench [--threads N] [--isa scalar|avx2|avx512] [--n 1,64,512] [--formats bf16,f16,q8,q4]
-//                [--shapes attn,up,down,head,attention] [--cpu-time] [--budget SECONDS] [--copies C]
+//                [--shapes attn,up,down,head,l2,attention] [--cpu-time] [--budget SECONDS] [--copies C]
 //                [--matmul-precision highest|medium]
 // (--n 1 alone is the decode-only mode: weight bytes streamed per second.)
 // Prints, per format and shape, the decode (n = 1) weight stream in GB/s and the prefill
@@ -91,7 +91,8 @@ int main(int argc, char** argv) {
     const char *name, *key;
   };
   for (Shape s : {Shape{2048, 2048, "attn 2048x2048", "attn"}, Shape{5632, 2048, "mlp up 5632x2048", "up"},
-                  Shape{2048, 5632, "mlp down 2048x5632", "down"}, Shape{100352, 2048, "lm_head 100352x2048", "head"}}) {
+                  Shape{2048, 5632, "mlp down 2048x5632", "down"}, Shape{100352, 2048, "lm_head 100352x2048", "head"},
+                  Shape{512, 2048, "l2-sized 512x2048", "l2"}}) {
     if (!listed(shapes, s.key)) continue;
     // Enough copies that decode streams from DRAM, not from the L3 cache (16 of the layer
     // matrices; 2 of the 100352-row head).
