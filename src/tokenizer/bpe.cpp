@@ -77,7 +77,7 @@ void BytesMap::place(const Slot& s, uint64_t h) {
 void BytesMap::reserve(size_t n) {
   size_t cap = pow2_at_least(n * 2 + 1);
   if (cap <= slots_.size()) return;
-  std::vector<Slot> old = std::move(slots_);
+  auto old = std::move(slots_);
   slots_.assign(cap, Slot{0, 0, 0});
   mask_ = cap - 1;
   for (const Slot& s : old) {
@@ -156,7 +156,7 @@ int32_t BytesMap::find_hashed(const char* p, size_t n, uint64_t h) const {
 void PairMap::reserve(size_t n) {
   size_t cap = pow2_at_least(n * 2 + 1);
   if (cap <= slots_.size()) return;
-  std::vector<Slot> old = std::move(slots_);
+  auto old = std::move(slots_);
   slots_.assign(cap, Slot{0, -1, 0});
   mask_ = cap - 1;
   for (const Slot& s : old) {

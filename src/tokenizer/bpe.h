@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/huge_page_allocator.h"
+
 namespace stablelm::tok {
 
 // Open-addressing map from byte strings to ids. Keys of up to 12 bytes live inside the 16-byte
@@ -39,7 +41,7 @@ class BytesMap {
   static void split_key(const char* p, size_t n, uint64_t& head, uint32_t& tail);
   void place(const Slot& s, uint64_t h);
   std::string arena_;  // long keys: 4-byte length, then the bytes
-  std::vector<Slot> slots_;
+  std::vector<Slot, HugePageAllocator<Slot>> slots_;
   size_t mask_ = 0, count_ = 0;
 };
 
@@ -75,7 +77,7 @@ class PairMap {
     k ^= k >> 33;
     return static_cast<size_t>(k);
   }
-  std::vector<Slot> slots_;
+  std::vector<Slot, HugePageAllocator<Slot>> slots_;
   size_t mask_ = 0, count_ = 0;
 };
 

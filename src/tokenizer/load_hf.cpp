@@ -1,8 +1,10 @@
 // tokenizer.json (Hugging Face tokenizers): a byte-level BPE model with its added tokens,
 // normalizer, pre-tokenizer and decoder. Whatever this engine cannot reproduce exactly is
 // refused with an "unsupported" error rather than approximated.
+#include <future>
 #include <unordered_map>
 
+#include "io/mapped_file.h"
 #include "stablelm/error.h"
 #include "tokenizer/bpe_tokenizer.h"
 #include "tokenizer/file_util.h"
@@ -125,7 +127,8 @@ void check_post_processor(const Ctx& c, const json& j) {
 
 std::unique_ptr<Tokenizer> load_tokenizer_json(const std::filesystem::path& path, const std::filesystem::path& config) {
   Ctx c{path.string()};
-  std::string text = read_whole_file(path);
+  const io::MappedFile file(path, /*populate=*/true);
+  const std::string_view text(reinterpret_cast<const char*>(file.data()), file.size());
   if (size_t bad = find_invalid_utf8(text); bad != std::string_view::npos)
     c.fail("not valid UTF-8 at byte " + std::to_string(bad));
   // The vocabulary and merges are scanned directly (fast); nlohmann parses everything else.
@@ -134,19 +137,27 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::filesystem::path& path
   json root;
   std::vector<std::pair<std::string, int64_t>> vocab_entries;
   std::vector<std::pair<std::string, std::string>> merge_entries;
+  // The merges (half the scanning work) are scanned on a second thread while this one parses
+  // the rest and builds the vocabulary maps; get() rethrows a scan error.
+  std::future<std::vector<std::pair<std::string, std::string>>> merges_scan;
+  if (fast)
+    merges_scan = std::async(std::launch::async, [&text, mspan, &c] { return scan_merges(text, mspan, c.file); });
   try {
     if (fast) {
-      std::string rest = text;
+      // Everything but the two big spans, which become {} and [] (a few kB to parse).
       const JsonSpan& later = vspan.begin > mspan.begin ? vspan : mspan;
       const JsonSpan& earlier = vspan.begin > mspan.begin ? mspan : vspan;
-      rest.replace(later.begin, later.end - later.begin, &later == &vspan ? "{}" : "[]");
-      rest.replace(earlier.begin, earlier.end - earlier.begin, &earlier == &vspan ? "{}" : "[]");
+      std::string rest;
+      rest.reserve(text.size() - (later.end - later.begin) - (earlier.end - earlier.begin) + 4);
+      rest.append(text, 0, earlier.begin).append(&earlier == &vspan ? "{}" : "[]");
+      rest.append(text, earlier.end, later.begin - earlier.end).append(&later == &vspan ? "{}" : "[]");
+      rest.append(text, later.end, std::string::npos);
       root = json::parse(rest);
     } else {
-      root = json::parse(text);
+      root = json::parse(text.begin(), text.end());
     }
   } catch (const json::exception& e) {
-    c.fail(std::string("not valid JSON: ") + e.what());
+    c.fail(std::string("not valid JSON: ") + e.what());  // ~future waits for the scan
   }
   if (!root.is_object()) c.fail("expected a JSON object");
 
@@ -177,7 +188,6 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::filesystem::path& path
   // Vocabulary: byte-level strings → ids.
   if (fast) {
     vocab_entries = scan_vocab(text, vspan, c.file);
-    merge_entries = scan_merges(text, mspan, c.file);
   } else {
     const json& vocab = c.obj(model, "vocab", "model");
     if (!vocab.is_object()) c.fail("model.vocab must be an object of token → id");
@@ -209,6 +219,8 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::filesystem::path& path
   by_bytes.reserve(vocab_entries.size());
   std::vector<std::string> token_bytes;
   std::vector<uint8_t> valid;
+  token_bytes.reserve(vocab_entries.size() + 1024);  // ids are dense: one allocation, no moves
+  valid.reserve(vocab_entries.size() + 1024);
   std::string raw;
   auto place = [&](int64_t id, const std::string& bytes, const std::string& name) {
     if (id < 0 || id >= kMaxId) c.fail("token \"" + name + "\" has id " + std::to_string(id) + ", out of range");
@@ -238,6 +250,7 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::filesystem::path& path
   }
 
   // Merges, rank = position.
+  if (merges_scan.valid()) merge_entries = merges_scan.get();
   PairMap pairs;
   pairs.reserve(merge_entries.size());
   std::string ab;
