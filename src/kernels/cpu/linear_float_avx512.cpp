@@ -153,13 +153,13 @@ void gemm_float(const Weight& w, const float* bias, const float* x, int64_t n, f
   }
 }
 
-// Decode: one weight row (x stays in L1), 4 independent accumulators. Rows are read strictly in
-// order, so the thread's weights form one sequential stream: a stored 2048-wide bf16 row is
-// exactly one 4 KiB page, and hardware prefetchers neither cross pages nor ramp up on many short
-// interleaved streams, so the next rows are prefetched explicitly, ~2 KiB ahead.
+// Decode reads each weight byte once. A stored 2048-wide bf16 row is exactly one 4 KiB page and
+// hardware prefetchers do not cross pages, so rows are prefetched explicitly ~2 KiB ahead.
+constexpr int64_t kAhead = 2048;
+
+// One weight row (x stays in L1), 4 independent accumulators: the tail of decode_streams.
 template <WType T>
 inline float decode_row(const uint8_t* w, int64_t K, const float* x) {
-  constexpr int64_t kAhead = 2048;
   __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
   int64_t k = 0;
   for (; k + 64 <= K; k += 64) {
@@ -182,6 +182,55 @@ inline float decode_row(const uint8_t* w, int64_t K, const float* x) {
   return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
 }
 
+// S rows from S distant places (S independent streams in flight), 2 accumulators each.
+template <WType T, int S>
+inline void decode_rows(const uint8_t* const* w, int64_t K, const float* x, float* v) {
+  __m512 a[S][2];
+  for (int i = 0; i < S; ++i) a[i][0] = a[i][1] = _mm512_setzero_ps();
+  int64_t k = 0;
+  for (; k + 32 <= K; k += 32) {
+    const int64_t off = k * static_cast<int64_t>(elem_size(T));
+    for (int i = 0; i < S; ++i) {
+      _mm_prefetch(reinterpret_cast<const char*>(w[i] + off + kAhead), _MM_HINT_T0);
+      if constexpr (T == WType::F32) _mm_prefetch(reinterpret_cast<const char*>(w[i] + off + kAhead + 64), _MM_HINT_T0);
+    }
+    const __m512 x0 = _mm512_loadu_ps(x + k), x1 = _mm512_loadu_ps(x + k + 16);
+    for (int i = 0; i < S; ++i) {
+      a[i][0] = _mm512_fmadd_ps(load16<T>(w[i], k), x0, a[i][0]);
+      a[i][1] = _mm512_fmadd_ps(load16<T>(w[i], k + 16), x1, a[i][1]);
+    }
+  }
+  for (; k < K; k += 16) {
+    const __mmask16 m = lanes(K - k);
+    const __m512 xv = _mm512_maskz_loadu_ps(m, x + k);
+    for (int i = 0; i < S; ++i) a[i][0] = _mm512_fmadd_ps(load16_mask<T>(w[i], k, m), xv, a[i][0]);
+  }
+  for (int i = 0; i < S; ++i) v[i] = _mm512_reduce_add_ps(_mm512_add_ps(a[i][0], a[i][1]));
+}
+
+// Decode over rows [r0, r1): the range is cut into S parts read side by side, i.e. S sequential
+// streams in flight at once. One stream leaves the memory system idle between its misses (this
+// thread reached ~42 GB/s of bf16 weights with one stream, ~60 with four, 2 threads).
+template <WType T, int S>
+void decode_streams(const uint8_t* wb, size_t row_bytes, int64_t K, const float* x, const float* bias, float* y,
+                    int64_t r0, int64_t r1) {
+  const int64_t part = (r1 - r0) / S;
+  for (int64_t i = 0; i < part; ++i) {
+    const uint8_t* w[S];
+    float v[S];
+    for (int s = 0; s < S; ++s) w[s] = wb + (r0 + s * part + i) * row_bytes;
+    decode_rows<T, S>(w, K, x, v);
+    for (int s = 0; s < S; ++s) {
+      const int64_t r = r0 + s * part + i;
+      y[r] = bias ? v[s] + bias[r] : v[s];
+    }
+  }
+  for (int64_t r = r0 + S * part; r < r1; ++r) {
+    const float v = decode_row<T>(wb + r * row_bytes, K, x);
+    y[r] = bias ? v + bias[r] : v;
+  }
+}
+
 template <WType T>
 void linear_float_t(const Weight& w, const float* bias, const float* x, int64_t n, float* y, int64_t r0, int64_t r1) {
   if (n >= kGemmMinTokens) {
@@ -195,13 +244,7 @@ void linear_float_t(const Weight& w, const float* bias, const float* x, int64_t 
   const int64_t K = w.cols, M = w.rows;
   const auto* wb = static_cast<const uint8_t*>(w.data);
   const size_t row_bytes = static_cast<size_t>(K) * elem_size(T);
-  if (n == 1) {  // decode: one sequential stream over this thread's rows
-    for (int64_t r = r0; r < r1; ++r) {
-      const float v = decode_row<T>(wb + r * row_bytes, K, x);
-      y[r] = bias ? v + bias[r] : v;
-    }
-    return;
-  }
+  if (n == 1) return decode_streams<T, 4>(wb, row_bytes, K, x, bias, y, r0, r1);
   // A few tokens: register tiles of kRows rows x kToks tokens straight from the stored rows.
   for (int64_t r = r0; r < r1; r += kRows) {
     const int rb = static_cast<int>(std::min<int64_t>(kRows, r1 - r));
