@@ -52,7 +52,7 @@ namespace {
 // Quantized linear: G row groups (16 rows each) x N tokens per register tile.
 template <WType T, int G, int N>
 void quant_tile(const uint8_t* w0, size_t gbytes, const qlayout::QActs& xa, int64_t t0, float* y, int64_t ys,
-                int64_t row0, int64_t rows, const float* bias) {
+                int64_t row0, int64_t rows, const float* bias, int64_t gstep = 1) {
   constexpr int kOff = 128;  // both formats feed vpdpbusd unsigned codes = signed level + 128
   constexpr size_t kBB = T == WType::Q8 ? qlayout::kQ8BlockBytes : qlayout::kQ4BlockBytes;
   const int64_t nb = xa.blocks;
@@ -88,7 +88,7 @@ void quant_tile(const uint8_t* w0, size_t gbytes, const qlayout::QActs& xa, int6
       for (int g = 0; g < G; ++g) acc[g][t] = init, acc2[g][t] = _mm512_setzero_si512();
     }
     const uint8_t* blk[G];
-    for (int g = 0; g < G; ++g) blk[g] = w0 + g * gbytes + b * kBB;
+    for (int g = 0; g < G; ++g) blk[g] = w0 + g * gstep * gbytes + b * kBB;
     if constexpr (kPrefetch)
       for (int g = 0; g < G; ++g)
         for (size_t o = 0; o < kBB; o += 64) _mm_prefetch(reinterpret_cast<const char*>(blk[g] + kAhead + o), _MM_HINT_T0);
@@ -136,7 +136,7 @@ void quant_tile(const uint8_t* w0, size_t gbytes, const qlayout::QActs& xa, int6
     }
   }
   for (int g = 0; g < G; ++g) {
-    const int64_t base = row0 + 16 * g;
+    const int64_t base = row0 + 16 * g * gstep;
     const int64_t valid = std::min<int64_t>(16, rows - base);
     if (valid <= 0) continue;
     const __mmask16 m = valid >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << valid) - 1);
@@ -149,7 +149,7 @@ void quant_tile(const uint8_t* w0, size_t gbytes, const qlayout::QActs& xa, int6
 }
 
 using QuantTileFn = void (*)(const uint8_t*, size_t, const qlayout::QActs&, int64_t, float*, int64_t, int64_t,
-                             int64_t, const float*);
+                             int64_t, const float*, int64_t);
 constexpr int kQGroups = 2, kQToks = 6;
 
 template <WType T, size_t... I>
@@ -163,10 +163,12 @@ void linear_quant_t(const Weight& w, const float* bias, const qlayout::QActs& xa
   const size_t gbytes = qlayout::group_bytes(T, w.cols);
   const auto* wb = static_cast<const uint8_t*>(w.data);
   const int64_t n = xa.n;
-  if (n == 1) {  // decode: stream 4 groups (64 rows) at a time
-    int64_t g = g0;
-    for (; g + 4 <= g1; g += 4) quant_tile<T, 4, 1>(wb + g * gbytes, gbytes, xa, 0, y, w.rows, g * 16, w.rows, bias);
-    for (; g < g1; ++g) quant_tile<T, 1, 1>(wb + g * gbytes, gbytes, xa, 0, y, w.rows, g * 16, w.rows, bias);
+  if (n == 1) {  // decode: 4 groups from the 4 quarters of the range, 4 streams in flight
+    const int64_t part = (g1 - g0) / 4;
+    for (int64_t g = g0; g < g0 + part; ++g)
+      quant_tile<T, 4, 1>(wb + g * gbytes, gbytes, xa, 0, y, w.rows, g * 16, w.rows, bias, part);
+    for (int64_t g = g0 + 4 * part; g < g1; ++g)
+      quant_tile<T, 1, 1>(wb + g * gbytes, gbytes, xa, 0, y, w.rows, g * 16, w.rows, bias);
     return;
   }
   constexpr int64_t kTokChunk = 96;  // quantized activations of the chunk stay in L2
@@ -176,7 +178,7 @@ void linear_quant_t(const Weight& w, const float* bias, const qlayout::QActs& xa
       const int gn = static_cast<int>(std::min<int64_t>(kQGroups, g1 - g));
       for (int64_t t = t0; t < t1; t += kQToks) {
         const int nt = static_cast<int>(std::min<int64_t>(kQToks, t1 - t));
-        tiles[(gn - 1) * kQToks + (nt - 1)](wb + g * gbytes, gbytes, xa, t, y, w.rows, g * 16, w.rows, bias);
+        tiles[(gn - 1) * kQToks + (nt - 1)](wb + g * gbytes, gbytes, xa, t, y, w.rows, g * 16, w.rows, bias, 1);
       }
     }
   }
