@@ -1,5 +1,5 @@
 // AVX-512 float linear (F32/F16/BF16 weights, fp32 activations, fp32 FMA): register tiles of R
-// weight rows x N tokens for a few tokens, the streaming decode row kernel for one token, and a
+// weight rows x N tokens for a few tokens, a 4-stream decode kernel for one token, and a
 // BLIS-style GEMM for prefill.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -16,7 +16,6 @@
 
 namespace stablelm::kernels::simd::avx512 {
 namespace {
-
 
 // y[t * ys + r] (+)= Σ_k w[r, k] x[t, k] over k in [k0, k1), for R rows from `w` (row stride K
 // elements) and N tokens from x (row stride xs). `first`: store (adding bias) instead of add.
