@@ -84,15 +84,7 @@ void gemm_ukernel(const float* panel, int64_t kc, const float* x, float* y, int6
       c1[t] = _mm512_fmadd_ps(w1, xb, c1[t]);
     }
   }
-  const __m512 b0 = bias && first ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
-  const __m512 b1 = bias && first ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
-  for (int t = 0; t < MR; ++t) {
-    float* yt = y + t * ys;
-    const __m512 p0 = first ? b0 : _mm512_maskz_loadu_ps(m0, yt);
-    const __m512 p1 = first ? b1 : _mm512_maskz_loadu_ps(m1, yt + 16);
-    _mm512_mask_storeu_ps(yt, m0, _mm512_add_ps(c0[t], p0));
-    _mm512_mask_storeu_ps(yt + 16, m1, _mm512_add_ps(c1[t], p1));
-  }
+  store_tile32<MR>(c0, c1, y, ys, m0, m1, bias, first);
 }
 
 using UkernelFn = void (*)(const float*, int64_t, const float*, float*, int64_t, __mmask16, __mmask16, const float*,
