@@ -83,6 +83,21 @@ TEST(BenchCli, MatmulPrecisionMedium) {
   EXPECT_NE(r.err.find("--matmul-precision"), std::string::npos) << r.err;
 }
 
+TEST(BenchCli, HugePagesOption) {
+  const std::string m = model("micro-v2-f32").string();
+  auto r = run_cli({"bench", "--model", m, "-p", "8", "-n", "2", "--reps", "1", "--huge-pages", "off", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["huge_pages"], "off");
+  r = run_cli({"bench", "--model", m, "-p", "8", "-n", "2", "--reps", "1", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["huge_pages"], "auto");
+  r = run_cli({"logits", "--model", m, "--ids", "1,2", "--huge-pages", "off"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = run_cli({"logits", "--model", m, "--ids", "1,2", "--huge-pages", "always"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--huge-pages"), std::string::npos) << r.err;
+}
+
 TEST(QuantizeCli, QuantizedDirectoryLoadsAndMatchesLoadTimeQuantization) {
   for (const char* fmt : {"q8", "q4"}) {
     const fs::path out = temp_dir(std::string("quantize_") + fmt) / "out";

@@ -8,6 +8,8 @@
 
 #include "golden_util.h"
 #include "io/safetensors.h"
+#include "kernels/kernels.h"
+#include "model/embedding_rows.h"
 #include "stablelm/error.h"
 #include "stablelm/model.h"
 
@@ -97,6 +99,36 @@ TEST_P(EveryModel, TraceNamesEveryLayer) {
   for (int64_t l = 0; l < m->config().num_hidden_layers; ++l)
     EXPECT_NE(std::find(names.begin(), names.end(), "layer" + std::to_string(l) + ".output"), names.end());
   EXPECT_NE(std::find(names.begin(), names.end(), "final_norm"), names.end());
+}
+
+// The page-size advice changes where the weights live in the TLB, never the numbers.
+TEST_P(EveryModel, HugePagesAdviceDoesNotChangeResults) {
+  const auto ids = prompt(GetParam(), 7);
+  LoadOptions off;
+  off.huge_pages = HugePages::Off;
+  auto a = Model::load(GetParam()), b = Model::load(GetParam(), off);
+  EXPECT_EQ(max_diff(full_logits(*a, ids), full_logits(*b, ids)), 0.0);
+}
+
+// Rows read with pread from the file equal the rows read through the mapping, for every stored
+// dtype of the fixtures.
+TEST_P(EveryModel, EmbeddingRowsReadFromTheFile) {
+  io::TensorStore store(GetParam());
+  const io::TensorInfo* t = store.find("model.embed_tokens.weight");
+  ASSERT_NE(t, nullptr);
+  kernels::Weight w;
+  w.type = t->dtype == io::DType::F32 ? kernels::WType::F32 : t->dtype == io::DType::F16 ? kernels::WType::F16 : kernels::WType::BF16;
+  w.rows = t->shape[0];
+  w.cols = t->shape[1];
+  w.data = t->data;
+  w.bytes = t->bytes;
+  EmbeddingRows rows(w, t);
+  std::vector<float> a(static_cast<size_t>(w.cols)), b(a.size());
+  for (int64_t r : {int64_t{0}, int64_t{1}, w.rows / 2, w.rows - 1}) {
+    rows.read(r, a.data());
+    kernels::embed_row(w, r, b.data());
+    ASSERT_EQ(a, b) << "row " << r;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, EveryModel, ::testing::ValuesIn(fixture_models()),
@@ -237,6 +269,34 @@ TEST(Model, TiedEmbeddings) {
   auto a = Model::load(untied), b = Model::load(tied);
   EXPECT_EQ(max_diff(full_logits(*a, ids), full_logits(*b, ids)), 0.0);
   EXPECT_TRUE(b->config().tie_word_embeddings);
+}
+
+// A model file cut short after loading: reading an embedding row past the new end is a clear
+// error naming the file, not a crash.
+TEST(EmbeddingRows, FileTruncatedAfterLoading) {
+  const fs::path dir = temp_dir("truncated_embed");
+  const fs::path f = dir / "model.safetensors";
+  fs::copy_file(kF16 / "model.safetensors", f);
+  io::SafetensorsFile file(f);
+  const io::TensorInfo* t = file.find("model.embed_tokens.weight");
+  ASSERT_NE(t, nullptr);
+  kernels::Weight w;
+  w.type = kernels::WType::F16;
+  w.rows = t->shape[0];
+  w.cols = t->shape[1];
+  w.data = t->data;
+  w.bytes = t->bytes;
+  EmbeddingRows rows(w, t);
+  fs::resize_file(f, t->offset + t->bytes / 2);
+  std::vector<float> out(static_cast<size_t>(w.cols));
+  EXPECT_NO_THROW(rows.read(0, out.data()));
+  try {
+    rows.read(w.rows - 1, out.data());
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("model.safetensors"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("truncated"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

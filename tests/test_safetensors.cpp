@@ -286,6 +286,17 @@ TEST(Safetensors, ShapeDisagreesWithConfig) {
   EXPECT_HAS(msg, "config.json implies");
 }
 
+TEST(Safetensors, WritersStartTheDataOnA64ByteBoundary) {
+  for (const char* name : {"a", "ab", "abcdefghijklmnopqrstuvwxyz0123456789"}) {
+    const std::string h = io::encode_header(nlohmann::json{{"__metadata__", {{"k", name}}}});
+    uint64_t n = 0;
+    std::memcpy(&n, h.data(), 8);
+    EXPECT_EQ(h.size(), 8 + n);
+    EXPECT_EQ(h.size() % 64, 0u) << name;
+    EXPECT_TRUE(nlohmann::json::parse(h.substr(8)).contains("__metadata__"));
+  }
+}
+
 TEST(Safetensors, MisalignedDataStillLoadsCorrectly) {
   // A header whose length is not a multiple of the element size leaves the data misaligned:
   // legal safetensors, so it must load (copied, not read through misaligned pointers).

@@ -40,6 +40,7 @@ struct Options {
   int reps = 3;
   std::string kv = "f16";
   std::string matmul = "highest";
+  std::string huge_pages = "auto";
   bool json = false;
 };
 
@@ -106,6 +107,7 @@ int run(const Options& o) {
       ro.weights = wname;
       ro.threads = nt;
       ro.matmul = o.matmul;
+      ro.huge_pages = o.huge_pages;
       const LoadOptions lo = ro.load_options();
       const auto t_load = std::chrono::steady_clock::now();
       auto model = Model::load(dir, lo);
@@ -163,6 +165,7 @@ int run(const Options& o) {
                            {"reps", o.reps},
                            {"kv", o.kv},
                            {"matmul_precision", o.matmul},
+                           {"huge_pages", o.huge_pages},
                            {"isa", kernels::active_isa()}};
           std::printf("%s\n", j.dump().c_str());
         } else {
@@ -193,6 +196,7 @@ Registration reg("bench", "Prefill and decode throughput (llama-bench-like)", []
   app.add_option("--reps", o->reps, "Repetitions per test (median reported)");
   app.add_option("--matmul-precision", o->matmul, "highest (fp32 activations) | medium (bf16 dot products for bf16 weights)")
       ->check(CLI::IsMember({"highest", "medium"}));
+  add_huge_pages_option(app, o->huge_pages);
   app.add_option("--kv", o->kv, "KV cache element type: f32|f16|bf16|q8")->check(CLI::IsMember({"f32", "f16", "bf16", "q8"}));
   app.add_flag("--json", o->json, "One JSON object per configuration and depth");
   return [o] { return run(*o); };

@@ -12,9 +12,17 @@ void add_run_options(CLI::App& app, RunOptions& o, bool with_kv) {
                  "highest: fp32 activations, reproduces transformers (default); medium: prefill over bf16 weights "
                  "rounds activations to bf16 (AVX512-BF16 dot products, ~2x faster, like llama.cpp)")
       ->check(CLI::IsMember({"highest", "medium"}));
+  add_huge_pages_option(app, o.huge_pages);
   if (with_kv)
     app.add_option("--kv", o.kv, "KV cache element type: f32|f16|bf16|q8 (f32 reproduces transformers exactly)")
         ->check(CLI::IsMember({"f32", "f16", "bf16", "q8"}));
+}
+
+void add_huge_pages_option(CLI::App& app, std::string& value) {
+  app.add_option("--huge-pages", value,
+                 "auto (default): advise the kernel to map the weight matrices with 2 MiB pages where the page "
+                 "cache allows (faster decode); off: no advice")
+      ->check(CLI::IsMember({"auto", "off"}));
 }
 
 LoadOptions RunOptions::load_options() const {
@@ -30,6 +38,9 @@ LoadOptions RunOptions::load_options() const {
   if (matmul == "highest") lo.matmul = MatmulPrecision::Highest;
   else if (matmul == "medium") lo.matmul = MatmulPrecision::Medium;
   else throw Error("--matmul-precision " + matmul + ": expected highest or medium");
+  if (huge_pages == "auto") lo.huge_pages = HugePages::Auto;
+  else if (huge_pages == "off") lo.huge_pages = HugePages::Off;
+  else throw Error("--huge-pages " + huge_pages + ": expected auto or off");
   return lo;
 }
 

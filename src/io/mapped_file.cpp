@@ -43,4 +43,12 @@ MappedFile::~MappedFile() {
   if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
 }
 
+void advise_huge_pages(const void* data, size_t bytes) {
+  if (!data || bytes == 0) return;
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t b = reinterpret_cast<uintptr_t>(data) / page * page;
+  const uintptr_t e = (reinterpret_cast<uintptr_t>(data) + bytes + page - 1) / page * page;
+  ::madvise(reinterpret_cast<void*>(b), e - b, MADV_HUGEPAGE);
+}
+
 }  // namespace stablelm::io

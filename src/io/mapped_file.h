@@ -27,4 +27,11 @@ class MappedFile {
   size_t size_ = 0;
 };
 
+// Advises the pages of a range of a mapping (rounded out to whole pages) MADV_HUGEPAGE: the kernel
+// may then map it with 2 MiB pages where the page cache holds the file in large folios, and reads
+// it ahead in 2 MiB folios when it is not cached (fewer TLB misses for data streamed end to end).
+// Advice only: errors are ignored. (There is deliberately no MADV_NOHUGEPAGE counterpart: over a
+// page cache of 2 MiB folios it made Q8 decode 25x slower on our Linux 6.18 VM.)
+void advise_huge_pages(const void* data, size_t bytes);
+
 }  // namespace stablelm::io

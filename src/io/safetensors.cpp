@@ -158,6 +158,7 @@ SafetensorsFile::SafetensorsFile(const fs::path& path) : file_(path) {
       throw Error(t + "data_offsets " + off.dump() + " span " + std::to_string(e - b) + " bytes but shape " + shape.dump() +
                   " x " + dt + " needs " + std::to_string(want));
     info.data = buffer + b;
+    info.offset = 8 + n + b;
     info.bytes = static_cast<size_t>(e - b);
     spans.push_back({b, e, tensors_.size()});
     tensors_.push_back(std::move(info));
@@ -250,8 +251,10 @@ const TensorInfo* TensorStore::find(std::string_view name) const {
 }
 
 std::string encode_header(const json& header) {
+  // Pad so the tensor data starts on a 64-byte boundary (a cache line; the spec asks for 8):
+  // tensors whose sizes are multiples of 64 then never straddle lines at their ends.
   std::string h = header.dump();
-  while (h.size() % 8) h += ' ';
+  while ((8 + h.size()) % 64) h += ' ';
   std::string out(8, '\0');
   const uint64_t n = h.size();
   std::memcpy(out.data(), &n, 8);

@@ -27,6 +27,7 @@ struct TensorInfo {
   DType dtype = DType::F32;
   std::vector<int64_t> shape;
   const uint8_t* data = nullptr;  // into the mapping
+  uint64_t offset = 0;            // of data in the file
   size_t bytes = 0;
   const std::filesystem::path* file = nullptr;  // the file it lives in (for messages)
   std::string quant;  // U8 tensors: their format, "q8" or "q4" (__metadata__ "stablelm.quant")
@@ -67,7 +68,8 @@ class TensorStore {
   std::map<std::string, const TensorInfo*, std::less<>> tensors_;
 };
 
-// The 8-byte length + JSON header of a safetensors file, padded with spaces to a multiple of 8
+// The 8-byte length + JSON header of a safetensors file, padded with spaces so the data starts at a
+// multiple of 64 bytes
 // (shared by writers: make-random, quantize, and tests that build corrupted files).
 std::string encode_header(const nlohmann::json& header);
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/huge_pages.h"
 #include "common/thread_pool.h"
 #include "kernels/cpu/quant_layout.h"
 
@@ -25,18 +26,12 @@ size_t weight_bytes(WType t, int64_t rows, int64_t cols) {
   throw std::logic_error(std::string("weight_bytes: format not implemented: ") + wtype_name(t));
 }
 
-static std::shared_ptr<uint8_t[]> aligned_bytes(size_t n) {
-  void* p = std::aligned_alloc(64, (n + 63) / 64 * 64);
-  if (!p) throw std::bad_alloc();
-  return std::shared_ptr<uint8_t[]>(static_cast<uint8_t*>(p), [](uint8_t* q) { std::free(q); });
-}
-
 OwnedWeight convert_weight(const Weight& src, WType target, ThreadPool* pool) {
   OwnedWeight out;
   out.view = src;
   out.view.type = target;
   out.view.bytes = weight_bytes(target, src.rows, src.cols);
-  out.storage = aligned_bytes(out.view.bytes);
+  out.storage = huge_buffer(out.view.bytes);  // decode streams it: huge pages spare TLB misses
   out.view.data = out.storage.get();
   if (target == WType::Q8 || target == WType::Q4) {
     // One task per group of 16 rows: dequantize/convert the source rows, then quantize them.

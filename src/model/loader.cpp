@@ -1,13 +1,18 @@
 // Binds the tensors of a model directory to the layer structure that config.json describes:
 // every expected tensor must exist with exactly the expected shape, and nothing else may be
-// present. Matrices stay in the mmap (or are converted once to LoadOptions.weights); small
-// vectors become fp32.
+// present. Matrices stay in the mmap, are copied into huge pages (LoadOptions::huge_pages) or are
+// converted once to LoadOptions.weights; small vectors become fp32.
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <optional>
 #include <set>
 #include <string>
 
+#include "common/huge_pages.h"
 #include "model/model_impl.h"
 #include "stablelm/error.h"
 
@@ -48,8 +53,8 @@ class Binder {
     return *t;
   }
 
-  // A weight matrix used in place from the mapping (realigned if the file misaligns it), then
-  // converted when the user asked for another format.
+  // A weight matrix used in place from the mapping (copied out if the file misaligns it or the
+  // policy asks for huge pages), or converted when the user asked for another format.
   kernels::Weight matrix(const std::string& name, int64_t rows, int64_t cols, bool convert = true) {
     if (const io::TensorInfo* raw = m_.store->find(name); raw && raw->dtype == io::DType::U8)
       return quantized(*raw, rows, cols, convert);
@@ -60,20 +65,13 @@ class Binder {
     w.cols = cols;
     w.data = t.data;
     w.bytes = t.bytes;
-    if (reinterpret_cast<uintptr_t>(t.data) % io::dtype_size(t.dtype) != 0) {
-      kernels::OwnedWeight copy;
-      copy.storage = std::shared_ptr<uint8_t[]>(new uint8_t[t.bytes]);
-      std::memcpy(copy.storage.get(), t.data, t.bytes);
-      copy.view = w;
-      copy.view.data = copy.storage.get();
-      m_.owned.push_back(copy);
-      w = copy.view;
-    }
+    const bool misaligned = reinterpret_cast<uintptr_t>(t.data) % io::dtype_size(t.dtype) != 0;
     if (convert && target_ && *target_ != w.type) {
+      if (misaligned) w = copy_out(w);
       m_.owned.push_back(kernels::convert_weight(w, *target_, m_.pool.get()));
-      w = m_.owned.back().view;
+      return m_.owned.back().view;
     }
-    return w;
+    return misaligned ? copy_out(w) : place(w, convert);
   }
 
   // A matrix already in a Q8/Q4 block format (a `stablelm quantize` directory): used in place,
@@ -94,9 +92,39 @@ class Binder {
     w.bytes = t.bytes;
     if (convert && target_ && *target_ != w.type) {
       m_.owned.push_back(kernels::convert_weight(w, *target_, m_.pool.get()));
-      w = m_.owned.back().view;
+      return m_.owned.back().view;
     }
+    return place(w, convert);
+  }
+
+  // A matrix used as stored and streamed by the decode: advised per LoadOptions::huge_pages. The
+  // embedding (streamed == false) is read one row per token with pread (EmbeddingRows).
+  kernels::Weight place(const kernels::Weight& w, bool streamed) {
+    if (streamed && pages_ == HugePages::Auto) io::advise_huge_pages(w.data, w.bytes);
     return w;
+  }
+
+  // Copies a matrix that the file misaligns for its dtype out of the mapping, then drops the
+  // mapping's pages of it from this process (they stay in the page cache), so resident memory
+  // holds the weights once.
+  kernels::Weight copy_out(const kernels::Weight& w) {
+    kernels::OwnedWeight copy;
+    copy.storage = huge_buffer(w.bytes);
+    copy.view = w;
+    copy.view.data = copy.storage.get();
+    const auto* src = static_cast<const uint8_t*>(w.data);
+    constexpr size_t kChunk = size_t{1} << 20;
+    const auto chunks = static_cast<int64_t>((w.bytes + kChunk - 1) / kChunk);
+    m_.pool->parallel_for(chunks, [&](int, int64_t c0, int64_t c1) {
+      const size_t b0 = static_cast<size_t>(c0) * kChunk, b1 = std::min(w.bytes, static_cast<size_t>(c1) * kChunk);
+      std::memcpy(copy.storage.get() + b0, src + b0, b1 - b0);
+    });
+    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    const uintptr_t p0 = reinterpret_cast<uintptr_t>(src) / page * page;
+    const uintptr_t p1 = reinterpret_cast<uintptr_t>(src + w.bytes);
+    madvise(reinterpret_cast<void*>(p0), p1 - p0, MADV_DONTNEED);  // file-backed, unmodified: safe
+    m_.owned.push_back(copy);
+    return copy.view;
   }
 
   std::vector<float> vector(const std::string& name, int64_t n) {
@@ -128,10 +156,12 @@ class Binder {
   }
 
   void set_target(std::optional<kernels::WType> t) { target_ = t; }
+  void set_pages(HugePages p) { pages_ = p; }
 
  private:
   ModelImpl& m_;
   std::optional<kernels::WType> target_;
+  HugePages pages_ = HugePages::Auto;
   std::set<std::string> used_;
 };
 
@@ -154,8 +184,10 @@ ModelImpl::ModelImpl(const std::filesystem::path& model_dir, const LoadOptions& 
     case WeightFormat::Q8: b.set_target(kernels::WType::Q8); break;
     case WeightFormat::Q4: b.set_target(kernels::WType::Q4); break;
   }
+  b.set_pages(opts.huge_pages);
   // The embedding is read one row per token: it stays in its stored form.
   embed = b.matrix("model.embed_tokens.weight", V, H, /*convert=*/false);
+  embed_rows = EmbeddingRows(embed, store->find("model.embed_tokens.weight"));
   layers.resize(static_cast<size_t>(c.num_hidden_layers));
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
     LayerWeights& L = layers[static_cast<size_t>(i)];
@@ -209,6 +241,8 @@ ModelImpl::ModelImpl(const std::filesystem::path& model_dir, const LoadOptions& 
         lm_head = owned.back().view;
       }
     }
+    // Streamed whole every token as the output projection: the matrices' page policy.
+    if (lm_head.data == embed.data) lm_head = b.place(embed, /*streamed=*/true);
   } else {
     lm_head = b.matrix("lm_head.weight", V, H);
   }

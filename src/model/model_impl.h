@@ -11,6 +11,7 @@
 #include "io/safetensors.h"
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
+#include "model/embedding_rows.h"
 #include "stablelm/model.h"
 
 namespace stablelm {
@@ -33,6 +34,7 @@ class ModelImpl {
   std::unique_ptr<io::TensorStore> store;       // the mappings that the views point into
   std::vector<kernels::OwnedWeight> owned;      // weights converted (or realigned) at load
   kernels::Weight embed;                        // [V, H], stored dtype
+  EmbeddingRows embed_rows;                     // reads rows of embed (pread from the file when mapped)
   kernels::Weight lm_head;                      // [V, H] (the embedding when tied)
   std::vector<float> norm_w, norm_b;            // final LayerNorm
   std::vector<LayerWeights> layers;

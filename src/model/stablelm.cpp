@@ -120,7 +120,7 @@ std::span<const float> SessionImpl::forward(std::span<const int32_t> tokens, boo
   float *x = x_.data(), *h = h_.data(), *q = q_.data(), *k = k_.data(), *v = v_.data();
 
   for (int64_t t = 0; t < T; ++t) {
-    kernels::embed_row(m_.embed, tokens[static_cast<size_t>(t)], x + t * H);
+    m_.embed_rows.read(tokens[static_cast<size_t>(t)], x + t * H);
     pos_[static_cast<size_t>(t)] = static_cast<int32_t>(n_past_ + t);
   }
   emit("embeddings", -1, x, T, H);
