@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/thread_pool.h"
+#include "isa_test.h"
 #include "kernels/kernels.h"
 
 namespace k = stablelm::kernels;
@@ -21,15 +22,10 @@ using stablelm::ThreadPool;
 
 namespace {
 
-bool sanitized() { return std::getenv("STABLELM_SANITIZED") != nullptr; }
-
-std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = dist(rng);
-  return v;
-}
+using stablelm::test::IsaTest;
+using stablelm::test::isa_name;
+using stablelm::test::randn;
+using stablelm::test::sanitized;
 
 // rows × (kv_heads · head_dim) fp32 values stored as cache format t by the oracle.
 std::vector<uint8_t> encode(const std::vector<float>& v, int64_t rows, int64_t kv_heads, int64_t head_dim, k::WType t) {
@@ -37,18 +33,6 @@ std::vector<uint8_t> encode(const std::vector<float>& v, int64_t rows, int64_t k
   k::reference::store_kv(v.data(), rows, kv_heads * head_dim, t, out.data(), head_dim);
   return out;
 }
-
-class IsaTest : public ::testing::TestWithParam<std::string> {
- protected:
-  void SetUp() override {
-    saved_ = k::active_isa();
-    k::set_isa(GetParam().c_str());
-  }
-  void TearDown() override { k::set_isa(saved_.c_str()); }
-  std::string saved_;
-};
-
-std::string isa_name(const ::testing::TestParamInfo<std::string>& info) { return info.param; }
 
 struct Shape {
   int64_t heads, kv_heads, head_dim;

@@ -12,6 +12,7 @@
 
 #include "common/thread_pool.h"
 #include "kernels/cpu/quant_layout.h"
+#include "isa_test.h"
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
 #include "stablelm/error.h"
@@ -21,15 +22,10 @@ using stablelm::ThreadPool;
 
 namespace {
 
-bool sanitized() { return std::getenv("STABLELM_SANITIZED") != nullptr; }
-
-std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = dist(rng);
-  return v;
-}
+using stablelm::test::IsaTest;
+using stablelm::test::isa_name;
+using stablelm::test::randn;
+using stablelm::test::sanitized;
 
 // Stores fp32 values as `t` (F32/F16/BF16) and returns the bytes.
 std::vector<uint8_t> encode(const std::vector<float>& v, k::WType t) {
@@ -38,19 +34,6 @@ std::vector<uint8_t> encode(const std::vector<float>& v, k::WType t) {
   k::reference::store_kv(v.data(), 1, static_cast<int64_t>(v.size()), t, out.data());
   return out;
 }
-
-// Restores the dispatcher's level after each test.
-class IsaTest : public ::testing::TestWithParam<std::string> {
- protected:
-  void SetUp() override {
-    saved_ = k::active_isa();
-    k::set_isa(GetParam().c_str());
-  }
-  void TearDown() override { k::set_isa(saved_.c_str()); }
-  std::string saved_;
-};
-
-std::string isa_name(const ::testing::TestParamInfo<std::string>& info) { return info.param; }
 
 // |a - b| <= tol * (scale + 1) where scale is Σ|w||x| for that output.
 void expect_close(const std::vector<float>& got, const std::vector<float>& want, const std::vector<float>& scale,
