@@ -27,14 +27,15 @@ enum class KVFormat { F32, F16, BF16, Q8 };
 enum class MatmulPrecision { Highest, Medium };
 
 // Page size of the weight matrices, which the decode streams end to end: with 4 KiB pages its
-// weight streams miss the TLB every few hundred nanoseconds; 2 MiB pages measured 10-20 %
-// faster Q8/Q4 decode (docs/PERFORMANCE.md). Auto: matrices are used in place from the file
-// mapping, advised MADV_HUGEPAGE, so the kernel maps them with 2 MiB pages wherever the page
-// cache holds the file in large folios (as Linux 6.x does for files read from disk, and for files
-// written in large chunks). Off: no advice, the kernel's default. Matrices converted at load
-// (WeightFormat other than Stored) always get huge pages. The embedding is read row by row with
-// pread (model/embedding_rows.h). (Copying the matrices into huge pages at load was tried: 2.6 s
-// of page zeroing for a 1.5 GB model on our VM and +30 % peak RSS, so it is not offered.)
+// weight streams miss the TLB every few hundred nanoseconds (what 2 MiB pages measured to be
+// worth: docs/PERFORMANCE.md, "Page size of the weights"). Auto: matrices are used in place from
+// the file mapping, advised MADV_HUGEPAGE, so the kernel maps them with 2 MiB pages wherever the
+// page cache holds the file in large folios (as Linux 6.x does for files read from disk, and for
+// files written in large chunks). Off: no advice, the kernel's default. Matrices converted at
+// load (WeightFormat other than Stored) always get huge pages. The embedding is read row by row
+// with pread (model/embedding_rows.h). (Copying the matrices into huge pages at load was tried:
+// 2.4-3.3 s of page zeroing for a 1.5 GB model on our VM and +0.4 GB of peak RSS, so it is not
+// offered.)
 enum class HugePages { Auto, Off };
 
 struct LoadOptions {

@@ -1,6 +1,6 @@
 // Binds the tensors of a model directory to the layer structure that config.json describes:
 // every expected tensor must exist with exactly the expected shape, and nothing else may be
-// present. Matrices stay in the mmap, are copied into huge pages (LoadOptions::huge_pages) or are
+// present. Matrices stay in the mmap (advised for huge pages per LoadOptions::huge_pages) or are
 // converted once to LoadOptions.weights; small vectors become fp32.
 #include <sys/mman.h>
 #include <unistd.h>
@@ -53,8 +53,8 @@ class Binder {
     return *t;
   }
 
-  // A weight matrix used in place from the mapping (copied out if the file misaligns it or the
-  // policy asks for huge pages), or converted when the user asked for another format.
+  // A weight matrix used in place from the mapping (copied out if the file misaligns it for its
+  // dtype), or converted when the user asked for another format.
   kernels::Weight matrix(const std::string& name, int64_t rows, int64_t cols, bool convert = true) {
     if (const io::TensorInfo* raw = m_.store->find(name); raw && raw->dtype == io::DType::U8)
       return quantized(*raw, rows, cols, convert);
