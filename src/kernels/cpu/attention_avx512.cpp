@@ -161,7 +161,8 @@ inline void score_tile(const float* const* q, const float* kp, int64_t hd, float
     for (int v = 0; v < NV; ++v) _mm512_storeu_ps(s[i] + 16 * v, _mm512_mul_ps(acc[i][v], vs));
 }
 
-// In place over s[0, n_valid): exp(s - max), zeros on [n_valid, n_zero); returns 1 / Σ.
+// In place over s[0, n_valid): exp(s - max), zeros on [n_valid, n_zero); returns 1 / Σ. Nothing
+// at or past n_zero is read or written (decode packs the heads' score rows back to back).
 inline float softmax_row(float* s, int64_t n_valid, int64_t n_zero) {
   __m512 mx = _mm512_set1_ps(-INFINITY);
   for (int64_t j = 0; j < n_valid; j += 16) {
@@ -171,9 +172,10 @@ inline float softmax_row(float* s, int64_t n_valid, int64_t n_zero) {
   const __m512 vmax = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
   __m512 vsum = _mm512_setzero_ps();
   for (int64_t j = 0; j < n_zero; j += 16) {
+    const __mmask16 mz = lanes(n_zero - j);
     const __mmask16 m = j < n_valid ? lanes(n_valid - j) : __mmask16(0);
-    const __m512 e = _mm512_maskz_mov_ps(m, exp512(_mm512_sub_ps(_mm512_loadu_ps(s + j), vmax)));
-    _mm512_storeu_ps(s + j, e);
+    const __m512 e = _mm512_maskz_mov_ps(m, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(mz, s + j), vmax)));
+    _mm512_mask_storeu_ps(s + j, mz, e);
     vsum = _mm512_add_ps(vsum, e);
   }
   return 1.0f / _mm512_reduce_add_ps(vsum);
@@ -392,20 +394,7 @@ void attention_decode_t(const AttnArgs& a, int64_t h0, int64_t h1, float* scratc
   }
   for (int64_t h = 0; h < nh; ++h) {
     float* row = sc + h * n_keys;
-    __m512 mx = _mm512_set1_ps(-INFINITY);
-    for (int64_t j = 0; j < n_keys; j += 16) {
-      const __mmask16 m = lanes(n_keys - j);
-      mx = _mm512_mask_max_ps(mx, m, mx, _mm512_maskz_loadu_ps(m, row + j));
-    }
-    const __m512 vmax = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
-    __m512 vsum = _mm512_setzero_ps();
-    for (int64_t j = 0; j < n_keys; j += 16) {
-      const __mmask16 m = lanes(n_keys - j);
-      const __m512 e = _mm512_maskz_mov_ps(m, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, row + j), vmax)));
-      _mm512_mask_storeu_ps(row + j, m, e);
-      vsum = _mm512_add_ps(vsum, e);
-    }
-    const float inv = 1.0f / _mm512_reduce_add_ps(vsum);
+    const float inv = softmax_row(row, n_keys, n_keys);
     for (int64_t j = 0; j < n_keys; ++j) row[j] *= inv;
   }
   std::fill(acc, acc + nh * hd, 0.0f);
