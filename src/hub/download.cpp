@@ -15,27 +15,13 @@
 #include <utility>
 
 #include "hub/progress.h"
+#include "common/unique_fd.h"
 #include "hub/sha256.h"
 #include "stablelm/error.h"
 
 namespace stablelm::hub {
 namespace fs = std::filesystem;
 namespace {
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
 
 Error write_error(int err, const fs::path& path) {
   if (err == ENOSPC || err == EDQUOT)
@@ -57,7 +43,7 @@ void check_free_space(const fs::path& dir, uint64_t needed, const std::string& n
 
 // Feeds the first `n` bytes already on disk to the hash (a resumed download).
 void hash_prefix(const fs::path& path, uint64_t n, Sha256& h) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) throw Error("cannot read " + path.string() + ": " + std::strerror(errno));
   std::vector<char> buf(1 << 20);
   while (n > 0) {
@@ -107,7 +93,7 @@ void download_blob(HttpClient& http, const Options& opts, const FileMeta& meta, 
   part += ".incomplete";
   const bool lfs = is_sha256_hex(meta.etag);  // the hub names LFS files by their sha256
   for (int attempt = 0;; ++attempt) {
-    Fd fd(::open(part.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+    UniqueFd fd(::open(part.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
     if (fd.get() < 0) throw write_error(errno, part);
     struct stat st {};
     if (::fstat(fd.get(), &st) != 0) throw write_error(errno, part);

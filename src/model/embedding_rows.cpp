@@ -5,7 +5,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <utility>
 #include <vector>
 
 #include "stablelm/error.h"
@@ -15,34 +14,15 @@ namespace stablelm {
 EmbeddingRows::EmbeddingRows(const kernels::Weight& w, const io::TensorInfo* t) : w_(w) {
   const bool float_rows = w.type == kernels::WType::F32 || w.type == kernels::WType::F16 || w.type == kernels::WType::BF16;
   if (!t || !t->file || !float_rows || t->data != w.data) return;
-  fd_ = ::open(t->file->c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd_ < 0) return;  // rows then come through the mapping, which is still valid
+  fd_.reset(::open(t->file->c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd_.get() < 0) return;  // rows then come through the mapping, which is still valid
   offset_ = t->offset;
   row_bytes_ = t->bytes / static_cast<size_t>(w.rows);
   path_ = t->file->string();
 }
 
-EmbeddingRows::~EmbeddingRows() {
-  if (fd_ >= 0) ::close(fd_);
-}
-
-EmbeddingRows::EmbeddingRows(EmbeddingRows&& o) noexcept
-    : w_(o.w_), fd_(std::exchange(o.fd_, -1)), offset_(o.offset_), row_bytes_(o.row_bytes_), path_(std::move(o.path_)) {}
-
-EmbeddingRows& EmbeddingRows::operator=(EmbeddingRows&& o) noexcept {
-  if (this != &o) {
-    if (fd_ >= 0) ::close(fd_);
-    w_ = o.w_;
-    fd_ = std::exchange(o.fd_, -1);
-    offset_ = o.offset_;
-    row_bytes_ = o.row_bytes_;
-    path_ = std::move(o.path_);
-  }
-  return *this;
-}
-
 void EmbeddingRows::read(int64_t row, float* out) const {
-  if (fd_ < 0) {
+  if (fd_.get() < 0) {
     kernels::embed_row(w_, row, out);
     return;
   }
@@ -51,7 +31,7 @@ void EmbeddingRows::read(int64_t row, float* out) const {
   size_t got = 0;
   const uint64_t at = offset_ + static_cast<uint64_t>(row) * row_bytes_;
   while (got < row_bytes_) {
-    const ssize_t r = ::pread(fd_, buf.data() + got, row_bytes_ - got, static_cast<off_t>(at + got));
+    const ssize_t r = ::pread(fd_.get(), buf.data() + got, row_bytes_ - got, static_cast<off_t>(at + got));
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0)
       throw Error(path_ + ": cannot read embedding row " + std::to_string(row) + ": " +

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "common/unique_fd.h"
 #include "io/safetensors.h"
 #include "kernels/kernels.h"
 
@@ -17,18 +18,13 @@ class EmbeddingRows {
   EmbeddingRows() = default;
   // `w` is the bound embedding; `t` its tensor when `w` points into t's mapping (else nullptr).
   EmbeddingRows(const kernels::Weight& w, const io::TensorInfo* t);
-  ~EmbeddingRows();
-  EmbeddingRows(const EmbeddingRows&) = delete;
-  EmbeddingRows& operator=(const EmbeddingRows&) = delete;
-  EmbeddingRows(EmbeddingRows&& o) noexcept;
-  EmbeddingRows& operator=(EmbeddingRows&& o) noexcept;
 
   // Row `row` as fp32 into out[0, cols). Throws stablelm::Error when the file cannot be read.
   void read(int64_t row, float* out) const;
 
  private:
   kernels::Weight w_;
-  int fd_ = -1;          // >= 0: rows are pread from here
+  UniqueFd fd_;          // open: rows are pread from here
   uint64_t offset_ = 0;  // of row 0 in the file
   size_t row_bytes_ = 0;
   std::string path_;
