@@ -148,32 +148,8 @@ void gemm_float(const Weight& w, const float* bias, const float* x, int64_t n, f
 // hardware prefetchers do not cross pages, so rows are prefetched explicitly ~2 KiB ahead.
 constexpr int64_t kAhead = 2048;
 
-// One weight row (x stays in L1), 4 independent accumulators: the tail of decode_streams.
-template <WType T>
-inline float decode_row(const uint8_t* w, int64_t K, const float* x) {
-  __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-  int64_t k = 0;
-  for (; k + 64 <= K; k += 64) {
-    const uint8_t* p = w + k * static_cast<int64_t>(elem_size(T));
-    _mm_prefetch(reinterpret_cast<const char*>(p + kAhead), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(p + kAhead + 64), _MM_HINT_T0);
-    if constexpr (T == WType::F32) {
-      _mm_prefetch(reinterpret_cast<const char*>(p + kAhead + 128), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(p + kAhead + 192), _MM_HINT_T0);
-    }
-    a0 = _mm512_fmadd_ps(load16<T>(w, k), _mm512_loadu_ps(x + k), a0);
-    a1 = _mm512_fmadd_ps(load16<T>(w, k + 16), _mm512_loadu_ps(x + k + 16), a1);
-    a2 = _mm512_fmadd_ps(load16<T>(w, k + 32), _mm512_loadu_ps(x + k + 32), a2);
-    a3 = _mm512_fmadd_ps(load16<T>(w, k + 48), _mm512_loadu_ps(x + k + 48), a3);
-  }
-  for (; k < K; k += 16) {
-    const __mmask16 m = K - k >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (K - k)) - 1);
-    a0 = _mm512_fmadd_ps(load16_mask<T>(w, k, m), _mm512_maskz_loadu_ps(m, x + k), a0);
-  }
-  return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
-}
-
-// S rows from S distant places (S independent streams in flight), 2 accumulators each.
+// S rows from S distant places (S independent streams in flight), 2 accumulators each; x stays
+// in L1.
 template <WType T, int S>
 inline void decode_rows(const uint8_t* const* w, int64_t K, const float* x, float* v) {
   __m512 a[S][2];
@@ -216,8 +192,10 @@ void decode_streams(const uint8_t* wb, size_t row_bytes, int64_t K, const float*
       y[r] = bias ? v[s] + bias[r] : v[s];
     }
   }
-  for (int64_t r = r0 + S * part; r < r1; ++r) {
-    const float v = decode_row<T>(wb + r * row_bytes, K, x);
+  for (int64_t r = r0 + S * part; r < r1; ++r) {  // the last (r1 - r0) % S rows, one at a time
+    const uint8_t* w = wb + r * row_bytes;
+    float v;
+    decode_rows<T, 1>(&w, K, x, &v);
     y[r] = bias ? v + bias[r] : v;
   }
 }
