@@ -128,21 +128,33 @@ int main(int argc, char** argv) {
       }
     }
   }
-  // Attention at depth: 32 heads x 64 dims (1.6B), one query, f16 cache.
-  for (int64_t depth : {1024, 4000}) {
+  // Attention at depth: 32 heads x 64 dims (1.6B), one query, f16 and q8 caches. As many layers'
+  // caches as make 256 MiB (or --copies), visited in turn, so that the cache streams from DRAM as
+  // in a real model (--copies 1: from the L3 cache, the kernel's compute rate).
+  for (k::WType kt : {k::WType::F16, k::WType::Q8}) {
     if (!listed(shapes, "attention")) break;
-    const int64_t H = 32, D = 64, W = H * D;
-    std::vector<float> q(static_cast<size_t>(W)), out(static_cast<size_t>(W)), kv(static_cast<size_t>(depth * W));
-    for (auto& v : q) v = dist(rng) * 50;
-    for (auto& v : kv) v = dist(rng) * 50;
-    std::vector<uint16_t> kc(kv.size()), vc(kv.size());
-    k::store_kv(kv.data(), depth, W, k::WType::F16, kc.data());
-    k::store_kv(kv.data(), depth, W, k::WType::F16, vc.data());
-    const double sec = best_time([&] {
-      k::attention(q.data(), 1, depth - 1, H, H, D, kc.data(), vc.data(), k::WType::F16, out.data(), &pool);
-    });
-    std::printf("attention decode depth %-5lld %.3f ms per layer (%.2f GB/s of f16 KV)\n", static_cast<long long>(depth),
-                sec * 1e3, static_cast<double>(depth * W * 2 * 2) / sec / 1e9);
+    if (!listed(formats, k::wtype_name(kt))) continue;
+    for (int64_t depth : {1024, 4000}) {
+      const int64_t H = 32, D = 64, W = H * D;
+      const auto row = static_cast<size_t>(k::kv_row_bytes(kt, H, D)), bytes = row * static_cast<size_t>(depth);
+      const int64_t layers = g_copies > 0 ? g_copies : std::max<int64_t>(2, (int64_t{256} << 20) / static_cast<int64_t>(2 * bytes));
+      std::vector<float> q(static_cast<size_t>(W)), out(static_cast<size_t>(W)), kv(static_cast<size_t>(depth * W));
+      for (auto& v : q) v = dist(rng) * 50;
+      for (auto& v : kv) v = dist(rng) * 50;
+      std::vector<std::vector<uint8_t>> kc(static_cast<size_t>(layers)), vc(static_cast<size_t>(layers));
+      for (size_t l = 0; l < kc.size(); ++l) {
+        kc[l].resize(bytes);
+        vc[l].resize(bytes);
+        k::store_kv(kv.data(), depth, W, kt, kc[l].data(), D);
+        k::store_kv(kv.data(), depth, W, kt, vc[l].data(), D);
+      }
+      const double sec = best_time([&] {
+        for (size_t l = 0; l < kc.size(); ++l)
+          k::attention(q.data(), 1, depth - 1, H, H, D, kc[l].data(), vc[l].data(), kt, out.data(), &pool);
+      }) / static_cast<double>(layers);
+      std::printf("attention decode %-4s depth %-5lld %.3f ms per layer (%.2f GB/s of KV)\n", k::wtype_name(kt),
+                  static_cast<long long>(depth), sec * 1e3, static_cast<double>(2 * bytes) / sec / 1e9);
+    }
   }
   return 0;
 }

@@ -1,6 +1,6 @@
 // Attention and KV-cache stores at every ISA level against the scalar oracle, on the shapes that
 // exercise the tiled prefill kernel's remainders: 1..40 queries (register tiles of 6, query blocks
-// of 48), pos0 > 0 (keys beyond a 64-key panel), GQA, head_dim 7/16/20/64/80/96/160/256 (tails of
+// of 48), pos0 > 0 (keys beyond a 64-key panel), GQA, 2..34 heads, head_dim 7/16/20/64/80/96/160/256 (tails of
 // the 16-lane vectors and of the 32-value Q8 blocks), and every KV cache format. Also the Q8 KV
 // format: bit-identical stores, and a bound on its error against an fp32 cache.
 #include <gtest/gtest.h>
@@ -41,8 +41,9 @@ struct Shape {
 TEST_P(IsaTest, AttentionMatchesReferenceOnOddShapes) {
   ThreadPool pool(2);
   uint32_t seed = 100;
+  // 32 and 34 heads: decode handles heads in groups of 16 per thread (full and partial groups).
   const std::vector<Shape> shapes = {{4, 4, 16}, {8, 2, 64}, {3, 3, 80}, {4, 1, 96}, {6, 3, 20},
-                                     {2, 2, 7},  {2, 1, 160}, {2, 2, 256}};
+                                     {2, 2, 7},  {2, 1, 160}, {2, 2, 256}, {32, 8, 64}, {34, 34, 80}};
   const std::vector<int64_t> ns = sanitized() ? std::vector<int64_t>{1, 7, 40} : std::vector<int64_t>{1, 2, 5, 6, 7, 13, 40};
   const std::vector<int64_t> pos0s = sanitized() ? std::vector<int64_t>{0, 70} : std::vector<int64_t>{0, 3, 70};
   for (k::WType t : {k::WType::F32, k::WType::F16, k::WType::BF16, k::WType::Q8}) {

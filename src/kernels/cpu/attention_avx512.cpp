@@ -296,17 +296,35 @@ void attention_prefill_t(const AttnArgs& a, int64_t h0, int64_t h1, float* scrat
 // ---------------------------------------------------------------------------------------------
 // Decode (one query): position-major over this thread's heads, so the cache is read as one
 // contiguous run per position (heads h0..h1 of a row are adjacent) instead of one strided
-// 128-byte slice per head and position. Scratch: [heads][n_keys] scores, then [heads][hd] sums.
+// slice per head and position. Rows are usually 4 KiB apart, so several rows' slices of one
+// head share L1 sets: the kernel walks row by row and never holds many rows at once.
+// Scores are laid out [head group of 16][key][16 heads], one lane per head: 16 heads' dot
+// products come out of one transposing reduction per row, and the softmax runs down the keys
+// with every lane a head (vertical operations only). Scratch: scores, 1/Σ, then [heads][hd] sums.
 
 inline __m512 cvt_q8(const uint8_t* p, __mmask16 m) {
   return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, p)));
 }
 
-// Lanes whose sum is q · k for kv head kvh of row j. Q8: the block scale is applied once per
+// Lane i = the sum of the lanes of r[i] (a 16 x 16 transpose folded into the additions).
+inline __m512 reduce16(const __m512* r) {
+  __m512 s[8], v[4];
+  for (int i = 0; i < 8; ++i)  // per 128-bit lane: [r2i 0+2, r2i+1 0+2, r2i 1+3, r2i+1 1+3]
+    s[i] = _mm512_add_ps(_mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]), _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]));
+  for (int i = 0; i < 4; ++i)  // per 128-bit lane L: rows 4i..4i+3, summed over lane L
+    v[i] = _mm512_add_ps(_mm512_shuffle_ps(s[2 * i], s[2 * i + 1], 0x44), _mm512_shuffle_ps(s[2 * i], s[2 * i + 1], 0xEE));
+  const __m512 w0 = _mm512_add_ps(_mm512_shuffle_f32x4(v[0], v[1], 0x44), _mm512_shuffle_f32x4(v[0], v[1], 0xEE));
+  const __m512 w1 = _mm512_add_ps(_mm512_shuffle_f32x4(v[2], v[3], 0x44), _mm512_shuffle_f32x4(v[2], v[3], 0xEE));
+  return _mm512_add_ps(_mm512_shuffle_f32x4(w0, w1, 0x88), _mm512_shuffle_f32x4(w0, w1, 0xDD));
+}
+
+// Lanes whose sum is q · k for kv head kvh of row j; C > 0: the head's 16-lane chunk count known
+// at compile time (the loops unroll), C == 0: `chunks`. Q8: the block scale is applied once per
 // 32 values (Σ_b d_b · Σ_{i in b} q_i k_i) instead of once per element.
-template <WType T>
+template <WType T, int C>
 inline __m512 dot_row(const float* qh, const void* base, const KVGeom& g, int64_t j, int64_t kvh, int64_t chunks,
                       __mmask16 tail) {
+  if constexpr (C > 0) chunks = C;
   __m512 s = _mm512_setzero_ps();
   if constexpr (T == WType::Q8) {
     const auto* row = static_cast<const uint8_t*>(base) + j * g.row_bytes;
@@ -332,10 +350,11 @@ inline __m512 dot_row(const float* qh, const void* base, const KVGeom& g, int64_
   return s;
 }
 
-// ah += p · v for kv head kvh of row j.
-template <WType T>
+// o[c] += p · v[c] for kv head kvh of row j (o: the head's accumulators, in registers).
+template <WType T, int C>
 inline void axpy_row(float p, const void* base, const KVGeom& g, int64_t j, int64_t kvh, int64_t chunks,
-                     __mmask16 tail, float* ah) {
+                     __mmask16 tail, __m512* o) {
+  if constexpr (C > 0) chunks = C;
   if constexpr (T == WType::Q8) {
     const auto* row = static_cast<const uint8_t*>(base) + j * g.row_bytes;
     const uint8_t* vq = row + kvh * g.hd;
@@ -344,19 +363,13 @@ inline void axpy_row(float p, const void* base, const KVGeom& g, int64_t j, int6
       float d;
       std::memcpy(&d, dsc + 2 * c, 4);
       const __m512 pd = _mm512_set1_ps(p * d);
-      for (int64_t cc = c; cc < std::min(c + 2, chunks); ++cc) {
-        const __mmask16 m = chunk_mask(cc, chunks, tail);
-        _mm512_mask_storeu_ps(ah + 16 * cc, m,
-                              _mm512_fmadd_ps(pd, cvt_q8(vq + 16 * cc, m), _mm512_maskz_loadu_ps(m, ah + 16 * cc)));
-      }
+      o[c] = _mm512_fmadd_ps(pd, cvt_q8(vq + 16 * c, chunk_mask(c, chunks, tail)), o[c]);
+      if (c + 1 < chunks) o[c + 1] = _mm512_fmadd_ps(pd, cvt_q8(vq + 16 * c + 16, chunk_mask(c + 1, chunks, tail)), o[c + 1]);
     }
   } else {
     const __m512 pv = _mm512_set1_ps(p);
-    for (int64_t c = 0; c < chunks; ++c) {
-      const __mmask16 m = chunk_mask(c, chunks, tail);
-      _mm512_mask_storeu_ps(ah + 16 * c, m,
-                            _mm512_fmadd_ps(pv, load_kv<T>(base, g, j, kvh, c, m), _mm512_maskz_loadu_ps(m, ah + 16 * c)));
-    }
+    for (int64_t c = 0; c < chunks; ++c)
+      o[c] = _mm512_fmadd_ps(pv, load_kv<T>(base, g, j, kvh, c, chunk_mask(c, chunks, tail)), o[c]);
   }
 }
 
@@ -376,34 +389,81 @@ inline void prefetch_row(const void* base, const KVGeom& g, int64_t j, int64_t k
   }
 }
 
-template <WType T>
+template <WType T, int C>
 void attention_decode_t(const AttnArgs& a, int64_t h0, int64_t h1, float* scratch) {
   const int64_t hd = a.head_dim, group = a.n_heads / a.n_kv_heads;
   const KVGeom g{a.n_kv_heads * hd, hd, kv_row_bytes(a.kv_type, a.n_kv_heads, hd), (hd + 31) / 32};
   const int64_t chunks = (hd + 15) / 16, nh = h1 - h0, n_keys = a.pos0 + 1;
   const int64_t kv0 = h0 / group, kv1 = (h1 - 1) / group + 1;
   const __mmask16 tail = lanes(hd - (chunks - 1) * 16);
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const __m512 scale = _mm512_set1_ps(1.0f / std::sqrt(static_cast<float>(hd)));
   constexpr int64_t kAhead = 4;  // rows
-  float* sc = scratch;
-  float* acc = scratch + nh * n_keys;
+  constexpr int64_t kPv = 4;     // value rows per pass over the heads' accumulators
+  const int64_t n_groups = (nh + 15) / 16;
+  const int64_t nc = C > 0 ? C : chunks;  // a constant where C is: o[] then lives in registers
+  float* sc = scratch;                         // [n_groups][n_keys][16]
+  float* inv = sc + n_groups * n_keys * 16;    // [n_groups][16]: 1 / Σ per head
+  float* acc = inv + n_groups * 16;            // [nh][hd]
+  // Scores: per row, every head of the thread.
   for (int64_t j = 0; j < n_keys; ++j) {
     if (j + kAhead < n_keys) prefetch_row<T>(a.k, g, j + kAhead, kv0, kv1);
-    for (int64_t h = h0; h < h1; ++h)
-      sc[(h - h0) * n_keys + j] = _mm512_reduce_add_ps(dot_row<T>(a.q + h * hd, a.k, g, j, h / group, chunks, tail)) * scale;
+    for (int64_t gi = 0; gi < n_groups; ++gi) {
+      const int64_t hb = h0 + 16 * gi, he = std::min(h1, hb + 16);
+      __m512 r[16];
+      if (he - hb == 16) {  // the common case, unrolled: the 16 sums stay in registers
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; ++i) r[i] = dot_row<T, C>(a.q + (hb + i) * hd, a.k, g, j, (hb + i) / group, chunks, tail);
+      } else {
+        for (int64_t h = hb; h < hb + 16; ++h)
+          r[h - hb] = h < he ? dot_row<T, C>(a.q + h * hd, a.k, g, j, h / group, chunks, tail) : _mm512_setzero_ps();
+      }
+      _mm512_storeu_ps(sc + (gi * n_keys + j) * 16, _mm512_mul_ps(reduce16(r), scale));
+    }
   }
-  for (int64_t h = 0; h < nh; ++h) {
-    float* row = sc + h * n_keys;
-    const float inv = softmax_row(row, n_keys, n_keys);
-    for (int64_t j = 0; j < n_keys; ++j) row[j] *= inv;
+  // Softmax down the keys, 16 heads at a time: p = exp(s - max) in place, inv = 1 / Σ p.
+  for (int64_t gi = 0; gi < n_groups; ++gi) {
+    float* s = sc + gi * n_keys * 16;
+    __m512 mx = _mm512_set1_ps(-INFINITY);
+    for (int64_t j = 0; j < n_keys; ++j) mx = _mm512_max_ps(mx, _mm512_loadu_ps(s + 16 * j));
+    __m512 sum = _mm512_setzero_ps();
+    for (int64_t j = 0; j < n_keys; ++j) {
+      const __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(s + 16 * j), mx));
+      _mm512_storeu_ps(s + 16 * j, e);
+      sum = _mm512_add_ps(sum, e);
+    }
+    _mm512_storeu_ps(inv + 16 * gi, _mm512_div_ps(_mm512_set1_ps(1.0f), sum));
   }
+  // Values: kPv rows at a time, each head's accumulators in registers over those rows.
   std::fill(acc, acc + nh * hd, 0.0f);
-  for (int64_t j = 0; j < n_keys; ++j) {
-    if (j + kAhead < n_keys) prefetch_row<T>(a.v, g, j + kAhead, kv0, kv1);
-    for (int64_t h = h0; h < h1; ++h)
-      axpy_row<T>(sc[(h - h0) * n_keys + j], a.v, g, j, h / group, chunks, tail, acc + (h - h0) * hd);
+  for (int64_t j0 = 0; j0 < n_keys; j0 += kPv) {
+    const int64_t j1 = std::min(j0 + kPv, n_keys);
+    for (int64_t j = j0 + kAhead; j < std::min(j1 + kAhead, n_keys); ++j) prefetch_row<T>(a.v, g, j, kv0, kv1);
+    for (int64_t h = h0; h < h1; ++h) {
+      const int64_t hi = h - h0, gi = hi / 16, lane = hi % 16;
+      float* ah = acc + hi * hd;
+      __m512 o[kMaxChunks];
+      for (int64_t c = 0; c < nc; ++c) o[c] = _mm512_maskz_loadu_ps(chunk_mask(c, nc, tail), ah + 16 * c);
+      for (int64_t j = j0; j < j1; ++j) axpy_row<T, C>(sc[(gi * n_keys + j) * 16 + lane], a.v, g, j, h / group, nc, tail, o);
+      for (int64_t c = 0; c < nc; ++c) _mm512_mask_storeu_ps(ah + 16 * c, chunk_mask(c, nc, tail), o[c]);
+    }
   }
-  for (int64_t h = h0; h < h1; ++h) std::copy(acc + (h - h0) * hd, acc + (h - h0 + 1) * hd, a.out + h * hd);
+  for (int64_t h = h0; h < h1; ++h) {
+    const int64_t hi = h - h0;
+    const float w = inv[hi];
+    for (int64_t d = 0; d < hd; ++d) a.out[h * hd + d] = acc[hi * hd + d] * w;
+  }
+}
+
+// The common head sizes (64: 1.6B, 80: 3B, 128, 160: 12B) with unrolled chunk loops.
+template <WType T>
+void attention_decode(const AttnArgs& a, int64_t h0, int64_t h1, float* scratch) {
+  switch ((a.head_dim + 15) / 16) {
+    case 4: return attention_decode_t<T, 4>(a, h0, h1, scratch);
+    case 5: return attention_decode_t<T, 5>(a, h0, h1, scratch);
+    case 8: return attention_decode_t<T, 8>(a, h0, h1, scratch);
+    case 10: return attention_decode_t<T, 10>(a, h0, h1, scratch);
+    default: return attention_decode_t<T, 0>(a, h0, h1, scratch);
+  }
 }
 
 }  // namespace
@@ -413,10 +473,10 @@ void attention_decode_t(const AttnArgs& a, int64_t h0, int64_t h1, float* scratc
 void attention(const AttnArgs& a, int64_t h0, int64_t h1, float* scratch) {
   if (a.n == 1) {
     switch (a.kv_type) {
-      case WType::F32: return attention_decode_t<WType::F32>(a, h0, h1, scratch);
-      case WType::F16: return attention_decode_t<WType::F16>(a, h0, h1, scratch);
-      case WType::BF16: return attention_decode_t<WType::BF16>(a, h0, h1, scratch);
-      case WType::Q8: return attention_decode_t<WType::Q8>(a, h0, h1, scratch);
+      case WType::F32: return attention_decode<WType::F32>(a, h0, h1, scratch);
+      case WType::F16: return attention_decode<WType::F16>(a, h0, h1, scratch);
+      case WType::BF16: return attention_decode<WType::BF16>(a, h0, h1, scratch);
+      case WType::Q8: return attention_decode<WType::Q8>(a, h0, h1, scratch);
       default: return;
     }
   }

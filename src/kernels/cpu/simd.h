@@ -56,7 +56,7 @@ inline int64_t bf16_pack_words(int64_t n, int64_t K) { return bf16_tiles(n) * kB
 // a block of kAttnQBlock queries (attention_avx512.cpp); 16 floats of slack to align to 64 bytes.
 constexpr int64_t kAttnPanel = 64, kAttnQBlock = 48;
 inline int64_t attn_scratch_floats(const AttnArgs& a, int64_t heads) {
-  if (a.n == 1) return heads * (a.pos0 + 1 + a.head_dim);
+  if (a.n == 1) return (heads + 15) / 16 * 16 * (a.pos0 + 2) + heads * a.head_dim;
   const int64_t keys = a.pos0 + a.n, panels = (keys + kAttnPanel - 1) / kAttnPanel;
   return panels * kAttnPanel * (a.head_dim + kAttnQBlock) + keys * ((a.head_dim + 15) / 16 * 16) + 16;
 }
