@@ -92,6 +92,35 @@ TEST_P(IsaTest, AttentionLongPrefillAfterDepth) {
   }
 }
 
+// Decode deep in the cache, where AVX-512 splits the keys into ranges and combines their
+// softmax-weighted partial sums (dispatch.cpp): against the oracle, and the same bits with 1, 2
+// and 3 threads. 600 keys: 2 ranges; 4100: 16 ranges of unequal length; 511: the head split.
+TEST_P(IsaTest, AttentionDecodeAtDepthMatchesReferenceWithAnyThreads) {
+  ThreadPool pool2(2), pool3(3);
+  const std::vector<int64_t> depths = sanitized() ? std::vector<int64_t>{600} : std::vector<int64_t>{511, 600, 4100};
+  for (const Shape& s : std::vector<Shape>{{32, 8, 64}, {3, 3, 80}}) {
+    for (int64_t pos0 : depths) {
+      const int64_t ctx = pos0 + 1, kvw = s.kv_heads * s.head_dim;
+      auto q = randn(static_cast<size_t>(s.heads * s.head_dim), 7, 1.5f);
+      auto kf = randn(static_cast<size_t>(ctx * kvw), 8, 1.5f), vf = randn(static_cast<size_t>(ctx * kvw), 9);
+      for (k::WType t : {k::WType::F32, k::WType::F16, k::WType::BF16, k::WType::Q8}) {
+        auto kb = encode(kf, ctx, s.kv_heads, s.head_dim, t), vb = encode(vf, ctx, s.kv_heads, s.head_dim, t);
+        std::vector<float> want(q.size()), got1(q.size()), got2(q.size()), got3(q.size());
+        k::reference::attention(q.data(), 1, pos0, s.heads, s.kv_heads, s.head_dim, kb.data(), vb.data(), t, want.data());
+        k::attention(q.data(), 1, pos0, s.heads, s.kv_heads, s.head_dim, kb.data(), vb.data(), t, got1.data(), nullptr);
+        k::attention(q.data(), 1, pos0, s.heads, s.kv_heads, s.head_dim, kb.data(), vb.data(), t, got2.data(), &pool2);
+        k::attention(q.data(), 1, pos0, s.heads, s.kv_heads, s.head_dim, kb.data(), vb.data(), t, got3.data(), &pool3);
+        for (size_t i = 0; i < want.size(); ++i) {
+          ASSERT_NEAR(got1[i], want[i], 3e-5f * (1 + std::fabs(want[i])))
+              << k::wtype_name(t) << " heads=" << s.heads << " hd=" << s.head_dim << " pos0=" << pos0 << " i=" << i;
+          ASSERT_EQ(got2[i], got1[i]) << "2 threads change the result, pos0=" << pos0;
+          ASSERT_EQ(got3[i], got1[i]) << "3 threads change the result, pos0=" << pos0;
+        }
+      }
+    }
+  }
+}
+
 TEST_P(IsaTest, StoreKvQ8MatchesReferenceBitForBit) {
   for (const Shape& s : std::vector<Shape>{{1, 1, 7}, {1, 3, 20}, {1, 2, 32}, {1, 2, 33}, {1, 4, 64}, {1, 2, 80},
                                            {1, 1, 96}, {1, 2, 160}}) {

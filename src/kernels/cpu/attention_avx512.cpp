@@ -389,11 +389,20 @@ inline void prefetch_row(const void* base, const KVGeom& g, int64_t j, int64_t k
   }
 }
 
+// Heads [h0, h1) over keys [j0k, j1k). With m and l null: the normalised result into
+// out[(h - h0) * hd ...]. Otherwise a partial result for the caller to combine: out = Σ_j
+// exp(s_j - m) v_j (not normalised), m = the heads' max score over the range, l = Σ_j exp(s_j - m).
 template <WType T, int C>
-void attention_decode_t(const AttnArgs& a, int64_t h0, int64_t h1, float* scratch) {
+void attention_decode_t(const AttnArgs& a, int64_t h0, int64_t h1, int64_t j0k, int64_t j1k, float* scratch,
+                        float* out, float* m, float* l) {
   const int64_t hd = a.head_dim, group = a.n_heads / a.n_kv_heads;
   const KVGeom g{a.n_kv_heads * hd, hd, kv_row_bytes(a.kv_type, a.n_kv_heads, hd), (hd + 31) / 32};
-  const int64_t chunks = (hd + 15) / 16, nh = h1 - h0, n_keys = a.pos0 + 1;
+  const int64_t chunks = (hd + 15) / 16, nh = h1 - h0, n_keys = j1k - j0k;
+  if (n_keys <= 0) {  // an empty range of keys: contributes nothing to the combination
+    std::fill(out, out + nh * hd, 0.0f);
+    if (m) std::fill(m, m + nh, -INFINITY), std::fill(l, l + nh, 0.0f);
+    return;
+  }
   const int64_t kv0 = h0 / group, kv1 = (h1 - 1) / group + 1;
   const __mmask16 tail = lanes(hd - (chunks - 1) * 16);
   const __m512 scale = _mm512_set1_ps(1.0f / std::sqrt(static_cast<float>(hd)));
@@ -404,9 +413,10 @@ void attention_decode_t(const AttnArgs& a, int64_t h0, int64_t h1, float* scratc
   float* sc = scratch;                         // [n_groups][n_keys][16]
   float* inv = sc + n_groups * n_keys * 16;    // [n_groups][16]: 1 / Σ per head
   float* acc = inv + n_groups * 16;            // [nh][hd]
-  // Scores: per row, every head of the thread.
-  for (int64_t j = 0; j < n_keys; ++j) {
-    if (j + kAhead < n_keys) prefetch_row<T>(a.k, g, j + kAhead, kv0, kv1);
+  // Scores: per row, every head of the range.
+  for (int64_t jj = 0; jj < n_keys; ++jj) {
+    const int64_t j = j0k + jj;
+    if (j + kAhead < j1k) prefetch_row<T>(a.k, g, j + kAhead, kv0, kv1);
     for (int64_t gi = 0; gi < n_groups; ++gi) {
       const int64_t hb = h0 + 16 * gi, he = std::min(h1, hb + 16);
       __m512 r[16];
@@ -417,10 +427,11 @@ void attention_decode_t(const AttnArgs& a, int64_t h0, int64_t h1, float* scratc
         for (int64_t h = hb; h < hb + 16; ++h)
           r[h - hb] = h < he ? dot_row<T, C>(a.q + h * hd, a.k, g, j, h / group, chunks, tail) : _mm512_setzero_ps();
       }
-      _mm512_storeu_ps(sc + (gi * n_keys + j) * 16, _mm512_mul_ps(reduce16(r), scale));
+      _mm512_storeu_ps(sc + (gi * n_keys + jj) * 16, _mm512_mul_ps(reduce16(r), scale));
     }
   }
-  // Softmax down the keys, 16 heads at a time: p = exp(s - max) in place, inv = 1 / Σ p.
+  // Softmax down the keys, 16 heads at a time: p = exp(s - max) in place, inv = 1 / Σ p (or
+  // max and Σ handed back for a partial result).
   for (int64_t gi = 0; gi < n_groups; ++gi) {
     float* s = sc + gi * n_keys * 16;
     __m512 mx = _mm512_set1_ps(-INFINITY);
@@ -431,38 +442,57 @@ void attention_decode_t(const AttnArgs& a, int64_t h0, int64_t h1, float* scratc
       _mm512_storeu_ps(s + 16 * j, e);
       sum = _mm512_add_ps(sum, e);
     }
-    _mm512_storeu_ps(inv + 16 * gi, _mm512_div_ps(_mm512_set1_ps(1.0f), sum));
+    if (m) {
+      const __mmask16 mh = lanes(nh - 16 * gi);
+      _mm512_mask_storeu_ps(m + 16 * gi, mh, mx);
+      _mm512_mask_storeu_ps(l + 16 * gi, mh, sum);
+      _mm512_storeu_ps(inv + 16 * gi, _mm512_set1_ps(1.0f));
+    } else {
+      _mm512_storeu_ps(inv + 16 * gi, _mm512_div_ps(_mm512_set1_ps(1.0f), sum));
+    }
   }
   // Values: kPv rows at a time, each head's accumulators in registers over those rows.
   std::fill(acc, acc + nh * hd, 0.0f);
-  for (int64_t j0 = 0; j0 < n_keys; j0 += kPv) {
-    const int64_t j1 = std::min(j0 + kPv, n_keys);
-    for (int64_t j = j0 + kAhead; j < std::min(j1 + kAhead, n_keys); ++j) prefetch_row<T>(a.v, g, j, kv0, kv1);
+  for (int64_t jj0 = 0; jj0 < n_keys; jj0 += kPv) {
+    const int64_t jj1 = std::min(jj0 + kPv, n_keys);
+    for (int64_t j = j0k + jj0 + kAhead; j < std::min(j0k + jj1 + kAhead, j1k); ++j) prefetch_row<T>(a.v, g, j, kv0, kv1);
     for (int64_t h = h0; h < h1; ++h) {
       const int64_t hi = h - h0, gi = hi / 16, lane = hi % 16;
       float* ah = acc + hi * hd;
+      const float* ph = sc + gi * n_keys * 16 + lane;
       __m512 o[kMaxChunks];
       for (int64_t c = 0; c < nc; ++c) o[c] = _mm512_maskz_loadu_ps(chunk_mask(c, nc, tail), ah + 16 * c);
-      for (int64_t j = j0; j < j1; ++j) axpy_row<T, C>(sc[(gi * n_keys + j) * 16 + lane], a.v, g, j, h / group, nc, tail, o);
+      for (int64_t jj = jj0; jj < jj1; ++jj) axpy_row<T, C>(ph[jj * 16], a.v, g, j0k + jj, h / group, nc, tail, o);
       for (int64_t c = 0; c < nc; ++c) _mm512_mask_storeu_ps(ah + 16 * c, chunk_mask(c, nc, tail), o[c]);
     }
   }
-  for (int64_t h = h0; h < h1; ++h) {
-    const int64_t hi = h - h0;
+  for (int64_t hi = 0; hi < nh; ++hi) {
     const float w = inv[hi];
-    for (int64_t d = 0; d < hd; ++d) a.out[h * hd + d] = acc[hi * hd + d] * w;
+    for (int64_t d = 0; d < hd; ++d) out[hi * hd + d] = acc[hi * hd + d] * w;
   }
 }
 
 // The common head sizes (64: 1.6B, 80: 3B, 128, 160: 12B) with unrolled chunk loops.
 template <WType T>
-void attention_decode(const AttnArgs& a, int64_t h0, int64_t h1, float* scratch) {
+void attention_decode(const AttnArgs& a, int64_t h0, int64_t h1, int64_t j0, int64_t j1, float* scratch, float* out,
+                      float* m, float* l) {
   switch ((a.head_dim + 15) / 16) {
-    case 4: return attention_decode_t<T, 4>(a, h0, h1, scratch);
-    case 5: return attention_decode_t<T, 5>(a, h0, h1, scratch);
-    case 8: return attention_decode_t<T, 8>(a, h0, h1, scratch);
-    case 10: return attention_decode_t<T, 10>(a, h0, h1, scratch);
-    default: return attention_decode_t<T, 0>(a, h0, h1, scratch);
+    case 4: return attention_decode_t<T, 4>(a, h0, h1, j0, j1, scratch, out, m, l);
+    case 5: return attention_decode_t<T, 5>(a, h0, h1, j0, j1, scratch, out, m, l);
+    case 8: return attention_decode_t<T, 8>(a, h0, h1, j0, j1, scratch, out, m, l);
+    case 10: return attention_decode_t<T, 10>(a, h0, h1, j0, j1, scratch, out, m, l);
+    default: return attention_decode_t<T, 0>(a, h0, h1, j0, j1, scratch, out, m, l);
+  }
+}
+
+void attention_decode_any(const AttnArgs& a, int64_t h0, int64_t h1, int64_t j0, int64_t j1, float* scratch,
+                          float* out, float* m, float* l) {
+  switch (a.kv_type) {
+    case WType::F32: return attention_decode<WType::F32>(a, h0, h1, j0, j1, scratch, out, m, l);
+    case WType::F16: return attention_decode<WType::F16>(a, h0, h1, j0, j1, scratch, out, m, l);
+    case WType::BF16: return attention_decode<WType::BF16>(a, h0, h1, j0, j1, scratch, out, m, l);
+    case WType::Q8: return attention_decode<WType::Q8>(a, h0, h1, j0, j1, scratch, out, m, l);
+    default: return;
   }
 }
 
@@ -471,15 +501,7 @@ void attention_decode(const AttnArgs& a, int64_t h0, int64_t h1, float* scratch)
 // The dispatcher only calls this with head_dim <= kMaxHeadDim (simd.h) and a 64-byte aligned
 // scratch of attn_scratch_floats() floats.
 void attention(const AttnArgs& a, int64_t h0, int64_t h1, float* scratch) {
-  if (a.n == 1) {
-    switch (a.kv_type) {
-      case WType::F32: return attention_decode<WType::F32>(a, h0, h1, scratch);
-      case WType::F16: return attention_decode<WType::F16>(a, h0, h1, scratch);
-      case WType::BF16: return attention_decode<WType::BF16>(a, h0, h1, scratch);
-      case WType::Q8: return attention_decode<WType::Q8>(a, h0, h1, scratch);
-      default: return;
-    }
-  }
+  if (a.n == 1) return attention_decode_any(a, h0, h1, 0, a.pos0 + 1, scratch, a.out + h0 * a.head_dim, nullptr, nullptr);
   switch (a.kv_type) {
     case WType::F32: return attention_prefill_t<WType::F32>(a, h0, h1, scratch);
     case WType::F16: return attention_prefill_t<WType::F16>(a, h0, h1, scratch);
@@ -487,6 +509,10 @@ void attention(const AttnArgs& a, int64_t h0, int64_t h1, float* scratch) {
     case WType::Q8: return attention_prefill_t<WType::Q8>(a, h0, h1, scratch);
     default: break;
   }
+}
+
+void attention_decode_keys(const AttnArgs& a, int64_t j0, int64_t j1, float* scratch, float* out, float* m, float* l) {
+  attention_decode_any(a, 0, a.n_heads, j0, j1, scratch, out, m, l);
 }
 
 }  // namespace stablelm::kernels::simd::avx512

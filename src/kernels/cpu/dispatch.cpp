@@ -75,7 +75,7 @@ const simd::Ops* ops() { return ops_for(g_level.load(std::memory_order_relaxed))
 // Per-thread scratch that only grows.
 struct Scratch {
   std::vector<int8_t> xq;
-  std::vector<float> xd, attn, row, trig;
+  std::vector<float> xd, attn, attn_part, row, trig;
   std::vector<int32_t> xs;
   std::vector<uint32_t> xbf;
 };
@@ -103,6 +103,35 @@ void scalar_linear_rows(const Weight& w, const float* bias, const float* x, int6
       float acc = 0.0f;
       for (int64_t c = 0; c < w.cols; ++c) acc += row[c] * xt[c];
       y[t * w.rows + r] = acc + (bias ? bias[r] : 0.0f);
+    }
+  }
+}
+
+// Decode attention at depth splits the keys into at most kAttnKeyRanges ranges of at least
+// kAttnMinKeysPerRange keys; below 2 * kAttnMinKeysPerRange keys the threads split the heads.
+// (At depth 1024, 16 ranges of 64 keys ran 0.93x as fast as 4 ranges, in-process A/B.)
+constexpr int64_t kAttnKeyRanges = 16, kAttnMinKeysPerRange = 256;
+
+// Softmax-weighted sum of per-range partial attention results (attention_decode_keys): part
+// holds, per range, [n_heads][head_dim] unnormalised sums, then the max and the sum of
+// exponentials per head. out = Σ_t e^(m_t - M) o_t / Σ_t e^(m_t - M) l_t, M = max_t m_t.
+void combine_partials(float* part, int64_t nt, int64_t n_heads, int64_t head_dim, float* out) {
+  const int64_t width = n_heads * head_dim, stride = width + 2 * n_heads;
+  for (int64_t h = 0; h < n_heads; ++h) {
+    float mx = -INFINITY;
+    for (int64_t t = 0; t < nt; ++t) mx = std::max(mx, part[t * stride + width + h]);
+    float sum = 0.0f;
+    for (int64_t t = 0; t < nt; ++t) {  // the max slot becomes the thread's weight (0 for no keys)
+      float* m_t = part + t * stride + width + h;
+      const float l_t = m_t[n_heads];
+      *m_t = l_t > 0.0f ? std::exp(*m_t - mx) : 0.0f;
+      sum += *m_t * l_t;
+    }
+    const float inv = 1.0f / sum;
+    for (int64_t d = 0; d < head_dim; ++d) {
+      float acc = 0.0f;
+      for (int64_t t = 0; t < nt; ++t) acc += part[t * stride + width + h] * part[t * stride + h * head_dim + d];
+      out[h * head_dim + d] = acc * inv;
     }
   }
 }
@@ -216,6 +245,30 @@ void attention(const float* q, int64_t n, int64_t pos0, int64_t n_heads, int64_t
     return;
   }
   const simd::AttnArgs a{q, n, pos0, n_heads, n_kv_heads, head_dim, k, v, kv_type, out};
+  const int64_t n_keys = pos0 + 1, ranges = std::min(kAttnKeyRanges, n_keys / kAttnMinKeysPerRange);
+  if (n == 1 && ranges >= 2 && g_level.load(std::memory_order_relaxed) == Level::Avx512) {
+    // Decode at depth: the keys are cut into ranges, not the heads. A cache row holds every head
+    // of one position, so a range is one sequential run of whole rows; split by heads, each
+    // thread read part of every row (half of each 4 KiB page). In-process A/B at depth 4000:
+    // 1.07x (f16 cache) and 1.33x (q8) as fast as the head split. Each range returns its
+    // softmax max and sum with unnormalised sums, combined below. The ranges depend on the
+    // number of keys only, never on the threads: every thread count gives the same bits (and
+    // so does the head split below, where no head's arithmetic depends on the others).
+    const int64_t width = n_heads * head_dim, stride = width + 2 * n_heads;
+    float* part = grow(scratch().attn_part, static_cast<size_t>(ranges * stride));
+    auto run = [&](int, int64_t r0, int64_t r1) {
+      float* sc = grow(scratch().attn, static_cast<size_t>(simd::attn_scratch_floats(a, n_heads)));
+      for (int64_t r = r0; r < r1; ++r) {
+        float* o_r = part + r * stride;
+        simd::avx512::attention_decode_keys(a, n_keys * r / ranges, n_keys * (r + 1) / ranges, sc, o_r, o_r + width,
+                                            o_r + width + n_heads);
+      }
+    };
+    if (pool && pool->size() > 1) pool->parallel_for(ranges, run);
+    else run(0, 0, ranges);
+    combine_partials(part, ranges, n_heads, head_dim, out);
+    return;
+  }
   auto run = [&](int, int64_t h0, int64_t h1) {
     o->attention(a, h0, h1, grow(scratch().attn, static_cast<size_t>(simd::attn_scratch_floats(a, h1 - h0))));
   };

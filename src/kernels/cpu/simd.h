@@ -64,6 +64,11 @@ inline int64_t attn_scratch_floats(const AttnArgs& a, int64_t heads) {
 namespace avx512 {
 // store_kv into the Q8 KV cache (kernels.h layout); only called on the AVX-512 level.
 void store_kv_q8(const float* src, int64_t n, int64_t width, int64_t head_dim, void* dst);
+// Decode (a.n == 1) for every head over keys [j0, j1) only: out[h * head_dim ...] =
+// Σ_j exp(s_j - m[h]) v_j, m[h] = max_j s_j, l[h] = Σ_j exp(s_j - m[h]) (an empty range gives
+// out = 0, m = -inf, l = 0). The dispatcher splits the keys between threads and combines the
+// partial results. Scratch: attn_scratch_floats(a, a.n_heads) floats.
+void attention_decode_keys(const AttnArgs& a, int64_t j0, int64_t j1, float* scratch, float* out, float* m, float* l);
 }  // namespace avx512
 
 const Ops* avx512_ops();
