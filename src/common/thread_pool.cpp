@@ -14,9 +14,12 @@ namespace stablelm {
 
 namespace {
 // How long a waiting thread spins before sleeping. Decode issues a kernel call every few
-// microseconds, so a short spin avoids a futex round trip per call; longer idle periods
-// (between requests, or when the pool is oversubscribed) fall back to sleeping.
-constexpr auto kSpin = std::chrono::microseconds(200);
+// microseconds, so spinning avoids a futex round trip per call; longer idle periods (between
+// requests, or when the pool is oversubscribed) fall back to sleeping. 2 ms, not less: the
+// threads' halves of the 100k-row lm_head can finish a few hundred microseconds apart, and a
+// worker that fell asleep then took ~190 µs to wake on a VM. rdtsc-instrumented Q4 decode runs
+// counted 0.6-1.9 such wake-ups per token with 200 µs of spin, 0.2-0.4 with 2 ms.
+constexpr auto kSpin = std::chrono::microseconds(2000);
 
 template <class Pred>
 void spin_then_wait(std::atomic<uint32_t>* word, uint32_t old, Pred done) {
