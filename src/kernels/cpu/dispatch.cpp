@@ -109,7 +109,7 @@ void scalar_linear_rows(const Weight& w, const float* bias, const float* x, int6
 
 // Decode attention at depth splits the keys into at most kAttnKeyRanges ranges of at least
 // kAttnMinKeysPerRange keys; below 2 * kAttnMinKeysPerRange keys the threads split the heads.
-// (At depth 1024, 16 ranges of 64 keys ran 0.93x as fast as 4 ranges, in-process A/B.)
+// (At depth 1024, 16 ranges of 64 keys ran 0.93-0.98x as fast as the head split, in-process A/B.)
 constexpr int64_t kAttnKeyRanges = 16, kAttnMinKeysPerRange = 256;
 
 // Softmax-weighted sum of per-range partial attention results (attention_decode_keys): part
@@ -250,7 +250,7 @@ void attention(const float* q, int64_t n, int64_t pos0, int64_t n_heads, int64_t
     // Decode at depth: the keys are cut into ranges, not the heads. A cache row holds every head
     // of one position, so a range is one sequential run of whole rows; split by heads, each
     // thread read part of every row (half of each 4 KiB page). In-process A/B at depth 4000:
-    // 1.07x (f16 cache) and 1.33x (q8) as fast as the head split. Each range returns its
+    // 1.05-1.28x (f16 cache) and 1.31-1.34x (q8) as fast as the head split. Each range returns its
     // softmax max and sum with unnormalised sums, combined below. The ranges depend on the
     // number of keys only, never on the threads: every thread count gives the same bits (and
     // so does the head split below, where no head's arithmetic depends on the others).
