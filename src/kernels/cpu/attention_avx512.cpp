@@ -294,9 +294,10 @@ void attention_prefill_t(const AttnArgs& a, int64_t h0, int64_t h1, float* scrat
 }
 
 // ---------------------------------------------------------------------------------------------
-// Decode (one query): position-major over this thread's heads, so the cache is read as one
-// contiguous run per position (heads h0..h1 of a row are adjacent) instead of one strided
-// slice per head and position. Rows are usually 4 KiB apart, so several rows' slices of one
+// Decode (one query) over a range of heads and a range of keys (the dispatcher gives threads key
+// ranges at depth, head ranges below): position-major, so the cache is read as one contiguous
+// run per position (heads h0..h1 of a row are adjacent) instead of one strided slice per head
+// and position. Rows are usually 4 KiB apart, so several rows' slices of one
 // head share L1 sets: the kernel walks row by row and never holds many rows at once.
 // Scores are laid out [head group of 16][key][16 heads], one lane per head: 16 heads' dot
 // products come out of one transposing reduction per row, and the softmax runs down the keys

@@ -114,23 +114,23 @@ constexpr int64_t kAttnKeyRanges = 16, kAttnMinKeysPerRange = 256;
 
 // Softmax-weighted sum of per-range partial attention results (attention_decode_keys): part
 // holds, per range, [n_heads][head_dim] unnormalised sums, then the max and the sum of
-// exponentials per head. out = Σ_t e^(m_t - M) o_t / Σ_t e^(m_t - M) l_t, M = max_t m_t.
-void combine_partials(float* part, int64_t nt, int64_t n_heads, int64_t head_dim, float* out) {
+// exponentials per head. out = Σ_r e^(m_r - M) o_r / Σ_r e^(m_r - M) l_r, M = max_r m_r.
+void combine_partials(float* part, int64_t n_ranges, int64_t n_heads, int64_t head_dim, float* out) {
   const int64_t width = n_heads * head_dim, stride = width + 2 * n_heads;
   for (int64_t h = 0; h < n_heads; ++h) {
     float mx = -INFINITY;
-    for (int64_t t = 0; t < nt; ++t) mx = std::max(mx, part[t * stride + width + h]);
+    for (int64_t r = 0; r < n_ranges; ++r) mx = std::max(mx, part[r * stride + width + h]);
     float sum = 0.0f;
-    for (int64_t t = 0; t < nt; ++t) {  // the max slot becomes the thread's weight (0 for no keys)
-      float* m_t = part + t * stride + width + h;
-      const float l_t = m_t[n_heads];
-      *m_t = l_t > 0.0f ? std::exp(*m_t - mx) : 0.0f;
-      sum += *m_t * l_t;
+    for (int64_t r = 0; r < n_ranges; ++r) {  // the max slot becomes the range's weight (0 for no keys)
+      float* m_r = part + r * stride + width + h;
+      const float l_r = m_r[n_heads];
+      *m_r = l_r > 0.0f ? std::exp(*m_r - mx) : 0.0f;
+      sum += *m_r * l_r;
     }
     const float inv = 1.0f / sum;
     for (int64_t d = 0; d < head_dim; ++d) {
       float acc = 0.0f;
-      for (int64_t t = 0; t < nt; ++t) acc += part[t * stride + width + h] * part[t * stride + h * head_dim + d];
+      for (int64_t r = 0; r < n_ranges; ++r) acc += part[r * stride + width + h] * part[r * stride + h * head_dim + d];
       out[h * head_dim + d] = acc * inv;
     }
   }
