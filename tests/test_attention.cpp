@@ -94,10 +94,11 @@ TEST_P(IsaTest, AttentionLongPrefillAfterDepth) {
 
 // Decode deep in the cache, where AVX-512 splits the keys into ranges and combines their
 // softmax-weighted partial sums (dispatch.cpp): against the oracle, and the same bits with 1, 2
-// and 3 threads. 600 keys: 2 ranges; 4100: 16 ranges of unequal length; 511: the head split.
+// and 3 threads. pos0 510 (511 keys): the head split; 511 (512 keys): the first key split, 2
+// ranges; 600: 2 ranges of unequal length; 4100: 16 ranges of unequal length.
 TEST_P(IsaTest, AttentionDecodeAtDepthMatchesReferenceWithAnyThreads) {
   ThreadPool pool2(2), pool3(3);
-  const std::vector<int64_t> depths = sanitized() ? std::vector<int64_t>{600} : std::vector<int64_t>{511, 600, 4100};
+  const std::vector<int64_t> depths = sanitized() ? std::vector<int64_t>{600} : std::vector<int64_t>{510, 511, 600, 4100};
   for (const Shape& s : std::vector<Shape>{{32, 8, 64}, {3, 3, 80}}) {
     for (int64_t pos0 : depths) {
       const int64_t ctx = pos0 + 1, kvw = s.kv_heads * s.head_dim;

@@ -398,12 +398,7 @@ void attention_decode_t(const AttnArgs& a, int64_t h0, int64_t h1, int64_t j0k, 
                         float* out, float* m, float* l) {
   const int64_t hd = a.head_dim, group = a.n_heads / a.n_kv_heads;
   const KVGeom g{a.n_kv_heads * hd, hd, kv_row_bytes(a.kv_type, a.n_kv_heads, hd), (hd + 31) / 32};
-  const int64_t chunks = (hd + 15) / 16, nh = h1 - h0, n_keys = j1k - j0k;
-  if (n_keys <= 0) {  // an empty range of keys: contributes nothing to the combination
-    std::fill(out, out + nh * hd, 0.0f);
-    if (m) std::fill(m, m + nh, -INFINITY), std::fill(l, l + nh, 0.0f);
-    return;
-  }
+  const int64_t chunks = (hd + 15) / 16, nh = h1 - h0, n_keys = j1k - j0k;  // n_keys >= 1
   const int64_t kv0 = h0 / group, kv1 = (h1 - 1) / group + 1;
   const __mmask16 tail = lanes(hd - (chunks - 1) * 16);
   const __m512 scale = _mm512_set1_ps(1.0f / std::sqrt(static_cast<float>(hd)));

@@ -121,11 +121,10 @@ void combine_partials(float* part, int64_t n_ranges, int64_t n_heads, int64_t he
     float mx = -INFINITY;
     for (int64_t r = 0; r < n_ranges; ++r) mx = std::max(mx, part[r * stride + width + h]);
     float sum = 0.0f;
-    for (int64_t r = 0; r < n_ranges; ++r) {  // the max slot becomes the range's weight (0 for no keys)
+    for (int64_t r = 0; r < n_ranges; ++r) {  // the max slot becomes the range's weight
       float* m_r = part + r * stride + width + h;
-      const float l_r = m_r[n_heads];
-      *m_r = l_r > 0.0f ? std::exp(*m_r - mx) : 0.0f;
-      sum += *m_r * l_r;
+      *m_r = std::exp(*m_r - mx);
+      sum += *m_r * m_r[n_heads];
     }
     const float inv = 1.0f / sum;
     for (int64_t d = 0; d < head_dim; ++d) {

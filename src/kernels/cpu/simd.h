@@ -51,7 +51,8 @@ constexpr int kBf16Mr = 12;
 inline int64_t bf16_tiles(int64_t n) { return (n + kBf16Mr - 1) / kBf16Mr; }
 inline int64_t bf16_pack_words(int64_t n, int64_t K) { return bf16_tiles(n) * kBf16Mr * ((K + 1) / 2); }
 
-// Per-thread scratch the attention kernels need for heads [h0, h1). Prefill (n > 1) on AVX-512
+// Per-thread scratch the attention kernels need for heads [h0, h1). Decode (n = 1): scores for
+// groups of 16 heads × keys, 1/Σ per head and the heads' sums. Prefill (n > 1) on AVX-512
 // converts one kv head at a time: K as 64-key panels, V as rows padded to 16, plus scores for
 // a block of kAttnQBlock queries (attention_avx512.cpp); 16 floats of slack to align to 64 bytes.
 constexpr int64_t kAttnPanel = 64, kAttnQBlock = 48;
@@ -64,10 +65,10 @@ inline int64_t attn_scratch_floats(const AttnArgs& a, int64_t heads) {
 namespace avx512 {
 // store_kv into the Q8 KV cache (kernels.h layout); only called on the AVX-512 level.
 void store_kv_q8(const float* src, int64_t n, int64_t width, int64_t head_dim, void* dst);
-// Decode (a.n == 1) for every head over keys [j0, j1) only: out[h * head_dim ...] =
-// Σ_j exp(s_j - m[h]) v_j, m[h] = max_j s_j, l[h] = Σ_j exp(s_j - m[h]) (an empty range gives
-// out = 0, m = -inf, l = 0). The dispatcher splits the keys between threads and combines the
-// partial results. Scratch: attn_scratch_floats(a, a.n_heads) floats.
+// Decode (a.n == 1) for every head over keys [j0, j1) only, j0 < j1: out[h * head_dim ...] =
+// Σ_j exp(s_j - m[h]) v_j, m[h] = max_j s_j, l[h] = Σ_j exp(s_j - m[h]). The dispatcher cuts
+// the keys into ranges (which depend on the key count only), spreads them over the threads and
+// combines the partial results. Scratch: attn_scratch_floats(a, a.n_heads) floats.
 void attention_decode_keys(const AttnArgs& a, int64_t j0, int64_t j1, float* scratch, float* out, float* m, float* l);
 }  // namespace avx512
 
