@@ -162,7 +162,7 @@ inline void score_tile(const float* const* q, const float* kp, int64_t hd, float
 }
 
 // In place over s[0, n_valid): exp(s - max), zeros on [n_valid, n_zero); returns 1 / Σ. Nothing
-// at or past n_zero is read or written (decode packs the heads' score rows back to back).
+// at or past n_zero is read or written (prefill passes its tile's keys rounded up to 16).
 inline float softmax_row(float* s, int64_t n_valid, int64_t n_zero) {
   __m512 mx = _mm512_set1_ps(-INFINITY);
   for (int64_t j = 0; j < n_valid; j += 16) {
