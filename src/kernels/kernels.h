@@ -57,13 +57,39 @@ void layer_norm(const float* x, int64_t n, int64_t dim, const float* weight, con
 void rope(float* x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t rot_dims, const int32_t* positions,
           const float* inv_freq);
 
-// Causal attention for n new queries at positions pos0 .. pos0+n-1 against a cache that already
-// holds keys/values for positions 0 .. pos0+n-1.
+// One sequence's KV cache for one layer, held in blocks of 2^block_shift rows: position j's key
+// and value rows are physical row blocks[j >> block_shift] * 2^block_shift + (j mod 2^block_shift)
+// of the layer's K and V arrays (rows kv_row_bytes(kv_type, n_kv_heads, head_dim) apart).
+struct KVLayerView {
+  const void* k;
+  const void* v;
+  const int32_t* blocks;
+  int block_shift;
+};
+
+// One query of causal attention: q [n_heads, head_dim] at position pos attends keys 0 .. pos of
+// its sequence's cache kv; the result goes to out [n_heads, head_dim].
+struct AttnQuery {
+  const float* q;
+  float* out;
+  int64_t pos;
+  const KVLayerView* kv;
+};
+
+// Attention for a batch of queries (any sequences, any positions). Query head h uses kv head
+// h / (n_heads / n_kv_heads); scale 1/sqrt(head_dim). Row-invariant: every query's result is
+// computed the same way whatever the other queries, the thread count or how a prompt was split
+// into calls (its keys are cut into segments by key index only).
+void attention(const AttnQuery* queries, int64_t n_queries, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
+               WType kv_type, ThreadPool* pool);
+
+// Causal attention for n new queries at positions pos0 .. pos0+n-1 against a contiguous cache
+// that already holds keys/values for positions 0 .. pos0+n-1 (the batch form above over one
+// block holding the whole cache).
 //   q:   [n, n_heads, head_dim]
 //   k,v: [n_ctx_stored, n_kv_heads, head_dim] rows, element type kv_type (F32, F16, BF16 or Q8;
 //        rows kv_row_bytes(kv_type, n_kv_heads, head_dim) apart)
 //   out: [n, n_heads, head_dim]
-// Query head h uses kv head h / (n_heads / n_kv_heads). Scale 1/sqrt(head_dim).
 void attention(const float* q, int64_t n, int64_t pos0, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
                const void* k, const void* v, WType kv_type, float* out, ThreadPool* pool);
 

@@ -82,7 +82,7 @@ inline void store_tile32(const __m512* c0, const __m512* c1, float* y, int64_t y
 void linear_float(const Weight& w, const float* bias, const float* x, int64_t n, float* y, int64_t r0, int64_t r1);
 void quantize_acts(const float* x, int64_t t0, int64_t t1, const qlayout::QActs& xa);
 void linear_quant(const Weight& w, const float* bias, const qlayout::QActs& xa, float* y, int64_t g0, int64_t g1);
-void attention(const AttnArgs& a, int64_t h0, int64_t h1, float* scratch);
+void attention(const AttnArgs& a, int64_t n_keys, int64_t h0, int64_t h1, float* scratch, float* out);
 void pack_acts_bf16(const float* x, int64_t n, int64_t K, int64_t tile0, int64_t tile1, uint32_t* xp);
 void gemm_bf16(const Weight& w, const float* bias, const uint32_t* xp, int64_t n, float* y, int64_t r0, int64_t r1);
 

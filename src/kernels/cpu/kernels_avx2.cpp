@@ -271,50 +271,48 @@ void linear_quant(const Weight& w, const float* bias, const qlayout::QActs& xa, 
   else linear_quant_t<WType::Q4>(w, bias, xa, y, g0, g1);
 }
 
-// Attention with 8-lane dot products; exp stays scalar (std::exp) on this level.
+// One query's attention with 8-lane dot products; exp stays scalar (std::exp) on this level.
 template <WType T>
-void attention_t(const AttnArgs& a, int64_t h0, int64_t h1, float* scores) {
-  const int64_t hd = a.head_dim, group = a.n_heads / a.n_kv_heads, kvw = a.n_kv_heads * hd;
+void attention_t(const AttnArgs& a, int64_t n_keys, int64_t h0, int64_t h1, float* scores, float* out) {
+  const int64_t hd = a.head_dim, group = a.n_heads / a.n_kv_heads;
   const int64_t full = hd / 8 * 8;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   for (int64_t h = h0; h < h1; ++h) {
     const int64_t kvoff = (h / group) * hd;
-    for (int64_t t = 0; t < a.n; ++t) {
-      const int64_t n_keys = a.pos0 + t + 1;
-      const float* qh = a.q + (t * a.n_heads + h) * hd;
-      float mx = -INFINITY;
+    const float* qh = a.q + h * hd;
+    float mx = -INFINITY;
+    for (int64_t j = 0; j < n_keys; ++j) {
+      const uint8_t* krow = a.kv.k_row(j);
+      __m256 s = _mm256_setzero_ps();
+      for (int64_t c = 0; c < full; c += 8) s = _mm256_fmadd_ps(_mm256_loadu_ps(qh + c), load8<T>(krow, kvoff + c), s);
+      if (full < hd) s = _mm256_fmadd_ps(load8_part<WType::F32>(qh, full, hd - full), load8_part<T>(krow, kvoff + full, hd - full), s);
+      scores[j] = hsum(s) * scale;
+      mx = std::max(mx, scores[j]);
+    }
+    float sum = 0.0f;
+    for (int64_t j = 0; j < n_keys; ++j) sum += (scores[j] = std::exp(scores[j] - mx));
+    float* oh = out + (h - h0) * hd;
+    for (int64_t c = 0; c < hd; c += 8) {
+      const int64_t cnt = std::min<int64_t>(8, hd - c);
+      __m256 acc = _mm256_setzero_ps();
       for (int64_t j = 0; j < n_keys; ++j) {
-        __m256 s = _mm256_setzero_ps();
-        for (int64_t c = 0; c < full; c += 8) s = _mm256_fmadd_ps(_mm256_loadu_ps(qh + c), load8<T>(a.k, j * kvw + kvoff + c), s);
-        if (full < hd) s = _mm256_fmadd_ps(load8_part<WType::F32>(qh, full, hd - full), load8_part<T>(a.k, j * kvw + kvoff + full, hd - full), s);
-        scores[j] = hsum(s) * scale;
-        mx = std::max(mx, scores[j]);
+        const uint8_t* vrow = a.kv.v_row(j);
+        const __m256 vv = cnt == 8 ? load8<T>(vrow, kvoff + c) : load8_part<T>(vrow, kvoff + c, cnt);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(scores[j]), vv, acc);
       }
-      float sum = 0.0f;
-      for (int64_t j = 0; j < n_keys; ++j) sum += (scores[j] = std::exp(scores[j] - mx));
-      float* oh = a.out + (t * a.n_heads + h) * hd;
-      std::fill(oh, oh + hd, 0.0f);
-      for (int64_t c = 0; c < hd; c += 8) {
-        const int64_t cnt = std::min<int64_t>(8, hd - c);
-        __m256 acc = _mm256_setzero_ps();
-        for (int64_t j = 0; j < n_keys; ++j) {
-          const __m256 vv = cnt == 8 ? load8<T>(a.v, j * kvw + kvoff + c) : load8_part<T>(a.v, j * kvw + kvoff + c, cnt);
-          acc = _mm256_fmadd_ps(_mm256_set1_ps(scores[j]), vv, acc);
-        }
-        alignas(32) float tmp[8];
-        _mm256_store_ps(tmp, _mm256_mul_ps(acc, _mm256_set1_ps(1.0f / sum)));
-        std::copy(tmp, tmp + cnt, oh + c);
-      }
+      alignas(32) float tmp[8];
+      _mm256_store_ps(tmp, _mm256_mul_ps(acc, _mm256_set1_ps(1.0f / sum)));
+      std::copy(tmp, tmp + cnt, oh + c);
     }
   }
 }
 
-void attention(const AttnArgs& a, int64_t h0, int64_t h1, float* scratch) {
+void attention(const AttnArgs& a, int64_t n_keys, int64_t h0, int64_t h1, float* scratch, float* out) {
   switch (a.kv_type) {
-    case WType::F32: return attention_t<WType::F32>(a, h0, h1, scratch);
-    case WType::F16: return attention_t<WType::F16>(a, h0, h1, scratch);
-    case WType::BF16: return attention_t<WType::BF16>(a, h0, h1, scratch);
-    default: break;
+    case WType::F32: return attention_t<WType::F32>(a, n_keys, h0, h1, scratch, out);
+    case WType::F16: return attention_t<WType::F16>(a, n_keys, h0, h1, scratch, out);
+    case WType::BF16: return attention_t<WType::BF16>(a, n_keys, h0, h1, scratch, out);
+    default: return;
   }
 }
 
