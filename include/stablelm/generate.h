@@ -11,51 +11,13 @@
 #include <vector>
 
 #include "stablelm/config.h"
+#include "stablelm/generation_config.h"
+#include "stablelm/sampling.h"
 
 namespace stablelm {
 
 class Session;
 class Tokenizer;
-
-// transformers.GenerationConfig, the fields that apply to a decoder-only model and one sequence.
-// Defaults are transformers' (4.44): greedy, temperature 1, top_k 50, top_p 1, max_length 20.
-struct GenerationConfig {
-  bool do_sample = false;
-  float temperature = 1.0f;  // 0 means greedy (transformers refuses 0 with do_sample; we take it as argmax)
-  int top_k = 50;            // 0 = off
-  double top_p = 1.0;  // 1 = off
-  std::optional<double> min_p;
-  double typical_p = 1.0;  // 1 = off
-  float repetition_penalty = 1.0f;
-  int no_repeat_ngram_size = 0;
-  std::optional<int64_t> max_new_tokens;  // wins over max_length when set
-  int64_t max_length = 20;                // prompt + new tokens
-  std::optional<int64_t> min_new_tokens;
-  int64_t min_length = 0;  // prompt + new tokens
-  std::vector<int32_t> eos_token_ids;
-  std::optional<int32_t> bos_token_id;
-  std::optional<int32_t> pad_token_id;
-  std::vector<std::string> stop_strings;
-
-  // Reads a generation_config.json; keys it lacks keep transformers' defaults, unknown keys are
-  // ignored. Throws stablelm::Error naming the file and the key on a wrong type or bad JSON.
-  static GenerationConfig load(const std::filesystem::path& json_file);
-  // The model directory's generation_config.json when present, else what transformers derives
-  // from config.json (GenerationConfig.from_model_config: bos/eos ids).
-  static GenerationConfig for_model(const std::filesystem::path& model_dir, const ModelConfig& model);
-
-  // Throws stablelm::Error naming the option when a value is out of range (negative temperature,
-  // top_p outside (0, 1], top_k < 0, min_p outside [0, 1], typical_p outside (0, 1],
-  // repetition_penalty <= 0, negative sizes, max_new_tokens < 1, empty stop string).
-  void validate() const;
-  // transformers' warnings for sampling options that greedy decoding ignores (do_sample false).
-  std::vector<std::string> warnings() const;
-  // True when the next token is drawn at random (do_sample and temperature > 0).
-  bool sampling() const { return do_sample && temperature > 0.0f; }
-  // New tokens allowed after a prompt of prompt_len: max_new_tokens, else max_length - prompt_len
-  // (at least 1, as transformers always generates one token).
-  int64_t new_token_budget(int64_t prompt_len) const;
-};
 
 // Stop strings checked like transformers' StopStringCriteria: after each new token, stop when a
 // stop string ends inside that token's bytes (it may start in earlier tokens, prompt included, and
@@ -95,6 +57,45 @@ struct GenerationResult {
   double prefill_seconds = 0;  // the prompt's forward pass and the first token's choice
   double decode_seconds = 0;   // the remaining steps
   int64_t decode_steps = 0;    // forward passes of one token (ids.size() - 1 unless it stopped early)
+};
+
+// One sequence's generation, fed one logits row at a time: the decode loop inverted, so that the
+// caller runs the forward passes (many sequences in one Engine batch, the server's scheduler, or
+// generate() below over a Session). step() applies the processors and warpers, draws or takes
+// the argmax, appends the token, and says whether the sequence stops (eos, stop string, budget).
+class SequenceGenerator {
+ public:
+  // cfg is validated here; prompt = the ids fed to the model (for penalties, min_length and the
+  // stop strings' look-back); tokenizer is needed for stop strings (may be null otherwise).
+  SequenceGenerator(const GenerationConfig& cfg, int64_t vocab_size, std::span<const int32_t> prompt, uint64_t seed,
+                    const Tokenizer* tokenizer);
+
+  struct Step {
+    int32_t id = -1;
+    bool done = false;
+    StopReason reason = StopReason::MaxNewTokens;  // when done
+    int stop_string_index = -1;
+  };
+  // logits: the vocab_size logits of the sequence's last position.
+  Step step(std::span<const float> logits);
+  // Ends the sequence from outside (a client went away, a callback said stop).
+  void stop(StopReason reason) { done_ = true, reason_ = reason; }
+
+  bool done() const { return done_; }
+  StopReason reason() const { return reason_; }
+  const std::vector<int32_t>& ids() const { return ids_; }  // generated so far (the stopping token included)
+  int64_t budget() const { return budget_; }
+  const sampling::LogitsPipeline& pipeline() const { return pipe_; }
+
+ private:
+  const GenerationConfig& cfg_;
+  const Tokenizer* tok_;
+  int64_t budget_;
+  sampling::LogitsPipeline pipe_;
+  StopStringMatcher stops_;
+  std::vector<int32_t> ids_;
+  bool done_ = false;
+  StopReason reason_ = StopReason::MaxNewTokens;
 };
 
 // Runs generation on an empty session (a used one is reset to position 0). The prompt must be

@@ -6,7 +6,7 @@
 #include <sstream>
 
 #include "stablelm/error.h"
-#include "stablelm/generate.h"
+#include "stablelm/generation_config.h"
 
 namespace stablelm {
 namespace {
