@@ -9,8 +9,9 @@ void add_run_options(CLI::App& app, RunOptions& o, bool with_kv) {
   app.add_option("--weights", o.weights, "Weight format for compute: stored|f32|f16|bf16|q8|q4 (default: stored dtype)")
       ->check(CLI::IsMember({"stored", "f32", "f16", "bf16", "q8", "q4"}));
   app.add_option("--matmul-precision", o.matmul,
-                 "highest: fp32 activations, reproduces transformers (default); medium: prefill over bf16 weights "
-                 "rounds activations to bf16 (AVX512-BF16 dot products, ~2x faster, like llama.cpp)")
+                 "highest: fp32 activations, reproduces transformers (default); medium: matmuls over bf16 weights "
+                 "(prefill and decode) round activations to bf16 (AVX512-BF16 dot products, prefill ~2x faster, "
+                 "like llama.cpp)")
       ->check(CLI::IsMember({"highest", "medium"}));
   add_huge_pages_option(app, o.huge_pages);
   if (with_kv)

@@ -21,9 +21,11 @@ enum class WeightFormat { Stored, F32, F16, BF16, Q8, Q4 };
 enum class KVFormat { F32, F16, BF16, Q8 };
 
 // Precision of the matrix products, named after torch.set_float32_matmul_precision: Highest keeps
-// fp32 activations everywhere (reproduces the goldens); Medium lets prefill over BF16 weights
-// round activations to bf16 and use the CPU's bf16 dot product (AVX512-BF16), as llama.cpp's
-// BF16 matmul and PyTorch's bf16 compute do: about twice as fast, documented logit error.
+// fp32 activations everywhere (reproduces the goldens); Medium lets every matmul over BF16 weights
+// (prefill and decode alike, so that a token's logits do not depend on how many tokens a pass
+// carries) round activations to bf16 and use the CPU's bf16 dot product (AVX512-BF16), as
+// llama.cpp's BF16 matmul and PyTorch's bf16 compute do: prefill about twice as fast,
+// documented logit error.
 enum class MatmulPrecision { Highest, Medium };
 
 // Page size of the weight matrices, which the decode streams end to end: with 4 KiB pages its
