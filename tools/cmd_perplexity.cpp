@@ -176,7 +176,10 @@ int run(Options o) {
   const eval::WindowPlan plan = eval::plan_windows(static_cast<int64_t>(tokens.size()), mode, ctx, stride);
 
   const eval::ModelIdentity identity = eval::model_identity(*model);
-  if (base) base->check_matches(identity, tokens);
+  if (base) {
+    base->check_matches(identity, tokens);
+    base->check_plan(plan);
+  }
   std::unique_ptr<eval::LogitsWriter> save;
   if (!o.save_logits.empty()) {
     eval::LogitsFileHeader h;

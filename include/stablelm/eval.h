@@ -172,6 +172,8 @@ class LogitsReader {
   const std::filesystem::path& path() const { return path_; }
   // Refuses (stablelm::Error naming the file) a file from another model or other tokens.
   void check_matches(const ModelIdentity& model, std::span<const int32_t> tokens) const;
+  // Refuses a run whose windows differ from the base's (mode, ctx, stride).
+  void check_plan(const WindowPlan& plan) const;
   SavedRow next();
 
  private:

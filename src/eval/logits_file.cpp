@@ -204,6 +204,18 @@ void LogitsReader::check_matches(const ModelIdentity& model, std::span<const int
                 " tokens); this run has " + std::to_string(tokens.size()) + " different ones: give the same text");
 }
 
+void LogitsReader::check_plan(const WindowPlan& plan) const {
+  const LogitsFileHeader& h = header_;
+  if (h.mode != plan.mode || h.ctx != plan.ctx || h.stride != plan.stride)
+    throw Error("--kl-divergence " + path_.string() + ": saved with mode " + mode_name(h.mode) + ", --ctx " +
+                std::to_string(h.ctx) + ", --stride " + std::to_string(h.stride) + "; this run has " +
+                mode_name(plan.mode) + ", --ctx " + std::to_string(plan.ctx) + ", --stride " +
+                std::to_string(plan.stride) + ": run with the base's settings");
+  if (h.rows != plan.scored_tokens)
+    throw Error("--kl-divergence " + path_.string() + ": holds " + std::to_string(h.rows) + " rows, this run scores " +
+                std::to_string(plan.scored_tokens) + " tokens");
+}
+
 SavedRow LogitsReader::next() {
   if (read_ >= header_.rows) throw Error("--kl-divergence " + path_.string() + ": more tokens scored than rows saved");
   SavedRow r;

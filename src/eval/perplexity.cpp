@@ -10,17 +10,7 @@ namespace stablelm::eval {
 PerplexityResult run_perplexity(WindowScorer& scorer, std::span<const int32_t> tokens, const WindowPlan& plan,
                                 const PerplexityRun& run) {
   if (run.batch < 1) throw Error("--batch " + std::to_string(run.batch) + ": must be at least 1");
-  if (run.base) {
-    const LogitsFileHeader& h = run.base->header();
-    if (h.mode != plan.mode || h.ctx != plan.ctx || h.stride != plan.stride)
-      throw Error("--kl-divergence " + run.base->path().string() + ": saved with mode " + mode_name(h.mode) + ", --ctx " +
-                  std::to_string(h.ctx) + ", --stride " + std::to_string(h.stride) + "; this run has " +
-                  mode_name(plan.mode) + ", --ctx " + std::to_string(plan.ctx) + ", --stride " +
-                  std::to_string(plan.stride) + ": run with the base's settings");
-    if (h.rows != plan.scored_tokens)
-      throw Error("--kl-divergence " + run.base->path().string() + ": holds " + std::to_string(h.rows) +
-                  " rows, this run scores " + std::to_string(plan.scored_tokens) + " tokens");
-  }
+  if (run.base) run.base->check_plan(plan);
   PerplexityResult r;
   r.token_nll.reserve(static_cast<size_t>(plan.scored_tokens));
   r.targets.reserve(static_cast<size_t>(plan.scored_tokens));
