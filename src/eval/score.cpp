@@ -7,16 +7,13 @@
 #include <string>
 
 #include "stablelm/error.h"
+#include "stablelm/eval.h"
 
 namespace stablelm::eval {
 
 double token_logprob(std::span<const float> row, int32_t id, bool* is_argmax) {
-  const auto top = std::max_element(row.begin(), row.end());
-  const double mx = *top;
-  double s = 0.0;
-  for (float x : row) s += std::exp(static_cast<double>(x) - mx);
-  if (is_argmax) *is_argmax = top - row.begin() == id;
-  return static_cast<double>(row[static_cast<size_t>(id)]) - mx - std::log(s);
+  if (is_argmax) *is_argmax = argmax(row) == id;
+  return log_softmax_of(row)(row[static_cast<size_t>(id)]);
 }
 
 namespace {
