@@ -244,6 +244,7 @@ int run(const Options& o) {
   gopts.seed = seed;
   gopts.tokenizer = tok.get();
   std::optional<IncrementalDecoder> dec;
+  char last_char = 0;  // of the streamed text
   if (text_out) dec.emplace(*tok);
   const auto& eos = cfg.eos_token_ids;
   if (text_out) {
@@ -252,6 +253,7 @@ int run(const Options& o) {
       const std::string piece = dec->push(id);
       if (!piece.empty()) {
         std::fwrite(piece.data(), 1, piece.size(), stdout);
+        last_char = piece.back();
         std::fflush(stdout);
       }
       return true;
@@ -263,8 +265,12 @@ int run(const Options& o) {
   if (text_out) {
     const std::string rest = dec->finish();
     std::fwrite(rest.data(), 1, rest.size(), stdout);
-    if (isatty(STDOUT_FILENO)) std::fputc('\n', stdout);  // a pipe gets exactly the text
+    if (!rest.empty()) last_char = rest.back();
+    const bool tty = isatty(STDOUT_FILENO);
+    if (tty) std::fputc('\n', stdout);  // a pipe gets exactly the text
     std::fflush(stdout);
+    // ... so when stdout and stderr share a stream, the summary starts on a line of its own.
+    if (!tty && last_char != '\n' && last_char != 0) std::fputc('\n', stderr);
   } else {
     std::printf("%s\n", nlohmann::json{{"ids", r.ids}}.dump().c_str());
     std::fflush(stdout);

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -40,6 +41,16 @@ enum class MatmulPrecision { Highest, Medium };
 // offered.)
 enum class HugePages { Auto, Off };
 
+// The formats' names as the command line, bench JSON and server spell them: weights "stored",
+// "f32", "f16", "bf16", "q8", "q4"; KV "f32", "f16", "bf16", "q8" (src/model/formats.cpp). The
+// parsers throw stablelm::Error naming `what` (an option) and the accepted names.
+const char* format_name(WeightFormat f);
+const char* format_name(KVFormat f);
+WeightFormat parse_weight_format(std::string_view name, std::string_view what = "--weights");
+KVFormat parse_kv_format(std::string_view name, std::string_view what = "--kv");
+std::vector<std::string> weight_format_names();
+std::vector<std::string> kv_format_names();
+
 struct LoadOptions {
   WeightFormat weights = WeightFormat::Stored;
   MatmulPrecision matmul = MatmulPrecision::Highest;
@@ -58,9 +69,9 @@ class Model {
   const ModelConfig& config() const;
   const std::filesystem::path& dir() const;
   size_t weight_bytes() const;  // bytes of weights read per decoded token
-  ModelImpl& impl() const { return *impl_; }
 
  private:
+  friend const ModelImpl& model_impl(const Model& m);  // src/model/model_impl.h
   explicit Model(std::unique_ptr<ModelImpl> impl);
   std::unique_ptr<ModelImpl> impl_;
 };
