@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <algorithm>
 #include <sstream>
 
 #include "testutil.h"
@@ -155,7 +156,9 @@ TEST(LogitsPositions, LastEqualsTheLastRowOfAll) {
   for (const auto& dir : test::fixture_models()) {
     if (!fs::exists(dir / "golden" / "logits.json")) continue;
     const auto prompts = golden_prompts(dir);
-    const std::string ids = ids_arg(prompts.back());
+    std::vector<int32_t> p = prompts.back();
+    p.resize(std::min<size_t>(p.size(), 40));  // the full rows of a 100k vocabulary are large JSON
+    const std::string ids = ids_arg(p);
     const auto all = run_cli({"logits", "--model", dir.string(), "--ids", ids, "--positions", "all"});
     const auto last = run_cli({"logits", "--model", dir.string(), "--ids", ids, "--positions", "last"});
     ASSERT_EQ(all.exit_code, 0) << all.err;
