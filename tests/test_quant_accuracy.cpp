@@ -145,8 +145,8 @@ TEST(QuantAccuracy, FixtureModelsAgainstGoldens) {
     r["stored"] = measure(dir, WeightFormat::Stored, dir);
     r["q8"] = measure(dir, WeightFormat::Q8, dir);
     r["q4"] = measure(dir, WeightFormat::Q4, dir);
-    // BF16 weights with fp32 activations, and with --matmul-precision medium (prefill rounds the
-    // activations to bf16 on AVX512-BF16 CPUs: the 40- and 300-token prompts take that path).
+    // BF16 weights with fp32 activations, and with --matmul-precision medium (every matmul rounds
+    // the activations to bf16 on AVX512-BF16 CPUs, whatever the prompt length).
     r["bf16"] = measure(dir, WeightFormat::BF16, dir);
     r["bf16, matmul medium"] = measure(dir, WeightFormat::BF16, dir, MatmulPrecision::Medium);
     // The weight-rounding comparison re-runs each model twice more: skipped under ASan/UBSan.
