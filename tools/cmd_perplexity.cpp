@@ -140,8 +140,8 @@ void print_kld_table(const eval::KldSummary& k, const std::string& base) {
               k.base_rest_mass_mean);
 }
 
-std::string describe(const Options& o, const std::filesystem::path& dir) {
-  return dir.filename().string() + ", weights " + o.run.weights + ", kv " + o.run.kv + ", matmul " + o.run.matmul;
+std::string describe(const Options& o) {
+  return o.model + ", weights " + o.run.weights + ", kv " + o.run.kv + ", matmul " + o.run.matmul;
 }
 
 int run(Options o) {
@@ -166,8 +166,9 @@ int run(Options o) {
   const ModelConfig& c = model->config();
   for (size_t i = 0; i < tokens.size(); ++i)
     if (tokens[i] >= c.vocab_size)
-      throw Error("--ids: token id " + std::to_string(tokens[i]) + " (at " + std::to_string(i) +
-                  ") is outside the vocabulary [0, " + std::to_string(c.vocab_size) + ")");
+      throw Error(std::string(o.ids_opt->count() > 0 ? "--ids" : "--file") + ": token id " +
+                  std::to_string(tokens[i]) + " (at " + std::to_string(i) + ") is outside the vocabulary [0, " +
+                  std::to_string(c.vocab_size) + ")");
   const int64_t ctx = o.ctx > 0 ? o.ctx : std::min<int64_t>(512, c.max_position_embeddings);
   if (ctx > c.max_position_embeddings)
     throw Error("--ctx " + std::to_string(ctx) + " exceeds max_position_embeddings " +
@@ -185,7 +186,7 @@ int run(Options o) {
   if (!o.save_logits.empty()) {
     eval::LogitsFileHeader h;
     h.model = identity;
-    h.description = describe(o, dir);
+    h.description = describe(o);
     h.token_count = static_cast<int64_t>(tokens.size());
     h.token_sha256 = eval::tokens_sha256(tokens);
     h.mode = plan.mode;
