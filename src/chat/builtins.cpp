@@ -364,7 +364,11 @@ Value str_method(const Value& self, const std::string& name) {
 
 Value dict_items(const Value& d) {
   List out;
-  for (const auto& [k, v] : d.dict().items) out.push_back(Value(List{k, v}));
+  for (const auto& [k, v] : d.dict().items) {
+    List pair{k, v};
+    pair.tuple = true;
+    out.push_back(Value(std::move(pair)));
+  }
   return out;
 }
 
@@ -414,7 +418,8 @@ Value list_method(const Value& self, const std::string& name) {
         if (equals(l.list()[i], *x)) return static_cast<int64_t>(i);
       throw TemplateError("ValueError", repr(*x) + " is not in list");
     });
-  if (name == "copy") return bound(self, name, [](const Value& l, A&) -> Value { return l.list(); });
+  if (name == "copy")
+    return bound(self, name, [](const Value& l, A&) -> Value { return List(l.list().begin(), l.list().end()); });
   if (name == "append" || name == "clear" || name == "extend" || name == "insert" || name == "pop" ||
       name == "remove" || name == "reverse" || name == "sort")
     return Undefined{"access to attribute '" + name + "' of 'list' object is unsafe.", "SecurityError"};
@@ -629,7 +634,14 @@ const std::unordered_map<std::string, FilterFn>& filters() {
       {"attr", [](I& in, const Value& v, A& a) -> Value {
          const Value* n = arg(a, 0, "name");
          if (!n) throw TemplateError("TypeError", "attr() missing 1 required positional argument: 'name'");
-         return in.getattr(v, need_str(*n, "attribute name"));
+         // Python getattr only: a dict's keys are not attributes.
+         const std::string& name = need_str(*n, "attribute name");
+         if (v.is_dict() || v.is_list() || v.is_string()) {
+           Value m = method_of(v, name);
+           if (!m.is_undefined() || !m.undef().message.empty()) return m;
+           return Undefined{string_repr(object_type_repr(v)) + " has no attribute " + string_repr(name)};
+         }
+         return in.getattr(v, name);
        }},
       {"capitalize", [](I&, const Value& v, A&) -> Value { return py_capitalize(to_str(v)); }},
       {"center",
@@ -672,6 +684,12 @@ const std::unordered_map<std::string, FilterFn>& filters() {
        }},
       {"escape", [](I&, const Value& v, A&) -> Value { return html_escape(to_str(v)); }},
       {"e", [](I&, const Value& v, A&) -> Value { return html_escape(to_str(v)); }},
+      {"d",
+       [](I&, const Value& v, A& a) -> Value {
+         const Value* d = arg(a, 0, "default_value");
+         if (v.is_undefined() || (flag(a, 1, "boolean") && !truthy(v))) return d ? *d : Value("");
+         return v;
+       }},
       {"forceescape", [](I&, const Value& v, A&) -> Value { return html_escape(to_str(v)); }},
       {"first",
        [](I& in, const Value& v, A&) -> Value {
@@ -700,9 +718,9 @@ const std::unordered_map<std::string, FilterFn>& filters() {
        }},
       {"format",
        [](I&, const Value& v, A& a) -> Value {
-         Value args = a.positional.size() == 1 ? a.positional[0] : Value(a.positional);
-         if (a.positional.size() == 1 && a.positional[0].is_list()) args = Value(List{a.positional[0]});
-         return binary_op("%", Value(to_str(v)), args);
+         List args(a.positional.begin(), a.positional.end());
+         args.tuple = true;  // soft_str(value) % args
+         return binary_op("%", Value(to_str(v)), Value(std::move(args)));
        }},
       {"indent", f_indent},
       {"int",
@@ -783,6 +801,7 @@ const std::unordered_map<std::string, FilterFn>& filters() {
          int64_t prec = p ? need_int(*p, "precision") : 0;
          std::string method = m ? to_str(*m) : "common";
          if (!v.is_number()) throw TemplateError("TypeError", "type " + type_name(v) + " doesn't define __round__ method");
+         if (!v.is_float() && method == "common") return v.is_bool() ? Value(int64_t{v.boolean()}) : v;  // round(int) is an int
          double x = v.is_float() ? v.real() : static_cast<double>(v.is_int() ? v.integer() : v.boolean());
          double scale = std::pow(10.0, static_cast<double>(prec));
          double r;

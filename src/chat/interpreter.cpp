@@ -51,7 +51,7 @@ Value repeat(const Value& seq, int64_t n) {
 // "%s" % x: the conversions templates use (%s %r %d %i %f %%).
 Value percent_format(const std::string& fmt, const Value& arg) {
   List args;
-  if (arg.is_list()) args = arg.list();
+  if (arg.is_list() && arg.list().tuple) args = arg.list();
   else args.push_back(arg);
   std::string out;
   size_t k = 0;
@@ -98,13 +98,14 @@ Value binary_op(const std::string& op, const Value& a, const Value& b) {
     if (ints) return as_int(a) + as_int(b);
     if (num) return as_real(a) + as_real(b);
     if (a.is_string() && b.is_string()) return a.str() + b.str();
-    if (a.is_list() && b.is_list()) {
+    if (a.is_list() && b.is_list() && a.list().tuple == b.list().tuple) {
       List l = a.list();
       l.insert(l.end(), b.list().begin(), b.list().end());
       return l;
     }
     if (a.is_string()) throw TemplateError("TypeError", "can only concatenate str (not \"" + type_name(b) + "\") to str");
-    if (a.is_list()) throw TemplateError("TypeError", "can only concatenate list (not \"" + type_name(b) + "\") to list");
+    if (a.is_list())
+      throw TemplateError("TypeError", "can only concatenate " + type_name(a) + " (not \"" + type_name(b) + "\") to " + type_name(a));
     unsupported("+", a, b);
   }
   if (op == "-") {
@@ -132,7 +133,8 @@ Value binary_op(const std::string& op, const Value& a, const Value& b) {
     if (!num) unsupported(op, a, b);
     if (ints) {
       int64_t x = as_int(a), y = as_int(b);
-      if (y == 0) throw TemplateError("ZeroDivisionError", "integer division or modulo by zero");
+      if (y == 0)
+        throw TemplateError("ZeroDivisionError", op == "//" ? "integer division or modulo by zero" : "integer modulo by zero");
       int64_t q = x / y, r = x % y;
       if (r != 0 && ((r < 0) != (y < 0))) {
         --q;
@@ -212,7 +214,7 @@ bool contains(const Value& container, const Value& item) {
 Value slice(const Value& v, const Value& start, const Value& stop, const Value& step) {
   if (v.is_undefined()) raise_undefined(v);
   auto part = [](const Value& p, const char* what) -> std::optional<int64_t> {
-    if (p.is_none() || p.is_undefined()) return std::nullopt;
+    if (p.is_none()) return std::nullopt;
     if (!is_intlike(p))
       throw TemplateError("TypeError", std::string("slice indices must be integers or None or have an __index__ method"));
     (void)what;
@@ -247,7 +249,10 @@ Value slice(const Value& v, const Value& start, const Value& stop, const Value& 
     if (list) lout.push_back((*list)[static_cast<size_t>(i)]);
     else sout.push_back(chars[static_cast<size_t>(i)]);
   }
-  if (list) return lout;
+  if (list) {
+    lout.tuple = list->tuple;
+    return lout;
+  }
   return utf8_encode(sout);
 }
 
@@ -471,6 +476,7 @@ Value Interpreter::invoke_macro(const Stmt& s, const ScopePtr& defining, CallArg
     scope->vars[p.name] = p.default_value ? eval(*p.default_value, scope)
                                           : Value(Undefined{"parameter '" + p.name + "' was not provided"});
   }
+  varargs.tuple = true;
   scope->vars["varargs"] = Value(std::move(varargs));
   scope->vars["kwargs"] = Value(kwargs);
   if (!caller.is_undefined()) scope->vars["caller"] = caller;
@@ -526,6 +532,7 @@ Value Interpreter::eval_inner(const Expr& e, const ScopePtr& scope) {
       List l;
       l.reserve(e.args.size());
       for (const auto& x : e.args) l.push_back(eval(*x, scope));
+      l.tuple = e.kind == E::Tuple;
       return l;
     }
     case E::Dict: {
@@ -648,7 +655,7 @@ Value Interpreter::getitem(const Value& obj, const Value& key) {
   }
   if (key.is_string()) return getattr(obj, key.str());
   std::string type = obj.is_object() ? "jinja2.utils.Namespace object" : object_type_repr(obj);
-  return Undefined{string_repr(type) + " has no element " + repr(key)};
+  return Undefined{type + " has no element " + repr(key)};
 }
 
 List Interpreter::iterate(const Value& v) {
@@ -663,7 +670,10 @@ List Interpreter::iterate(const Value& v) {
       }
       return out;
     }
-    case 6: return v.list();
+    case 6: {
+      List out(v.list().begin(), v.list().end());
+      return out;
+    }
     case 7: {
       List out;
       for (const auto& kv : v.dict().items) out.push_back(kv.first);

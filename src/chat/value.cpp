@@ -112,7 +112,7 @@ std::string type_name(const Value& v) {
     case 3: return "int";
     case 4: return "float";
     case 5: return "str";
-    case 6: return "list";
+    case 6: return v.list().tuple ? "tuple" : "list";
     case 7: return "dict";
     case 8: return v.object().type_name;
     default: return v.function().type_name;
@@ -157,7 +157,7 @@ bool equals(const Value& a, const Value& b) {
     case 5: return a.str() == b.str();
     case 6: {
       const auto &x = a.list(), &y = b.list();
-      if (x.size() != y.size()) return false;
+      if (x.size() != y.size() || x.tuple != y.tuple) return false;
       for (size_t i = 0; i < x.size(); ++i)
         if (!equals(x[i], y[i])) return false;
       return true;
@@ -255,14 +255,16 @@ std::string repr(const Value& v) {
     case 0: return "Undefined";
     case 5: return string_repr(v.str());
     case 6: {
-      std::string out = "[";
+      const bool tuple = v.list().tuple;
+      std::string out = tuple ? "(" : "[";
       bool first = true;
       for (const auto& x : v.list()) {
         if (!first) out += ", ";
         first = false;
         out += repr(x);
       }
-      return out + "]";
+      if (tuple && v.list().size() == 1) out += ",";
+      return out + (tuple ? ")" : "]");
     }
     case 7: {
       std::string out = "{";

@@ -19,7 +19,11 @@ struct Value;
 struct Dict;
 struct Object;
 struct Function;
-using List = std::vector<Value>;
+// A Python list, or a tuple when `tuple` is set (they print differently and are never equal).
+struct List : std::vector<Value> {
+  using std::vector<Value>::vector;
+  bool tuple = false;
+};
 
 // Why a value is undefined: the message jinja2's Undefined raises when it is used (and the
 // exception type: UndefinedError, or SecurityError for blocked attributes).
