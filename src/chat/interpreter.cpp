@@ -35,14 +35,14 @@ double as_real(const Value& v) { return v.is_float() ? v.real() : static_cast<do
 
 Value repeat(const Value& seq, int64_t n) {
   if (n < 0) n = 0;
+  const size_t unit = seq.is_string() ? seq.str().size() : seq.list().size();
+  if (n > 0 && unit > 0 && static_cast<uint64_t>(n) > (uint64_t{64} << 20) / unit)
+    throw TemplateError("MemoryError", "repetition too large for the sandbox");
   if (seq.is_string()) {
-    if (seq.str().size() * static_cast<size_t>(n) > (size_t{64} << 20))
-      throw TemplateError("MemoryError", "string repetition too large");
     std::string out;
     for (int64_t i = 0; i < n; ++i) out += seq.str();
     return out;
   }
-  if (seq.list().size() * static_cast<size_t>(n) > (size_t{1} << 22)) throw TemplateError("MemoryError", "list repetition too large");
   List out;
   for (int64_t i = 0; i < n; ++i) out.insert(out.end(), seq.list().begin(), seq.list().end());
   return out;
