@@ -104,6 +104,15 @@ struct ChatRequest {
   nlohmann::ordered_json variables = nlohmann::ordered_json::object();
 };
 
+// The JSON form of a request, as `stablelm chat-template --jsonl` reads it (and a server would):
+// {"messages": [...], "add_generation_prompt": bool, "tools": [...]?, "documents": [...]?,
+//  "now": "2024-09-26T13:45:30"?, "bos_token": "...", ...any other variables}. Every key but
+// messages / add_generation_prompt / tools / documents / now becomes a template variable; a special
+// token given as null is not passed (as transformers drops unset ones). For lines in the fixtures'
+// schema, "special_tokens" and "extra_context" objects are unpacked into variables. `now` (may be
+// null) receives the "now" field. Throws Error naming the field that is wrong.
+ChatRequest chat_request_from_json(const nlohmann::ordered_json& j, std::string* now = nullptr);
+
 std::string render_chat(const Template& tmpl, const ChatRequest& request,
                         const nlohmann::ordered_json& special_tokens = nlohmann::ordered_json::object(),
                         const RenderOptions& opts = {});

@@ -24,6 +24,10 @@ std::string Template::render(const nlohmann::ordered_json& variables, const Rend
   return in.render(vars.dict());
 }
 
+namespace {
+bool is_special_token_name(const std::string& k);
+}
+
 std::string render_chat(const Template& tmpl, const ChatRequest& request, const nlohmann::ordered_json& special_tokens,
                         const RenderOptions& opts) {
   nlohmann::ordered_json vars = nlohmann::ordered_json::object();
@@ -34,11 +38,52 @@ std::string render_chat(const Template& tmpl, const ChatRequest& request, const 
   if (special_tokens.is_object())
     for (const auto& [k, v] : special_tokens.items()) vars[k] = v;
   if (request.variables.is_object())
-    for (const auto& [k, v] : request.variables.items()) vars[k] = v;
+    for (const auto& [k, v] : request.variables.items()) {
+      if (v.is_null() && is_special_token_name(k)) vars.erase(k);  // unset: not passed at all
+      else vars[k] = v;
+    }
   return tmpl.render(vars, opts);
 }
 
+ChatRequest chat_request_from_json(const nlohmann::ordered_json& j, std::string* now) {
+  if (!j.is_object()) throw Error("a chat request must be a JSON object {\"messages\": [...], ...}");
+  ChatRequest r;
+  auto m = j.find("messages");
+  if (m == j.end() || !m->is_array()) throw Error("\"messages\" must be a list of messages");
+  r.messages = *m;
+  if (auto it = j.find("add_generation_prompt"); it != j.end() && !it->is_null()) {
+    if (!it->is_boolean()) throw Error("\"add_generation_prompt\" must be true or false");
+    r.add_generation_prompt = it->get<bool>();
+  }
+  if (auto it = j.find("tools"); it != j.end()) r.tools = *it;
+  if (auto it = j.find("documents"); it != j.end()) r.documents = *it;
+  if (auto it = j.find("now"); it != j.end() && !it->is_null()) {
+    if (!it->is_string()) throw Error("\"now\" must be an ISO 8601 local time string like \"2024-09-26T13:45:30\"");
+    if (now) *now = it->get<std::string>();
+  }
+  auto unpack = [&](const char* key) {
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null()) return;
+    if (!it->is_object()) throw Error(std::string("\"") + key + "\" must be an object of variables");
+    for (const auto& [k, v] : it->items()) r.variables[k] = v;
+  };
+  unpack("special_tokens");
+  for (const auto& [k, v] : j.items()) {
+    if (k == "messages" || k == "add_generation_prompt" || k == "tools" || k == "documents" || k == "now" ||
+        k == "special_tokens" || k == "extra_context")
+      continue;
+    r.variables[k] = v;
+  }
+  unpack("extra_context");
+  return r;
+}
+
 namespace {
+
+bool is_special_token_name(const std::string& k) {
+  return k == "bos_token" || k == "eos_token" || k == "unk_token" || k == "sep_token" || k == "pad_token" ||
+         k == "cls_token" || k == "mask_token" || k == "additional_special_tokens";
+}
 
 std::string read_file(const std::filesystem::path& p) {
   std::ifstream f(p, std::ios::binary);
