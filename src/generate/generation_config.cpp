@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "io/json.h"
 #include "stablelm/error.h"
 #include "stablelm/generate.h"
 
@@ -19,7 +20,7 @@ std::string num(double v) {
 }
 
 [[noreturn]] void bad_type(const std::filesystem::path& file, const char* key, const char* want, const json& got) {
-  throw Error(file.string() + ": \"" + key + "\" must be " + want + ", got " + got.dump());
+  throw Error(file.string() + ": \"" + key + "\" must be " + want + ", got " + io::json_excerpt(got));
 }
 
 // Reads key when present and not null. JSON null means "unset", as transformers writes None.
@@ -58,12 +59,8 @@ int32_t get_id(const std::filesystem::path& file, const char* key, const json& v
 GenerationConfig GenerationConfig::load(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
   if (!in) throw Error(file.string() + ": cannot open");
-  json j;
-  try {
-    j = json::parse(in);
-  } catch (const json::exception& e) {
-    throw Error(file.string() + ": invalid JSON: " + e.what());
-  }
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const json j = io::parse_json(text, file.string());
   if (!j.is_object()) throw Error(file.string() + ": expected a JSON object");
 
   GenerationConfig c;

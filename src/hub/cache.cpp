@@ -1,5 +1,7 @@
 #include "hub/cache.h"
 
+#include "io/json.h"
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -112,8 +114,13 @@ std::vector<std::string> index_shards(const fs::path& index_file) {
   if (!f) throw Error("cannot read " + index_file.string());
   std::stringstream ss;
   ss << f.rdbuf();
-  nlohmann::json j = nlohmann::json::parse(ss.str(), nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
+  nlohmann::json j;
+  try {
+    j = io::parse_json(ss.str(), index_file.string());
+  } catch (const Error&) {
+    j = nlohmann::json();  // reported below as not an index
+  }
+  if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
     throw Error(index_file.string() + ": not a safetensors index (no \"weight_map\" object)");
   std::set<std::string> shards;
   for (auto& [tensor, shard] : j["weight_map"].items()) {

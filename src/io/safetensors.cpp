@@ -5,6 +5,7 @@
 #include <limits>
 #include <set>
 
+#include "io/json.h"
 #include "stablelm/error.h"
 
 namespace stablelm::io {
@@ -85,11 +86,12 @@ SafetensorsFile::SafetensorsFile(const fs::path& path) : file_(path) {
     }
     return true;
   };
+  check_json_depth(std::string_view(hbegin, n), where + ": safetensors header");
   json header;
   try {
     header = json::parse(hbegin, hbegin + n, cb);
   } catch (const json::exception& e) {
-    throw Error(where + ": safetensors header is not valid JSON: " + e.what());
+    throw Error(where + ": safetensors header is not valid JSON: " + text_excerpt(e.what(), 300));
   }
   if (!duplicate.empty()) throw Error(where + ": tensor " + duplicate + " appears twice in the header");
   if (!header.is_object()) throw Error(where + ": safetensors header is not a JSON object");
@@ -139,23 +141,23 @@ SafetensorsFile::SafetensorsFile(const fs::path& path) : file_(path) {
     bool overflow = false;
     for (const json& d : shape) {
       uint64_t v = 0;
-      if (!as_index(d, v)) throw Error(t + "shape " + shape.dump() + " has a dimension that is not a non-negative integer");
+      if (!as_index(d, v)) throw Error(t + "shape " + json_excerpt(shape) + " has a dimension that is not a non-negative integer");
       if (v != 0 && numel > std::numeric_limits<uint64_t>::max() / 8 / v) overflow = true;
       else numel *= v;
       info.shape.push_back(static_cast<int64_t>(v));
     }
-    if (overflow || numel > buffer_size) throw Error(t + "shape " + shape.dump() + " is larger than the file's data");
+    if (overflow || numel > buffer_size) throw Error(t + "shape " + json_excerpt(shape) + " is larger than the file's data");
 
     const json& off = entry["data_offsets"];
     uint64_t b = 0, e = 0;
     if (!off.is_array() || off.size() != 2 || !as_index(off[0], b) || !as_index(off[1], e))
-      throw Error(t + "data_offsets " + off.dump() + " is not a pair of non-negative integers");
-    if (b > e) throw Error(t + "data_offsets " + off.dump() + " end before they begin");
+      throw Error(t + "data_offsets " + json_excerpt(off) + " is not a pair of non-negative integers");
+    if (b > e) throw Error(t + "data_offsets " + json_excerpt(off) + " end before they begin");
     if (e > buffer_size)
-      throw Error(t + "data_offsets " + off.dump() + " out of bounds: the data buffer has " + std::to_string(buffer_size) + " bytes");
+      throw Error(t + "data_offsets " + json_excerpt(off) + " out of bounds: the data buffer has " + std::to_string(buffer_size) + " bytes");
     const uint64_t want = numel * dtype_size(info.dtype);
     if (e - b != want)
-      throw Error(t + "data_offsets " + off.dump() + " span " + std::to_string(e - b) + " bytes but shape " + shape.dump() +
+      throw Error(t + "data_offsets " + json_excerpt(off) + " span " + std::to_string(e - b) + " bytes but shape " + json_excerpt(shape) +
                   " x " + dt + " needs " + std::to_string(want));
     info.data = buffer + b;
     info.offset = 8 + n + b;
@@ -206,15 +208,9 @@ TensorStore::TensorStore(const fs::path& dir) {
   source_ = index;
   const std::string where = index.string();
   json j;
-  try {
-    std::string text;
-    {
-      MappedFile f(index);
-      text.assign(reinterpret_cast<const char*>(f.data()), f.size());
-    }
-    j = json::parse(text);
-  } catch (const json::exception& e) {
-    throw Error(where + ": not valid JSON: " + e.what());
+  {
+    MappedFile f(index);
+    j = parse_json(std::string_view(reinterpret_cast<const char*>(f.data()), f.size()), where);
   }
   if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
     throw Error(where + ": no \"weight_map\" object");

@@ -1,6 +1,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "io/json.h"
 #include "stablelm/error.h"
 #include "tokenizer/bpe_tokenizer.h"
 #include "tokenizer/file_util.h"
@@ -22,12 +23,7 @@ std::string read_whole_file(const std::filesystem::path& p) {
 }
 
 nlohmann::json parse_json_file(const std::filesystem::path& p) {
-  std::string text = read_whole_file(p);
-  try {
-    return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(p.string() + ": not valid JSON: " + e.what());
-  }
+  return io::parse_json(read_whole_file(p), p.string());
 }
 
 namespace {

@@ -1,0 +1,117 @@
+// Hostile inputs and faults (issue 16, docs/RELIABILITY.md): each class of defect has several
+// cases here; every case must end in a clear stablelm::Error (or "error: ..." and a non-zero
+// exit from the CLI), never a crash, a hang or a silent wrong result.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+
+#include "io/json.h"
+#include "stablelm/config.h"
+#include "stablelm/error.h"
+#include "stablelm/generate.h"
+#include "stablelm/tokenizer.h"
+#include "testutil.h"
+
+namespace stablelm::test {
+namespace {
+namespace fs = std::filesystem;
+
+fs::path tiny() { return fixtures_dir() / "models" / "tiny-stablelm-2"; }
+
+// A copy of the tiny model (weights linked, not copied) that a test may damage.
+fs::path model_copy(const std::string& tag) {
+  fs::path d = temp_dir(tag);
+  for (auto& e : fs::directory_iterator(tiny())) {
+    if (!e.is_regular_file()) continue;
+    if (e.path().filename() == "model.safetensors") fs::create_symlink(e.path(), d / e.path().filename());
+    else fs::copy_file(e.path(), d / e.path().filename());
+  }
+  return d;
+}
+
+std::string nested(size_t depth) { return std::string(depth, '[') + std::string(depth, ']'); }
+
+// The message of the Error that f throws ("" when it throws none).
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// ---- class 1: nesting depth and bounded excerpts ---------------------------------------------
+
+TEST(JsonDepth, LimitIsEnforcedAndTheFileNamed) {
+  EXPECT_NO_THROW(io::parse_json("{\"a\": " + nested(io::kMaxJsonDepth - 1) + "}", "x.json"));
+  const std::string msg = error_of([] { io::parse_json(nested(io::kMaxJsonDepth + 1), "x.json"); });
+  EXPECT_NE(msg.find("x.json: JSON nested deeper than 128 levels"), std::string::npos) << msg;
+  // Brackets inside strings do not count; escaped quotes do not end a string.
+  EXPECT_NO_THROW(io::parse_json("[\"" + std::string(1000, '[') + "\\\"[[\"]", "s.json"));
+  // Syntax errors are bounded even when the bad token is huge.
+  const std::string bad = error_of([] { io::parse_json("[\"" + std::string(1 << 20, 'x'), "big.json"); });
+  EXPECT_NE(bad.find("big.json: not valid JSON"), std::string::npos);
+  EXPECT_LT(bad.size(), 1000u);
+}
+
+TEST(JsonDepth, DeepValuesInEveryModelFileAreErrors) {
+  const fs::path d = model_copy("deep");
+  const std::string deep = nested(200000);  // the 200 KB value that overflowed the stack
+  EXPECT_NE(error_of([&] { ModelConfig::parse("{\"x\": " + deep + "}", "config.json"); }).find("config.json: JSON nested deeper"),
+            std::string::npos);
+  // A deep value where the error message used to print it.
+  EXPECT_NE(error_of([&] { ModelConfig::parse("{\"hidden_size\": " + deep + "}", "config.json"); }).find("nested deeper"),
+            std::string::npos);
+  write_file(d / "generation_config.json", "{\"temperature\": " + deep + "}");
+  EXPECT_NE(error_of([&] { GenerationConfig::load(d / "generation_config.json"); }).find("generation_config.json: JSON nested deeper"),
+            std::string::npos);
+  std::string tj = read_file(tiny() / "tokenizer.json");
+  tj.insert(tj.find('{') + 1, "\"x\": " + deep + ", ");
+  write_file(d / "tokenizer.json", tj);
+  EXPECT_NE(error_of([&] { Tokenizer::from_dir(d); }).find("tokenizer.json: JSON nested deeper"), std::string::npos);
+  // The same from the CLI: a clean error, not a signal.
+  write_file(d / "config.json", "{\"x\": " + deep + "}");
+  CommandResult r = run_cli({"logits", "--model", d.string(), "--ids", "1,2"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("error: " + (d / "config.json").string() + ": JSON nested deeper"), std::string::npos) << r.err;
+}
+
+TEST(JsonDepth, JsonlLinesAndSafetensorsHeaders) {
+  CommandResult r = run_cli({"tokenize", "--model", tiny().string(), "--jsonl"},
+                            "{\"text\": \"a\"}\n{\"text\": \"b\", \"x\": " + nested(100000) + "}\n");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("stdin line 2: JSON nested deeper"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out.find('\n'), r.out.size() - 1) << "the first line's ids are written: " << r.out;
+
+  const fs::path d = model_copy("deep-st");
+  fs::remove(d / "model.safetensors");
+  const std::string h = "{\"x\": " + nested(50000) + "}";
+  std::string file(8, '\0');
+  const uint64_t n = h.size();
+  std::memcpy(file.data(), &n, 8);
+  write_file(d / "model.safetensors", file + h);
+  r = run_cli({"logits", "--model", d.string(), "--ids", "1"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("safetensors header: JSON nested deeper"), std::string::npos) << r.err;
+}
+
+TEST(JsonDepth, ErrorMessagesPrintBoundedExcerpts) {
+  const std::string big(1 << 20, 'x');
+  std::string msg = error_of([&] { ModelConfig::parse("{\"hidden_size\": \"" + big + "\"}", "config.json"); });
+  EXPECT_NE(msg.find("\"hidden_size\" must be an integer"), std::string::npos) << msg;
+  EXPECT_LT(msg.size(), 500u);
+  const fs::path d = temp_dir("excerpt");
+  std::string arr = "[";
+  for (int i = 0; i < 100000; ++i) arr += (i ? ",1" : "1");
+  write_file(d / "generation_config.json", "{\"top_k\": " + arr + "]}");
+  msg = error_of([&] { GenerationConfig::load(d / "generation_config.json"); });
+  EXPECT_NE(msg.find("\"top_k\" must be"), std::string::npos) << msg;
+  EXPECT_LT(msg.size(), 500u);
+  EXPECT_EQ(io::json_excerpt(nlohmann::json::parse("[1,2]")), "[1,2]");
+}
+
+}  // namespace
+}  // namespace stablelm::test
