@@ -2,6 +2,7 @@
 // cases here; every case must end in a clear stablelm::Error (or "error: ..." and a non-zero
 // exit from the CLI), never a crash, a hang or a silent wrong result.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <cstring>
 #include <string>
@@ -111,6 +112,54 @@ TEST(JsonDepth, ErrorMessagesPrintBoundedExcerpts) {
   EXPECT_NE(msg.find("\"top_k\" must be"), std::string::npos) << msg;
   EXPECT_LT(msg.size(), 500u);
   EXPECT_EQ(io::json_excerpt(nlohmann::json::parse("[1,2]")), "[1,2]");
+}
+
+// ---- class 3: only regular files are read ----------------------------------------------------
+
+// The CLI under a 30 s timeout (exit 124 = it hung).
+CommandResult cli_bounded(const std::string& args, const std::string& stdin_text = "") {
+  return run_shell("timeout 30 " + std::string(STABLELM_CLI) + " " + args, stdin_text);
+}
+
+TEST(RegularFiles, FifosAreRefusedByNameInsteadOfBlocking) {
+  for (const char* name : {"config.json", "generation_config.json", "tokenizer.json", "model.safetensors"}) {
+    const fs::path d = model_copy("fifo");
+    fs::remove(d / name);
+    ASSERT_EQ(::mkfifo((d / name).c_str(), 0644), 0);
+    const std::string cmd = std::string(name) == "tokenizer.json" ? "tokenize --text hi" : "generate --ids 1,2 --max-new-tokens 1";
+    CommandResult r = cli_bounded(cmd + " --model " + d.string());
+    EXPECT_EQ(r.exit_code, 1) << name << ": " << r.err;
+    EXPECT_NE(r.err.find("error: " + (d / name).string() + ": is a FIFO"), std::string::npos) << r.err;
+  }
+  const fs::path d = temp_dir("fifo-prompt");
+  ASSERT_EQ(::mkfifo((d / "p").c_str(), 0644), 0);
+  CommandResult r = cli_bounded("generate --model " + tiny().string() + " --prompt-file " + (d / "p").string());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("error: --prompt-file " + (d / "p").string() + ": is a FIFO"), std::string::npos) << r.err;
+}
+
+TEST(RegularFiles, DirectoriesAreNamedAsDirectories) {
+  for (const char* name : {"config.json", "generation_config.json", "tokenizer.json", "model.safetensors"}) {
+    const fs::path d = model_copy("dir");
+    fs::remove(d / name);
+    fs::create_directory(d / name);
+    const std::string cmd = std::string(name) == "tokenizer.json" ? "tokenize --text hi" : "generate --ids 1,2 --max-new-tokens 1";
+    CommandResult r = cli_bounded(cmd + " --model " + d.string());
+    EXPECT_EQ(r.exit_code, 1) << name;
+    EXPECT_NE(r.err.find("error: " + (d / name).string() + ": is a directory"), std::string::npos) << r.err;
+  }
+  CommandResult r = cli_bounded("generate --model " + tiny().string() + " --prompt-file " + tiny().string());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("error: --prompt-file " + tiny().string() + ": is a directory"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("basic_filebuf"), std::string::npos) << r.err;
+}
+
+TEST(RegularFiles, SymlinksToRegularFilesStillWork) {
+  const fs::path d = model_copy("link");  // model.safetensors is a symlink
+  fs::rename(d / "config.json", d / "real-config.json");
+  fs::create_symlink(d / "real-config.json", d / "config.json");
+  CommandResult r = cli_bounded("generate --ids 1,2 --max-new-tokens 1 --print-ids --model " + d.string());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
 }
 
 }  // namespace

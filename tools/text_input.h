@@ -20,6 +20,10 @@ std::vector<int32_t> encode_text(const std::filesystem::path& model_dir, const s
 std::pair<std::vector<int32_t>, std::vector<int32_t>> encode_context_continuation(
     const std::filesystem::path& model_dir, const std::string& context, const std::string& continuation);
 
+// The text of a file named by an option (--prompt-file): a directory, FIFO or unreadable file is
+// an Error naming the option and the file.
+std::string read_text_file(const std::string& path, const std::string& option);
+
 // Exactly one of an id list and a text must be given.
 void require_one(bool has_ids, bool has_text, const std::string& ids_option, const std::string& text_option);
 

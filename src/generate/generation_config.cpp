@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "io/json.h"
+#include "io/regular_file.h"
 #include "stablelm/error.h"
 #include "stablelm/generate.h"
 
@@ -57,10 +58,7 @@ int32_t get_id(const std::filesystem::path& file, const char* key, const json& v
 }  // namespace
 
 GenerationConfig GenerationConfig::load(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw Error(file.string() + ": cannot open");
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const json j = io::parse_json(text, file.string());
+  const json j = io::parse_json(io::read_regular_file(file), file.string());
   if (!j.is_object()) throw Error(file.string() + ": expected a JSON object");
 
   GenerationConfig c;

@@ -1,6 +1,7 @@
 #include "hub/cache.h"
 
 #include "io/json.h"
+#include "io/regular_file.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -110,13 +111,10 @@ FileLock::~FileLock() {
 }
 
 std::vector<std::string> index_shards(const fs::path& index_file) {
-  std::ifstream f(index_file, std::ios::binary);
-  if (!f) throw Error("cannot read " + index_file.string());
-  std::stringstream ss;
-  ss << f.rdbuf();
+  const std::string text = io::read_regular_file(index_file);
   nlohmann::json j;
   try {
-    j = io::parse_json(ss.str(), index_file.string());
+    j = io::parse_json(text, index_file.string());
   } catch (const Error&) {
     j = nlohmann::json();  // reported below as not an index
   }

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/json.h"
+#include "io/regular_file.h"
 #include "stablelm/config.h"
 #include "stablelm/error.h"
 
@@ -163,11 +164,9 @@ void ModelConfig::validate(const std::string& where) const {
 }
 
 ModelConfig ModelConfig::load(const std::filesystem::path& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error(path.string() + ": cannot open (is this a model directory?)");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return parse(ss.str(), path.string());
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) throw Error(path.string() + ": cannot open (is this a model directory?)");
+  return parse(io::read_regular_file(path), path.string());
 }
 
 std::string ModelConfig::to_json() const {
