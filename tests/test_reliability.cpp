@@ -8,6 +8,7 @@
 #include <string>
 
 #include "io/json.h"
+#include "io/safetensors.h"
 #include "stablelm/config.h"
 #include "stablelm/error.h"
 #include "stablelm/generate.h"
@@ -160,6 +161,60 @@ TEST(RegularFiles, SymlinksToRegularFilesStillWork) {
   fs::create_symlink(d / "real-config.json", d / "config.json");
   CommandResult r = cli_bounded("generate --ids 1,2 --max-new-tokens 1 --print-ids --model " + d.string());
   EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+// ---- class 4: safetensors headers with many tensors parse in linear time ----------------------
+
+// A safetensors file of n one-float tensors t000000.., with optional damage to the header.
+std::string many_tensors(int n, const std::string& extra_entry = "", int64_t shift_last = 0) {
+  nlohmann::json h = nlohmann::json::object();
+  for (int i = 0; i < n; ++i) {
+    char name[32];
+    std::snprintf(name, sizeof name, "t%06d", i);
+    const int64_t b = 4 * i + (i == n - 1 ? shift_last : 0);
+    h[name] = {{"dtype", "F32"}, {"shape", {1}}, {"data_offsets", {b, b + 4}}};
+  }
+  std::string text = h.dump();
+  if (!extra_entry.empty()) text.insert(text.size() - 1, "," + extra_entry);
+  std::string file(8, '\0');
+  const uint64_t len = text.size();
+  std::memcpy(file.data(), &len, 8);
+  return file + text + std::string(static_cast<size_t>(4 * n), '\0');
+}
+
+TEST(SafetensorsScale, SixtyThousandTensorsLoad) {
+  // 47 s before (nlohmann's callback parser rescanned the object per entry), ~0.3 s now; the
+  // 120 s limit only catches a return of the quadratic behaviour, it times nothing.
+  const fs::path d = model_copy("many");
+  fs::remove(d / "model.safetensors");
+  write_file(d / "model.safetensors", many_tensors(60000));
+  CommandResult r = run_shell("timeout 120 " + std::string(STABLELM_CLI) + " logits --ids 1 --model " + d.string());
+  EXPECT_EQ(r.exit_code, 1) << r.err;  // parsed whole, then the model's tensors are missing
+  EXPECT_NE(r.err.find("missing tensor model.embed_tokens.weight"), std::string::npos) << r.err;
+  io::SafetensorsFile f(d / "model.safetensors");
+  EXPECT_EQ(f.tensors().size(), 60000u);
+  ASSERT_NE(f.find("t059999"), nullptr);
+  EXPECT_EQ(f.find("t059999")->offset, f.find("t000000")->offset + 4 * 59999);
+}
+
+TEST(SafetensorsScale, DefectsAmongManyTensorsAreStillFound) {
+  const fs::path d = temp_dir("many-bad");
+  // A duplicate name at the very end.
+  write_file(d / "dup.safetensors",
+             many_tensors(20000, "\"t000007\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}"));
+  EXPECT_NE(error_of([&] { io::SafetensorsFile f(d / "dup.safetensors"); }).find("tensor t000007 appears twice"),
+            std::string::npos);
+  // The last tensor overlapping its neighbour.
+  write_file(d / "overlap.safetensors", many_tensors(20000, "", -2));
+  EXPECT_NE(error_of([&] { io::SafetensorsFile f(d / "overlap.safetensors"); }).find("overlap tensor t019998"),
+            std::string::npos);
+  // A header length beyond what the file holds.
+  std::string f = many_tensors(10);
+  const uint64_t huge = 72u << 20;
+  std::memcpy(f.data(), &huge, 8);
+  write_file(d / "long.safetensors", f);
+  EXPECT_NE(error_of([&] { io::SafetensorsFile x(d / "long.safetensors"); }).find("runs past the end of the file"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <limits>
 #include <set>
+#include <unordered_set>
 
 #include "io/json.h"
 #include "stablelm/error.h"
@@ -60,6 +61,28 @@ bool as_index(const json& v, uint64_t& out) {
   return false;
 }
 
+// nlohmann's DOM builder, noting the first tensor name that appears twice (the DOM would
+// silently keep the last one). Not a parser callback: nlohmann's callback parser rescans the
+// whole top-level object after each entry, which made a 60k-tensor header take 47 s.
+struct DomParserRejectingDuplicates : nlohmann::detail::json_sax_dom_parser<json> {
+  explicit DomParserRejectingDuplicates(json& root) : json_sax_dom_parser(root) {}
+  bool start_object(std::size_t n) {
+    ++depth;
+    return json_sax_dom_parser::start_object(n);
+  }
+  bool end_object() {
+    --depth;
+    return json_sax_dom_parser::end_object();
+  }
+  bool key(std::string& k) {
+    if (depth == 1 && !seen.insert(k).second && duplicate.empty()) duplicate = k;
+    return json_sax_dom_parser::key(k);
+  }
+  int depth = 0;
+  std::unordered_set<std::string> seen;
+  std::string duplicate;
+};
+
 }  // namespace
 
 SafetensorsFile::SafetensorsFile(const fs::path& path) : file_(path) {
@@ -76,24 +99,15 @@ SafetensorsFile::SafetensorsFile(const fs::path& path) : file_(path) {
                 std::to_string(size) + " bytes): truncated or not a safetensors file");
 
   const char* hbegin = reinterpret_cast<const char*>(file_.data() + 8);
-  // Reject duplicate tensor names (nlohmann would silently keep the last one).
-  std::set<std::string> seen;
-  std::string duplicate;
-  json::parser_callback_t cb = [&](int depth, json::parse_event_t ev, json& parsed) {
-    if (ev == json::parse_event_t::key && depth == 1) {
-      const auto& k = parsed.get_ref<const std::string&>();
-      if (!seen.insert(k).second && duplicate.empty()) duplicate = k;
-    }
-    return true;
-  };
   check_json_depth(std::string_view(hbegin, n), where + ": safetensors header");
   json header;
+  DomParserRejectingDuplicates sax(header);
   try {
-    header = json::parse(hbegin, hbegin + n, cb);
+    json::sax_parse(hbegin, hbegin + n, &sax);
   } catch (const json::exception& e) {
     throw Error(where + ": safetensors header is not valid JSON: " + text_excerpt(e.what(), 300));
   }
-  if (!duplicate.empty()) throw Error(where + ": tensor " + duplicate + " appears twice in the header");
+  if (!sax.duplicate.empty()) throw Error(where + ": tensor " + text_excerpt(sax.duplicate) + " appears twice in the header");
   if (!header.is_object()) throw Error(where + ": safetensors header is not a JSON object");
 
   const uint8_t* buffer = file_.data() + 8 + n;
