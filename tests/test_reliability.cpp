@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -215,6 +217,39 @@ TEST(SafetensorsScale, DefectsAmongManyTensorsAreStillFound) {
   write_file(d / "long.safetensors", f);
   EXPECT_NE(error_of([&] { io::SafetensorsFile x(d / "long.safetensors"); }).find("runs past the end of the file"),
             std::string::npos);
+}
+
+// ---- class 2: refused threads are an error or fewer threads, never std::terminate -------------
+
+// ASan reserves terabytes of address space, so an address-space limit cannot be used there.
+bool sanitized() { return std::getenv("STABLELM_SANITIZED") != nullptr; }
+
+TEST(Threads, APoolTheSystemRefusesIsAnErrorNamingTheCount) {
+  if (sanitized()) GTEST_SKIP() << "ulimit -v does not work under ASan";
+  // 2 GB of address space: room for the model and a few hundred 8 MB thread stacks, not 10000.
+  for (const char* cmd : {"logits --ids 1,2", "generate --ids 1,2 --max-new-tokens 1", "score --ids 1,2 --continuation 3"}) {
+    CommandResult r = run_shell("ulimit -v 2000000; " + std::string(STABLELM_CLI) + " " + cmd + " --threads 10000 --model " +
+                                tiny().string());
+    EXPECT_EQ(r.exit_code, 1) << cmd << ": " << r.err;
+    EXPECT_NE(r.err.find("error: cannot start 10000 threads: the system allowed only "), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("terminate called"), std::string::npos) << r.err;
+  }
+}
+
+TEST(Threads, TokenizeJsonlGoesOnWithTheThreadsItGot) {
+  if (sanitized()) GTEST_SKIP() << "ulimit -v does not work under ASan";
+  std::string lines;
+  // A 4 MiB block of short lines asks for ~2000 threads (one per 64 lines), which stay busy
+  // until the block is done.
+  for (int i = 0; i < 64 * 3000; ++i) lines += "{\"text\": \"hello world " + std::to_string(i) + "\"}\n";
+  const std::string cli = std::string(STABLELM_CLI) + " tokenize --jsonl --model " + tiny().string();
+  CommandResult one = run_shell(cli + " --threads 1", lines);
+  CommandResult many = run_shell("ulimit -v 2000000; " + cli + " --threads 10000", lines);
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  EXPECT_EQ(std::count(one.out.begin(), one.out.end(), '\n'), 64 * 3000);
+  EXPECT_EQ(many.exit_code, 0) << many.err;
+  EXPECT_NE(many.err.find("warning: --threads 10000: the system allowed only "), std::string::npos) << many.err;
+  EXPECT_EQ(many.out, one.out);
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "command.h"
+#include "common/thread_pool.h"
 #include "model_path.h"
 #include "stablelm/error.h"
 #include "stablelm/tokenizer.h"
@@ -117,7 +118,12 @@ int run_jsonl(const Tokenizer& tok, const Options& o) {
     };
     std::vector<std::thread> pool;
     int n_threads = static_cast<int>(std::min<size_t>(static_cast<size_t>(threads), lines.size() / kRun + 1));
-    for (int t = 1; t < n_threads; ++t) pool.emplace_back(work);
+    const int started = start_helper_threads(pool, n_threads - 1, work);
+    if (started < n_threads - 1) {
+      std::fprintf(stderr, "warning: --threads %d: the system allowed only %d threads; continuing with %d\n", threads,
+                   started + 1, started + 1);
+      threads = started + 1;
+    }
     work();
     for (auto& th : pool) th.join();
     for (size_t i = 0; i < lines.size(); ++i) {

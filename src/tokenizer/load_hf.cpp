@@ -141,8 +141,14 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::filesystem::path& path
   // The merges (half the scanning work) are scanned on a second thread while this one parses
   // the rest and builds the vocabulary maps; get() rethrows a scan error.
   std::future<std::vector<std::pair<std::string, std::string>>> merges_scan;
-  if (fast)
-    merges_scan = std::async(std::launch::async, [&text, mspan, &c] { return scan_merges(text, mspan, c.file); });
+  if (fast) {
+    auto scan = [&text, mspan, &c] { return scan_merges(text, mspan, c.file); };
+    try {
+      merges_scan = std::async(std::launch::async, scan);
+    } catch (const std::system_error&) {
+      merges_scan = std::async(std::launch::deferred, scan);  // no thread to spare: scan on get()
+    }
+  }
   try {
     if (fast) {
       // Everything but the two big spans, which become {} and [] (a few kB to parse).

@@ -7,6 +7,7 @@
 #include "stablelm/error.h"
 #include "stablelm/tokenizer.h"
 #include "tokenizer/load.h"
+#include "common/thread_pool.h"
 #include "tokenizer/unicode.h"
 
 namespace stablelm {
@@ -52,7 +53,7 @@ std::vector<std::vector<int32_t>> Tokenizer::encode_batch(std::span<const std::s
     }
   };
   std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t) pool.emplace_back(work);
+  start_helper_threads(pool, threads - 1, work);
   work();
   for (auto& th : pool) th.join();
   if (error) std::rethrow_exception(error);
