@@ -100,7 +100,7 @@ TEST(GenerationConfig, NullMeansUnsetAndSingleStopStringIsAccepted) {
 }
 
 TEST(GenerationConfig, BadFilesNameTheFileAndKey) {
-  EXPECT_NE(error_of([] { load_json("{not json"); }).find("generation_config.json: invalid JSON"), std::string::npos);
+  EXPECT_NE(error_of([] { load_json("{not json"); }).find("generation_config.json: not valid JSON"), std::string::npos);
   EXPECT_NE(error_of([] { load_json("[1,2]"); }).find("expected a JSON object"), std::string::npos);
   EXPECT_NE(error_of([] { load_json(R"({"temperature": "hot"})"); }).find("\"temperature\" must be a number"),
             std::string::npos);

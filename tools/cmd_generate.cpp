@@ -34,6 +34,7 @@
 #include "run_options.h"
 #include "stablelm/engine.h"
 #include "stablelm/error.h"
+#include "text_input.h"
 #include "stablelm/generate.h"
 #include "stablelm/model.h"
 #include "stablelm/tokenizer.h"
@@ -85,9 +86,7 @@ std::string unescape(const std::string& s) {
 }
 
 std::string read_prompt_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("--prompt-file " + path + ": cannot open");
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  return read_text_file(path, "--prompt-file");
 }
 
 void check_conflicts(const Options& o) {

@@ -7,18 +7,21 @@
 // naming the line; the lines before it have been written.
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "command.h"
+#include "common/thread_pool.h"
 #include "model_path.h"
 #include "stablelm/error.h"
 #include "stablelm/tokenizer.h"
+#include "tokenizer/encode_request.h"
 
 namespace stablelm::cli {
 namespace {
@@ -45,25 +48,12 @@ void append_ids(std::string& out, const std::vector<int32_t>& ids) {
 
 // Encodes one JSONL line into `out`; throws Error naming the line.
 void encode_line(const Tokenizer& tok, std::string_view line, size_t line_no, bool default_special, std::string& out) {
-  auto where = [&] { return "stdin line " + std::to_string(line_no) + ": "; };
-  nlohmann::json j;
+  const std::string where = "stdin line " + std::to_string(line_no);
+  const tok::EncodeRequest req = tok::parse_encode_request(line, default_special, where);
   try {
-    j = nlohmann::json::parse(line);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(where() + "not valid JSON (" + e.what() + ")");
-  }
-  if (!j.is_object()) throw Error(where() + "expected an object {\"text\": ..., \"special\": ...}");
-  auto t = j.find("text");
-  if (t == j.end() || !t->is_string()) throw Error(where() + "\"text\" must be a string");
-  bool special = default_special;
-  if (auto s = j.find("special"); s != j.end() && !s->is_null()) {
-    if (!s->is_boolean()) throw Error(where() + "\"special\" must be true or false");
-    special = special && s->get<bool>();
-  }
-  try {
-    append_ids(out, tok.encode(t->get_ref<const std::string&>(), special));
+    append_ids(out, tok.encode(req.text, req.special));
   } catch (const Error& e) {
-    throw Error(where() + e.what());
+    throw Error(where + ": " + e.what());
   }
 }
 
@@ -78,9 +68,14 @@ int run_jsonl(const Tokenizer& tok, const Options& o) {
     // Read about one block of whole lines.
     buf.swap(carry);
     carry.clear();
-    while (buf.size() < kBlockBytes) {
+    // At least a block, and more until it holds a newline: a line longer than a block is read
+    // whole (it used to be cut at 4 MiB and reported as invalid JSON).
+    for (size_t searched = 0;;) {
+      if (buf.size() >= kBlockBytes && buf.find('\n', searched) != std::string::npos) break;
+      searched = buf.size();
       size_t n = std::fread(chunk.data(), 1, chunk.size(), stdin);
       if (n == 0) {
+        if (std::ferror(stdin)) throw Error("cannot read stdin: " + std::string(std::strerror(errno)));
         eof = true;
         break;
       }
@@ -88,7 +83,6 @@ int run_jsonl(const Tokenizer& tok, const Options& o) {
     }
     if (!eof) {
       size_t last_nl = buf.rfind('\n');
-      if (last_nl == std::string::npos) continue;  // a line longer than a block: keep reading
       carry.assign(buf, last_nl + 1, std::string::npos);
       buf.resize(last_nl + 1);
     }
@@ -124,7 +118,12 @@ int run_jsonl(const Tokenizer& tok, const Options& o) {
     };
     std::vector<std::thread> pool;
     int n_threads = static_cast<int>(std::min<size_t>(static_cast<size_t>(threads), lines.size() / kRun + 1));
-    for (int t = 1; t < n_threads; ++t) pool.emplace_back(work);
+    const int started = start_helper_threads(pool, n_threads - 1, work);
+    if (started < n_threads - 1) {
+      std::fprintf(stderr, "warning: --threads %d: the system allowed only %d threads; continuing with %d\n", threads,
+                   started + 1, started + 1);
+      threads = started + 1;
+    }
     work();
     for (auto& th : pool) th.join();
     for (size_t i = 0; i < lines.size(); ++i) {

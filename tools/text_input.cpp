@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "io/regular_file.h"
 #include "stablelm/error.h"
 #include "stablelm/tokenizer.h"
 
@@ -38,6 +39,14 @@ std::pair<std::vector<int32_t>, std::vector<int32_t>> encode_context_continuatio
   ctx.resize(common);
   if (cont.empty()) throw Error("--continuation-text: the continuation encodes to no tokens");
   return {ctx, cont};
+}
+
+std::string read_text_file(const std::string& path, const std::string& option) {
+  try {
+    return io::read_regular_file(path);
+  } catch (const Error& e) {
+    throw Error(option + " " + e.what());
+  }
 }
 
 void require_one(bool has_ids, bool has_text, const std::string& ids_option, const std::string& text_option) {

@@ -28,6 +28,10 @@ std::pair<std::vector<int32_t>, std::vector<int32_t>> encode_context_continuatio
 std::pair<std::vector<int32_t>, std::vector<int32_t>> encode_context_continuation(
     const Tokenizer& tok, const std::string& context, const std::string& continuation);
 
+// The text of a file named by an option (--prompt-file): a directory, FIFO or unreadable file is
+// an Error naming the option and the file.
+std::string read_text_file(const std::string& path, const std::string& option);
+
 // Exactly one of an id list and a text must be given.
 void require_one(bool has_ids, bool has_text, const std::string& ids_option, const std::string& text_option);
 

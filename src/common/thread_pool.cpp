@@ -2,6 +2,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <string>
+#include <system_error>
+
+#include "stablelm/error.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -33,17 +37,38 @@ void spin_then_wait(std::atomic<uint32_t>* word, uint32_t old, Pred done) {
 }
 }  // namespace
 
+int start_helper_threads(std::vector<std::thread>& threads, int n, const std::function<void()>& fn) {
+  int started = 0;
+  try {
+    for (; started < n; ++started) threads.emplace_back(fn);
+  } catch (const std::system_error&) {
+    // EAGAIN: a thread limit or no memory for its stack. Fewer helpers still do all the work.
+  }
+  return started;
+}
+
 ThreadPool::ThreadPool(int n_threads) {
   if (n_threads <= 0) n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   n_threads_ = n_threads;
-  for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker(i); });
+  try {
+    for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker(i); });
+  } catch (const std::system_error& e) {
+    const size_t started = workers_.size() + 1;  // the caller's thread is one of them
+    stop_workers();
+    throw Error("cannot start " + std::to_string(n_threads_) + " threads: the system allowed only " +
+                std::to_string(started) + " (" + e.what() + "); ask for at most " + std::to_string(started) +
+                " (--threads)");
+  }
 }
 
-ThreadPool::~ThreadPool() {
+ThreadPool::~ThreadPool() { stop_workers(); }
+
+void ThreadPool::stop_workers() {
   stop_.store(true, std::memory_order_release);
   generation_.fetch_add(1, std::memory_order_acq_rel);
   generation_.notify_all();
   for (auto& t : workers_) t.join();
+  workers_.clear();
 }
 
 void ThreadPool::worker(int index) {

@@ -7,6 +7,7 @@
 // keeps the hand-off to a few hundred nanoseconds between back-to-back kernel calls.
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -14,9 +15,15 @@
 
 namespace stablelm {
 
+// Starts up to n threads running fn, for work that the caller shares with them (work stealing):
+// stops at the first thread the system refuses (process or memory limits) and returns how many
+// started, so the caller can go on with fewer. The caller joins them.
+int start_helper_threads(std::vector<std::thread>& threads, int n, const std::function<void()>& fn);
+
 class ThreadPool {
  public:
-  // n_threads <= 0: one per hardware thread.
+  // n_threads <= 0: one per hardware thread. Throws stablelm::Error naming how many threads could
+  // be started when the system refuses one (rather than std::terminate from a joinable thread).
   explicit ThreadPool(int n_threads = 0);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
@@ -44,6 +51,7 @@ class ThreadPool {
   void run_on_all_impl(void* ctx, AllFn fn);
   void parallel_for_impl(int64_t n, int64_t grain, void* ctx, RangeFn fn);
   void worker(int index);
+  void stop_workers();
 
   int n_threads_;
   std::vector<std::thread> workers_;

@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "io/json.h"
+#include "io/regular_file.h"
 #include "stablelm/error.h"
 #include "stablelm/generation_config.h"
 
@@ -19,7 +21,7 @@ std::string num(double v) {
 }
 
 [[noreturn]] void bad_type(const std::filesystem::path& file, const char* key, const char* want, const json& got) {
-  throw Error(file.string() + ": \"" + key + "\" must be " + want + ", got " + got.dump());
+  throw Error(file.string() + ": \"" + key + "\" must be " + want + ", got " + io::json_excerpt(got));
 }
 
 // Reads key when present and not null. JSON null means "unset", as transformers writes None.
@@ -56,14 +58,7 @@ int32_t get_id(const std::filesystem::path& file, const char* key, const json& v
 }  // namespace
 
 GenerationConfig GenerationConfig::load(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw Error(file.string() + ": cannot open");
-  json j;
-  try {
-    j = json::parse(in);
-  } catch (const json::exception& e) {
-    throw Error(file.string() + ": invalid JSON: " + e.what());
-  }
+  const json j = io::parse_json(io::read_regular_file(file), file.string());
   if (!j.is_object()) throw Error(file.string() + ": expected a JSON object");
 
   GenerationConfig c;

@@ -1,5 +1,8 @@
 #include "hub/cache.h"
 
+#include "io/json.h"
+#include "io/regular_file.h"
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -108,12 +111,14 @@ FileLock::~FileLock() {
 }
 
 std::vector<std::string> index_shards(const fs::path& index_file) {
-  std::ifstream f(index_file, std::ios::binary);
-  if (!f) throw Error("cannot read " + index_file.string());
-  std::stringstream ss;
-  ss << f.rdbuf();
-  nlohmann::json j = nlohmann::json::parse(ss.str(), nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
+  const std::string text = io::read_regular_file(index_file);
+  nlohmann::json j;
+  try {
+    j = io::parse_json(text, index_file.string());
+  } catch (const Error&) {
+    j = nlohmann::json();  // reported below as not an index
+  }
+  if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
     throw Error(index_file.string() + ": not a safetensors index (no \"weight_map\" object)");
   std::set<std::string> shards;
   for (auto& [tensor, shard] : j["weight_map"].items()) {

@@ -6,6 +6,7 @@
 #include <sstream>
 #include <string>
 
+#include "io/regular_file.h"
 #include "stablelm/error.h"
 #include "stablelm/hub.h"
 
@@ -72,11 +73,9 @@ std::optional<std::string> default_token() {
       if (!s.empty()) return s;
     }
   fs::path file = env("HF_TOKEN_PATH") ? expand_user(*env("HF_TOKEN_PATH")) : hf_home() / "token";
-  std::ifstream f(file);
-  if (!f) return std::nullopt;
-  std::stringstream ss;
-  ss << f.rdbuf();
-  std::string s = trim(ss.str());
+  std::error_code ec;
+  if (!fs::exists(file, ec)) return std::nullopt;
+  std::string s = trim(io::read_regular_file(file));
   if (s.empty()) return std::nullopt;
   return s;
 }

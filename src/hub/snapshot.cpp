@@ -9,6 +9,7 @@
 #include <set>
 
 #include "hub/cache.h"
+#include "io/json.h"
 #include "hub/download.h"
 #include "hub/errors.h"
 #include "hub/http.h"
@@ -53,9 +54,14 @@ class Session {
       if (transient_status(resp.status)) throw Error(e.what() + cached_hint());  // the hub is down
       throw e;
     }
-    nlohmann::json j = nlohmann::json::parse(resp.body, nullptr, false);
+    nlohmann::json j;
+    try {
+      j = io::parse_json(resp.body, url);
+    } catch (const Error&) {
+      j = nlohmann::json();  // reported below as malformed
+    }
     RepoInfo info;
-    if (j.is_discarded() || !j.is_object() || !j.contains("sha") || !j["sha"].is_string())
+    if (!j.is_object() || !j.contains("sha") || !j["sha"].is_string())
       throw Error("malformed answer from " + url + ": expected JSON with a \"sha\" (is HF_ENDPOINT a hub?)");
     info.sha = j["sha"].get<std::string>();
     if (!is_commit_hash(info.sha)) throw Error("malformed answer from " + url + ": \"sha\" is not a commit hash");

@@ -9,34 +9,21 @@
 #include <cstring>
 #include <string>
 
+#include "io/regular_file.h"
 #include "stablelm/error.h"
 
 namespace stablelm::io {
 
 MappedFile::MappedFile(const std::filesystem::path& path, bool populate) : path_(path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw Error(path.string() + ": cannot open: " + std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    const int e = errno;
-    ::close(fd);
-    throw Error(path.string() + ": cannot stat: " + std::strerror(e));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    throw Error(path.string() + ": not a regular file");
-  }
-  size_ = static_cast<size_t>(st.st_size);
+  uint64_t size = 0;
+  const UniqueFd fd = open_regular_file(path, &size);
+  size_ = static_cast<size_t>(size);
   if (size_ > 0) {
-    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE | (populate ? MAP_POPULATE : 0), fd, 0);
-    if (p == MAP_FAILED) {
-      const int e = errno;
-      ::close(fd);
-      throw Error(path.string() + ": cannot mmap: " + std::strerror(e));
-    }
+    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE | (populate ? MAP_POPULATE : 0), fd.get(), 0);
+    if (p == MAP_FAILED) throw Error(path.string() + ": cannot mmap: " + std::strerror(errno));
     data_ = static_cast<const uint8_t*>(p);
   }
-  ::close(fd);  // the mapping stays valid after close
+  // the mapping stays valid after the descriptor is closed
 }
 
 MappedFile::~MappedFile() {

@@ -4,7 +4,9 @@
 #include <cstring>
 #include <limits>
 #include <set>
+#include <unordered_set>
 
+#include "io/json.h"
 #include "stablelm/error.h"
 
 namespace stablelm::io {
@@ -59,6 +61,28 @@ bool as_index(const json& v, uint64_t& out) {
   return false;
 }
 
+// nlohmann's DOM builder, noting the first tensor name that appears twice (the DOM would
+// silently keep the last one). Not a parser callback: nlohmann's callback parser rescans the
+// whole top-level object after each entry, which made a 60k-tensor header take 47 s.
+struct DomParserRejectingDuplicates : nlohmann::detail::json_sax_dom_parser<json> {
+  explicit DomParserRejectingDuplicates(json& root) : json_sax_dom_parser(root) {}
+  bool start_object(std::size_t n) {
+    ++depth;
+    return json_sax_dom_parser::start_object(n);
+  }
+  bool end_object() {
+    --depth;
+    return json_sax_dom_parser::end_object();
+  }
+  bool key(std::string& k) {
+    if (depth == 1 && !seen.insert(k).second && duplicate.empty()) duplicate = k;
+    return json_sax_dom_parser::key(k);
+  }
+  int depth = 0;
+  std::unordered_set<std::string> seen;
+  std::string duplicate;
+};
+
 }  // namespace
 
 SafetensorsFile::SafetensorsFile(const fs::path& path) : file_(path) {
@@ -75,23 +99,15 @@ SafetensorsFile::SafetensorsFile(const fs::path& path) : file_(path) {
                 std::to_string(size) + " bytes): truncated or not a safetensors file");
 
   const char* hbegin = reinterpret_cast<const char*>(file_.data() + 8);
-  // Reject duplicate tensor names (nlohmann would silently keep the last one).
-  std::set<std::string> seen;
-  std::string duplicate;
-  json::parser_callback_t cb = [&](int depth, json::parse_event_t ev, json& parsed) {
-    if (ev == json::parse_event_t::key && depth == 1) {
-      const auto& k = parsed.get_ref<const std::string&>();
-      if (!seen.insert(k).second && duplicate.empty()) duplicate = k;
-    }
-    return true;
-  };
+  check_json_depth(std::string_view(hbegin, n), where + ": safetensors header");
   json header;
+  DomParserRejectingDuplicates sax(header);
   try {
-    header = json::parse(hbegin, hbegin + n, cb);
+    json::sax_parse(hbegin, hbegin + n, &sax);
   } catch (const json::exception& e) {
-    throw Error(where + ": safetensors header is not valid JSON: " + e.what());
+    throw Error(where + ": safetensors header is not valid JSON: " + text_excerpt(e.what(), 300));
   }
-  if (!duplicate.empty()) throw Error(where + ": tensor " + duplicate + " appears twice in the header");
+  if (!sax.duplicate.empty()) throw Error(where + ": tensor " + text_excerpt(sax.duplicate) + " appears twice in the header");
   if (!header.is_object()) throw Error(where + ": safetensors header is not a JSON object");
 
   const uint8_t* buffer = file_.data() + 8 + n;
@@ -139,23 +155,23 @@ SafetensorsFile::SafetensorsFile(const fs::path& path) : file_(path) {
     bool overflow = false;
     for (const json& d : shape) {
       uint64_t v = 0;
-      if (!as_index(d, v)) throw Error(t + "shape " + shape.dump() + " has a dimension that is not a non-negative integer");
+      if (!as_index(d, v)) throw Error(t + "shape " + json_excerpt(shape) + " has a dimension that is not a non-negative integer");
       if (v != 0 && numel > std::numeric_limits<uint64_t>::max() / 8 / v) overflow = true;
       else numel *= v;
       info.shape.push_back(static_cast<int64_t>(v));
     }
-    if (overflow || numel > buffer_size) throw Error(t + "shape " + shape.dump() + " is larger than the file's data");
+    if (overflow || numel > buffer_size) throw Error(t + "shape " + json_excerpt(shape) + " is larger than the file's data");
 
     const json& off = entry["data_offsets"];
     uint64_t b = 0, e = 0;
     if (!off.is_array() || off.size() != 2 || !as_index(off[0], b) || !as_index(off[1], e))
-      throw Error(t + "data_offsets " + off.dump() + " is not a pair of non-negative integers");
-    if (b > e) throw Error(t + "data_offsets " + off.dump() + " end before they begin");
+      throw Error(t + "data_offsets " + json_excerpt(off) + " is not a pair of non-negative integers");
+    if (b > e) throw Error(t + "data_offsets " + json_excerpt(off) + " end before they begin");
     if (e > buffer_size)
-      throw Error(t + "data_offsets " + off.dump() + " out of bounds: the data buffer has " + std::to_string(buffer_size) + " bytes");
+      throw Error(t + "data_offsets " + json_excerpt(off) + " out of bounds: the data buffer has " + std::to_string(buffer_size) + " bytes");
     const uint64_t want = numel * dtype_size(info.dtype);
     if (e - b != want)
-      throw Error(t + "data_offsets " + off.dump() + " span " + std::to_string(e - b) + " bytes but shape " + shape.dump() +
+      throw Error(t + "data_offsets " + json_excerpt(off) + " span " + std::to_string(e - b) + " bytes but shape " + json_excerpt(shape) +
                   " x " + dt + " needs " + std::to_string(want));
     info.data = buffer + b;
     info.offset = 8 + n + b;
@@ -206,15 +222,9 @@ TensorStore::TensorStore(const fs::path& dir) {
   source_ = index;
   const std::string where = index.string();
   json j;
-  try {
-    std::string text;
-    {
-      MappedFile f(index);
-      text.assign(reinterpret_cast<const char*>(f.data()), f.size());
-    }
-    j = json::parse(text);
-  } catch (const json::exception& e) {
-    throw Error(where + ": not valid JSON: " + e.what());
+  {
+    MappedFile f(index);
+    j = parse_json(std::string_view(reinterpret_cast<const char*>(f.data()), f.size()), where);
   }
   if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
     throw Error(where + ": no \"weight_map\" object");

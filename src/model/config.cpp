@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/json.h"
+#include "io/regular_file.h"
 #include "stablelm/config.h"
 #include "stablelm/error.h"
 
@@ -40,27 +42,27 @@ struct Reader {
     if (v->is_number_integer()) out = v->get<int64_t>();
     else if (v->is_number_float() && std::floor(v->get<double>()) == v->get<double>() && std::abs(v->get<double>()) < 1e15)
       out = static_cast<int64_t>(v->get<double>());
-    else fail(k, "must be an integer, got " + v->dump());
+    else fail(k, "must be an integer, got " + io::json_excerpt(*v));
   }
   void number(std::initializer_list<const char*> keys, double& out) const {
     std::string k;
     const json* v = get(keys, &k);
     if (!v) return;
-    if (!v->is_number()) fail(k, "must be a number, got " + v->dump());
+    if (!v->is_number()) fail(k, "must be a number, got " + io::json_excerpt(*v));
     out = v->get<double>();
   }
   void boolean(std::initializer_list<const char*> keys, bool& out) const {
     std::string k;
     const json* v = get(keys, &k);
     if (!v) return;
-    if (!v->is_boolean()) fail(k, "must be true or false, got " + v->dump());
+    if (!v->is_boolean()) fail(k, "must be true or false, got " + io::json_excerpt(*v));
     out = v->get<bool>();
   }
   void string(std::initializer_list<const char*> keys, std::string& out) const {
     std::string k;
     const json* v = get(keys, &k);
     if (!v || v->is_null()) return;
-    if (!v->is_string()) fail(k, "must be a string, got " + v->dump());
+    if (!v->is_string()) fail(k, "must be a string, got " + io::json_excerpt(*v));
     out = v->get<std::string>();
   }
 };
@@ -68,12 +70,7 @@ struct Reader {
 }  // namespace
 
 ModelConfig ModelConfig::parse(const std::string& text, const std::string& where) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::exception& e) {
-    throw Error(where + ": not valid JSON: " + e.what());
-  }
+  const json j = io::parse_json(text, where);
   if (!j.is_object()) throw Error(where + ": not a JSON object");
   const Reader r{j, where};
   ModelConfig c;
@@ -83,7 +80,7 @@ ModelConfig ModelConfig::parse(const std::string& text, const std::string& where
     bool ok = it->empty();
     for (auto& a : *it)
       if (a.is_string() && (a == "StableLmForCausalLM" || a == "StableLMEpochForCausalLM")) ok = true;
-    if (!ok) r.fail("architectures", "is " + it->dump() + "; supported: StableLmForCausalLM, StableLMEpochForCausalLM");
+    if (!ok) r.fail("architectures", "is " + io::json_excerpt(*it) + "; supported: StableLmForCausalLM, StableLMEpochForCausalLM");
   }
   if (auto it = j.find("model_type"); it != j.end() && it->is_string()) {
     const auto mt = it->get<std::string>();
@@ -118,13 +115,13 @@ ModelConfig ModelConfig::parse(const std::string& text, const std::string& where
     if (v->is_number_integer()) c.eos_token_ids.push_back(v->get<int64_t>());
     else if (v->is_array()) {
       for (auto& e : *v) {
-        if (!e.is_number_integer()) r.fail("eos_token_id", "must be an integer or a list of integers, got " + v->dump());
+        if (!e.is_number_integer()) r.fail("eos_token_id", "must be an integer or a list of integers, got " + io::json_excerpt(*v));
         c.eos_token_ids.push_back(e.get<int64_t>());
       }
-    } else if (!v->is_null()) r.fail("eos_token_id", "must be an integer or a list of integers, got " + v->dump());
+    } else if (!v->is_null()) r.fail("eos_token_id", "must be an integer or a list of integers, got " + io::json_excerpt(*v));
   }
   if (const json* v = r.get({"rope_scaling"}); v && !v->is_null())
-    r.fail("rope_scaling", "is " + v->dump() + ": rope scaling is not supported (only null)");
+    r.fail("rope_scaling", "is " + io::json_excerpt(*v) + ": rope scaling is not supported (only null)");
 
   c.validate(where);
   return c;
@@ -167,11 +164,9 @@ void ModelConfig::validate(const std::string& where) const {
 }
 
 ModelConfig ModelConfig::load(const std::filesystem::path& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error(path.string() + ": cannot open (is this a model directory?)");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return parse(ss.str(), path.string());
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) throw Error(path.string() + ": cannot open (is this a model directory?)");
+  return parse(io::read_regular_file(path), path.string());
 }
 
 std::string ModelConfig::to_json() const {

@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "io/json.h"
 #include "stablelm/error.h"
 #include "tokenizer/unicode.h"
 
@@ -97,7 +98,7 @@ class Scanner {
     return neg ? -v : v;
   }
   void skip_value(int depth = 0) {
-    if (depth > 512) throw Bad{i_, "nesting too deep"};
+    if (depth > io::kMaxJsonDepth) throw Bad{i_, "nested deeper than the JSON depth limit"};
     char c = peek();
     if (c == '"') {
       ++i_;

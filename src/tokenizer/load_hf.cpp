@@ -4,6 +4,7 @@
 #include <future>
 #include <unordered_map>
 
+#include "io/json.h"
 #include "io/mapped_file.h"
 #include "stablelm/error.h"
 #include "tokenizer/bpe_tokenizer.h"
@@ -140,8 +141,14 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::filesystem::path& path
   // The merges (half the scanning work) are scanned on a second thread while this one parses
   // the rest and builds the vocabulary maps; get() rethrows a scan error.
   std::future<std::vector<std::pair<std::string, std::string>>> merges_scan;
-  if (fast)
-    merges_scan = std::async(std::launch::async, [&text, mspan, &c] { return scan_merges(text, mspan, c.file); });
+  if (fast) {
+    auto scan = [&text, mspan, &c] { return scan_merges(text, mspan, c.file); };
+    try {
+      merges_scan = std::async(std::launch::async, scan);
+    } catch (const std::system_error&) {
+      merges_scan = std::async(std::launch::deferred, scan);  // no thread to spare: scan on get()
+    }
+  }
   try {
     if (fast) {
       // Everything but the two big spans, which become {} and [] (a few kB to parse).
@@ -152,9 +159,9 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::filesystem::path& path
       rest.append(text, 0, earlier.begin).append(&earlier == &vspan ? "{}" : "[]");
       rest.append(text, earlier.end, later.begin - earlier.end).append(&later == &vspan ? "{}" : "[]");
       rest.append(text, later.end, std::string::npos);
-      root = json::parse(rest);
+      root = io::parse_json(rest, c.file);
     } else {
-      root = json::parse(text.begin(), text.end());
+      root = io::parse_json(text, c.file);
     }
   } catch (const json::exception& e) {
     c.fail(std::string("not valid JSON: ") + e.what());  // ~future waits for the scan
@@ -192,7 +199,7 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::filesystem::path& path
     const json& vocab = c.obj(model, "vocab", "model");
     if (!vocab.is_object()) c.fail("model.vocab must be an object of token → id");
     for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-      if (!it.value().is_number_integer()) c.fail("model.vocab[\"" + it.key() + "\"] is not an integer id");
+      if (!it.value().is_number_integer()) c.fail("model.vocab[\"" + io::text_excerpt(it.key()) + "\"] is not an integer id");
       vocab_entries.emplace_back(it.key(), it.value().get<int64_t>());
     }
     const json& merges = c.obj(model, "merges", "model");
@@ -223,7 +230,7 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::filesystem::path& path
   valid.reserve(vocab_entries.size() + 1024);
   std::string raw;
   auto place = [&](int64_t id, const std::string& bytes, const std::string& name) {
-    if (id < 0 || id >= kMaxId) c.fail("token \"" + name + "\" has id " + std::to_string(id) + ", out of range");
+    if (id < 0 || id >= kMaxId) c.fail("token \"" + io::text_excerpt(name) + "\" has id " + std::to_string(id) + ", out of range");
     if (static_cast<size_t>(id) >= token_bytes.size()) {
       token_bytes.resize(id + 1);
       valid.resize(id + 1, 0);
@@ -232,9 +239,9 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::filesystem::path& path
     valid[id] = 1;
   };
   for (const auto& [name, id] : vocab_entries) {
-    if (id < 0 || id >= kMaxId) c.fail("model.vocab[\"" + name + "\"] = " + std::to_string(id) + " is out of range");
+    if (id < 0 || id >= kMaxId) c.fail("model.vocab[\"" + io::text_excerpt(name) + "\"] = " + std::to_string(id) + " is out of range");
     if (static_cast<size_t>(id) < valid.size() && valid[id]) c.fail("model.vocab: id " + std::to_string(id) + " is used twice");
-    if (!names.insert(name, static_cast<int32_t>(id))) c.fail("model.vocab: token \"" + name + "\" appears twice");
+    if (!names.insert(name, static_cast<int32_t>(id))) c.fail("model.vocab: token \"" + io::text_excerpt(name) + "\" appears twice");
     if (byte_level_to_bytes(name, raw)) {
       by_bytes.insert(raw, static_cast<int32_t>(id));
       place(id, raw, name);

@@ -7,14 +7,17 @@
 #include "stablelm/error.h"
 #include "stablelm/tokenizer.h"
 #include "tokenizer/load.h"
+#include "common/thread_pool.h"
 #include "tokenizer/unicode.h"
 
 namespace stablelm {
 namespace fs = std::filesystem;
 
+// exists(), not is_regular_file(): a FIFO or directory in place of a file is then reported by
+// name by the loader (io::open_regular_file) instead of being silently skipped.
 std::unique_ptr<Tokenizer> Tokenizer::from_file(const fs::path& file, const fs::path& config) {
-  if (!fs::is_regular_file(file)) throw Error(file.string() + ": no such file");
-  if (!config.empty() && !fs::is_regular_file(config)) throw Error(config.string() + ": no such file");
+  if (!fs::exists(file)) throw Error(file.string() + ": no such file");
+  if (!config.empty() && !fs::exists(config)) throw Error(config.string() + ": no such file");
   if (file.extension() == ".tiktoken") return tok::load_tiktoken(file, config);
   return tok::load_tokenizer_json(file, config);
 }
@@ -22,9 +25,9 @@ std::unique_ptr<Tokenizer> Tokenizer::from_file(const fs::path& file, const fs::
 std::unique_ptr<Tokenizer> Tokenizer::from_dir(const fs::path& dir) {
   if (!fs::is_directory(dir)) throw Error(dir.string() + ": not a directory");
   fs::path config = dir / "tokenizer_config.json";
-  if (!fs::is_regular_file(config)) config.clear();
-  if (fs::is_regular_file(dir / "tokenizer.json")) return tok::load_tokenizer_json(dir / "tokenizer.json", config);
-  if (fs::is_regular_file(dir / "arcade100k.tiktoken")) return tok::load_tiktoken(dir / "arcade100k.tiktoken", config);
+  if (!fs::exists(config)) config.clear();
+  if (fs::exists(dir / "tokenizer.json")) return tok::load_tokenizer_json(dir / "tokenizer.json", config);
+  if (fs::exists(dir / "arcade100k.tiktoken")) return tok::load_tiktoken(dir / "arcade100k.tiktoken", config);
   throw Error(dir.string() + ": no tokenizer.json or arcade100k.tiktoken");
 }
 
@@ -50,7 +53,7 @@ std::vector<std::vector<int32_t>> Tokenizer::encode_batch(std::span<const std::s
     }
   };
   std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t) pool.emplace_back(work);
+  start_helper_threads(pool, threads - 1, work);
   work();
   for (auto& th : pool) th.join();
   if (error) std::rethrow_exception(error);

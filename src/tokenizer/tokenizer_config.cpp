@@ -1,6 +1,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "io/json.h"
+#include "io/regular_file.h"
 #include "stablelm/error.h"
 #include "tokenizer/bpe_tokenizer.h"
 #include "tokenizer/file_util.h"
@@ -8,26 +10,11 @@
 namespace stablelm::tok {
 
 std::string read_whole_file(const std::filesystem::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  if (!f) throw Error(p.string() + ": cannot open");
-  std::string s;
-  f.seekg(0, std::ios::end);
-  auto size = f.tellg();
-  if (size < 0) throw Error(p.string() + ": cannot read");
-  s.resize(static_cast<size_t>(size));
-  f.seekg(0);
-  f.read(s.data(), size);
-  if (!f) throw Error(p.string() + ": read failed");
-  return s;
+  return io::read_regular_file(p);
 }
 
 nlohmann::json parse_json_file(const std::filesystem::path& p) {
-  std::string text = read_whole_file(p);
-  try {
-    return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(p.string() + ": not valid JSON: " + e.what());
-  }
+  return io::parse_json(read_whole_file(p), p.string());
 }
 
 namespace {

@@ -1,0 +1,256 @@
+// Hostile inputs and faults (issue 16, docs/RELIABILITY.md): each class of defect has several
+// cases here; every case must end in a clear stablelm::Error (or "error: ..." and a non-zero
+// exit from the CLI), never a crash, a hang or a silent wrong result.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "io/json.h"
+#include "io/safetensors.h"
+#include "stablelm/config.h"
+#include "stablelm/error.h"
+#include "stablelm/generate.h"
+#include "stablelm/tokenizer.h"
+#include "testutil.h"
+
+namespace stablelm::test {
+namespace {
+namespace fs = std::filesystem;
+
+fs::path tiny() { return fixtures_dir() / "models" / "tiny-stablelm-2"; }
+
+// A copy of the tiny model (weights linked, not copied) that a test may damage.
+fs::path model_copy(const std::string& tag) {
+  fs::path d = temp_dir(tag);
+  for (auto& e : fs::directory_iterator(tiny())) {
+    if (!e.is_regular_file()) continue;
+    if (e.path().filename() == "model.safetensors") fs::create_symlink(e.path(), d / e.path().filename());
+    else fs::copy_file(e.path(), d / e.path().filename());
+  }
+  return d;
+}
+
+std::string nested(size_t depth) { return std::string(depth, '[') + std::string(depth, ']'); }
+
+// The message of the Error that f throws ("" when it throws none).
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// ---- class 1: nesting depth and bounded excerpts ---------------------------------------------
+
+TEST(JsonDepth, LimitIsEnforcedAndTheFileNamed) {
+  EXPECT_NO_THROW(io::parse_json("{\"a\": " + nested(io::kMaxJsonDepth - 1) + "}", "x.json"));
+  const std::string msg = error_of([] { io::parse_json(nested(io::kMaxJsonDepth + 1), "x.json"); });
+  EXPECT_NE(msg.find("x.json: JSON nested deeper than 128 levels"), std::string::npos) << msg;
+  // Brackets inside strings do not count; escaped quotes do not end a string.
+  EXPECT_NO_THROW(io::parse_json("[\"" + std::string(1000, '[') + "\\\"[[\"]", "s.json"));
+  // Syntax errors are bounded even when the bad token is huge.
+  const std::string bad = error_of([] { io::parse_json("[\"" + std::string(1 << 20, 'x'), "big.json"); });
+  EXPECT_NE(bad.find("big.json: not valid JSON"), std::string::npos);
+  EXPECT_LT(bad.size(), 1000u);
+}
+
+TEST(JsonDepth, DeepValuesInEveryModelFileAreErrors) {
+  const fs::path d = model_copy("deep");
+  const std::string deep = nested(200000);  // the 200 KB value that overflowed the stack
+  EXPECT_NE(error_of([&] { ModelConfig::parse("{\"x\": " + deep + "}", "config.json"); }).find("config.json: JSON nested deeper"),
+            std::string::npos);
+  // A deep value where the error message used to print it.
+  EXPECT_NE(error_of([&] { ModelConfig::parse("{\"hidden_size\": " + deep + "}", "config.json"); }).find("nested deeper"),
+            std::string::npos);
+  write_file(d / "generation_config.json", "{\"temperature\": " + deep + "}");
+  EXPECT_NE(error_of([&] { GenerationConfig::load(d / "generation_config.json"); }).find("generation_config.json: JSON nested deeper"),
+            std::string::npos);
+  std::string tj = read_file(tiny() / "tokenizer.json");
+  tj.insert(tj.find('{') + 1, "\"x\": " + deep + ", ");
+  write_file(d / "tokenizer.json", tj);
+  EXPECT_NE(error_of([&] { Tokenizer::from_dir(d); }).find("tokenizer.json: JSON nested deeper"), std::string::npos);
+  // The same from the CLI: a clean error, not a signal.
+  write_file(d / "config.json", "{\"x\": " + deep + "}");
+  CommandResult r = run_cli({"logits", "--model", d.string(), "--ids", "1,2"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("error: " + (d / "config.json").string() + ": JSON nested deeper"), std::string::npos) << r.err;
+}
+
+TEST(JsonDepth, JsonlLinesAndSafetensorsHeaders) {
+  CommandResult r = run_cli({"tokenize", "--model", tiny().string(), "--jsonl"},
+                            "{\"text\": \"a\"}\n{\"text\": \"b\", \"x\": " + nested(100000) + "}\n");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("stdin line 2: JSON nested deeper"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out.find('\n'), r.out.size() - 1) << "the first line's ids are written: " << r.out;
+
+  const fs::path d = model_copy("deep-st");
+  fs::remove(d / "model.safetensors");
+  const std::string h = "{\"x\": " + nested(50000) + "}";
+  std::string file(8, '\0');
+  const uint64_t n = h.size();
+  std::memcpy(file.data(), &n, 8);
+  write_file(d / "model.safetensors", file + h);
+  r = run_cli({"logits", "--model", d.string(), "--ids", "1"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("safetensors header: JSON nested deeper"), std::string::npos) << r.err;
+}
+
+TEST(JsonDepth, ErrorMessagesPrintBoundedExcerpts) {
+  const std::string big(1 << 20, 'x');
+  std::string msg = error_of([&] { ModelConfig::parse("{\"hidden_size\": \"" + big + "\"}", "config.json"); });
+  EXPECT_NE(msg.find("\"hidden_size\" must be an integer"), std::string::npos) << msg;
+  EXPECT_LT(msg.size(), 500u);
+  const fs::path d = temp_dir("excerpt");
+  std::string arr = "[";
+  for (int i = 0; i < 100000; ++i) arr += (i ? ",1" : "1");
+  write_file(d / "generation_config.json", "{\"top_k\": " + arr + "]}");
+  msg = error_of([&] { GenerationConfig::load(d / "generation_config.json"); });
+  EXPECT_NE(msg.find("\"top_k\" must be"), std::string::npos) << msg;
+  EXPECT_LT(msg.size(), 500u);
+  EXPECT_EQ(io::json_excerpt(nlohmann::json::parse("[1,2]")), "[1,2]");
+}
+
+// ---- class 3: only regular files are read ----------------------------------------------------
+
+// The CLI under a 30 s timeout (exit 124 = it hung).
+CommandResult cli_bounded(const std::string& args, const std::string& stdin_text = "") {
+  return run_shell("timeout 30 " + std::string(STABLELM_CLI) + " " + args, stdin_text);
+}
+
+TEST(RegularFiles, FifosAreRefusedByNameInsteadOfBlocking) {
+  for (const char* name : {"config.json", "generation_config.json", "tokenizer.json", "model.safetensors"}) {
+    const fs::path d = model_copy("fifo");
+    fs::remove(d / name);
+    ASSERT_EQ(::mkfifo((d / name).c_str(), 0644), 0);
+    const std::string cmd = std::string(name) == "tokenizer.json" ? "tokenize --text hi" : "generate --ids 1,2 --max-new-tokens 1";
+    CommandResult r = cli_bounded(cmd + " --model " + d.string());
+    EXPECT_EQ(r.exit_code, 1) << name << ": " << r.err;
+    EXPECT_NE(r.err.find("error: " + (d / name).string() + ": is a FIFO"), std::string::npos) << r.err;
+  }
+  const fs::path d = temp_dir("fifo-prompt");
+  ASSERT_EQ(::mkfifo((d / "p").c_str(), 0644), 0);
+  CommandResult r = cli_bounded("generate --model " + tiny().string() + " --prompt-file " + (d / "p").string());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("error: --prompt-file " + (d / "p").string() + ": is a FIFO"), std::string::npos) << r.err;
+}
+
+TEST(RegularFiles, DirectoriesAreNamedAsDirectories) {
+  for (const char* name : {"config.json", "generation_config.json", "tokenizer.json", "model.safetensors"}) {
+    const fs::path d = model_copy("dir");
+    fs::remove(d / name);
+    fs::create_directory(d / name);
+    const std::string cmd = std::string(name) == "tokenizer.json" ? "tokenize --text hi" : "generate --ids 1,2 --max-new-tokens 1";
+    CommandResult r = cli_bounded(cmd + " --model " + d.string());
+    EXPECT_EQ(r.exit_code, 1) << name;
+    EXPECT_NE(r.err.find("error: " + (d / name).string() + ": is a directory"), std::string::npos) << r.err;
+  }
+  CommandResult r = cli_bounded("generate --model " + tiny().string() + " --prompt-file " + tiny().string());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("error: --prompt-file " + tiny().string() + ": is a directory"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("basic_filebuf"), std::string::npos) << r.err;
+}
+
+TEST(RegularFiles, SymlinksToRegularFilesStillWork) {
+  const fs::path d = model_copy("link");  // model.safetensors is a symlink
+  fs::rename(d / "config.json", d / "real-config.json");
+  fs::create_symlink(d / "real-config.json", d / "config.json");
+  CommandResult r = cli_bounded("generate --ids 1,2 --max-new-tokens 1 --print-ids --model " + d.string());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+// ---- class 4: safetensors headers with many tensors parse in linear time ----------------------
+
+// A safetensors file of n one-float tensors t000000.., with optional damage to the header.
+std::string many_tensors(int n, const std::string& extra_entry = "", int64_t shift_last = 0) {
+  nlohmann::json h = nlohmann::json::object();
+  for (int i = 0; i < n; ++i) {
+    char name[32];
+    std::snprintf(name, sizeof name, "t%06d", i);
+    const int64_t b = 4 * i + (i == n - 1 ? shift_last : 0);
+    h[name] = {{"dtype", "F32"}, {"shape", {1}}, {"data_offsets", {b, b + 4}}};
+  }
+  std::string text = h.dump();
+  if (!extra_entry.empty()) text.insert(text.size() - 1, "," + extra_entry);
+  std::string file(8, '\0');
+  const uint64_t len = text.size();
+  std::memcpy(file.data(), &len, 8);
+  return file + text + std::string(static_cast<size_t>(4 * n), '\0');
+}
+
+TEST(SafetensorsScale, SixtyThousandTensorsLoad) {
+  // 47 s before (nlohmann's callback parser rescanned the object per entry), ~0.3 s now; the
+  // 120 s limit only catches a return of the quadratic behaviour, it times nothing.
+  const fs::path d = model_copy("many");
+  fs::remove(d / "model.safetensors");
+  write_file(d / "model.safetensors", many_tensors(60000));
+  CommandResult r = run_shell("timeout 120 " + std::string(STABLELM_CLI) + " logits --ids 1 --model " + d.string());
+  EXPECT_EQ(r.exit_code, 1) << r.err;  // parsed whole, then the model's tensors are missing
+  EXPECT_NE(r.err.find("missing tensor model.embed_tokens.weight"), std::string::npos) << r.err;
+  io::SafetensorsFile f(d / "model.safetensors");
+  EXPECT_EQ(f.tensors().size(), 60000u);
+  ASSERT_NE(f.find("t059999"), nullptr);
+  EXPECT_EQ(f.find("t059999")->offset, f.find("t000000")->offset + 4 * 59999);
+}
+
+TEST(SafetensorsScale, DefectsAmongManyTensorsAreStillFound) {
+  const fs::path d = temp_dir("many-bad");
+  // A duplicate name at the very end.
+  write_file(d / "dup.safetensors",
+             many_tensors(20000, "\"t000007\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}"));
+  EXPECT_NE(error_of([&] { io::SafetensorsFile f(d / "dup.safetensors"); }).find("tensor t000007 appears twice"),
+            std::string::npos);
+  // The last tensor overlapping its neighbour.
+  write_file(d / "overlap.safetensors", many_tensors(20000, "", -2));
+  EXPECT_NE(error_of([&] { io::SafetensorsFile f(d / "overlap.safetensors"); }).find("overlap tensor t019998"),
+            std::string::npos);
+  // A header length beyond what the file holds.
+  std::string f = many_tensors(10);
+  const uint64_t huge = 72u << 20;
+  std::memcpy(f.data(), &huge, 8);
+  write_file(d / "long.safetensors", f);
+  EXPECT_NE(error_of([&] { io::SafetensorsFile x(d / "long.safetensors"); }).find("runs past the end of the file"),
+            std::string::npos);
+}
+
+// ---- class 2: refused threads are an error or fewer threads, never std::terminate -------------
+
+// ASan reserves terabytes of address space, so an address-space limit cannot be used there.
+bool sanitized() { return std::getenv("STABLELM_SANITIZED") != nullptr; }
+
+TEST(Threads, APoolTheSystemRefusesIsAnErrorNamingTheCount) {
+  if (sanitized()) GTEST_SKIP() << "ulimit -v does not work under ASan";
+  // 2 GB of address space: room for the model and a few hundred 8 MB thread stacks, not 10000.
+  for (const char* cmd : {"logits --ids 1,2", "generate --ids 1,2 --max-new-tokens 1", "score --ids 1,2 --continuation 3"}) {
+    CommandResult r = run_shell("ulimit -v 2000000; " + std::string(STABLELM_CLI) + " " + cmd + " --threads 10000 --model " +
+                                tiny().string());
+    EXPECT_EQ(r.exit_code, 1) << cmd << ": " << r.err;
+    EXPECT_NE(r.err.find("error: cannot start 10000 threads: the system allowed only "), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("terminate called"), std::string::npos) << r.err;
+  }
+}
+
+TEST(Threads, TokenizeJsonlGoesOnWithTheThreadsItGot) {
+  if (sanitized()) GTEST_SKIP() << "ulimit -v does not work under ASan";
+  std::string lines;
+  // A 4 MiB block of short lines asks for ~2000 threads (one per 64 lines), which stay busy
+  // until the block is done.
+  for (int i = 0; i < 64 * 3000; ++i) lines += "{\"text\": \"hello world " + std::to_string(i) + "\"}\n";
+  const std::string cli = std::string(STABLELM_CLI) + " tokenize --jsonl --model " + tiny().string();
+  CommandResult one = run_shell(cli + " --threads 1", lines);
+  CommandResult many = run_shell("ulimit -v 2000000; " + cli + " --threads 10000", lines);
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  EXPECT_EQ(std::count(one.out.begin(), one.out.end(), '\n'), 64 * 3000);
+  EXPECT_EQ(many.exit_code, 0) << many.err;
+  EXPECT_NE(many.err.find("warning: --threads 10000: the system allowed only "), std::string::npos) << many.err;
+  EXPECT_EQ(many.out, one.out);
+}
+
+}  // namespace
+}  // namespace stablelm::test
