@@ -456,5 +456,44 @@ TEST(PerplexityKld, SavedFileIsCheckedOnRead) {
       "--stride 16");
 }
 
+// The engine scorer (several windows per forward pass, long windows in pieces) hands on_row
+// the same rows, in the same order, bit for bit, as the one-window Session scorer.
+TEST(PerplexityEngine, EngineScorerRowsEqualSessionScorerBitwise) {
+  const fs::path dir = fs::path(STABLELM_FIXTURES_DIR) / "models" / "micro-v2-f32";
+  auto m = Model::load(dir, {.threads = 2});
+  const json g = json::parse(read_file(dir / "golden" / "logits.json"));
+  std::vector<int32_t> tokens;
+  for (const auto& p : g["prompts"])
+    for (const auto& x : p["input_ids"]) tokens.push_back(x.get<int32_t>());
+  struct Run {
+    std::vector<int64_t> targets;
+    std::vector<float> rows;
+  };
+  auto collect = [&](eval::WindowScorer& s, const eval::WindowPlan& plan, size_t per_call) {
+    Run r;
+    for (size_t i = 0; i < plan.windows.size(); i += per_call) {
+      const size_t n = std::min(per_call, plan.windows.size() - i);
+      s.score(tokens, std::span<const eval::Window>(plan.windows).subspan(i, n), [&](int64_t t, std::span<const float> l) {
+        r.targets.push_back(t);
+        r.rows.insert(r.rows.end(), l.begin(), l.end());
+      });
+    }
+    return r;
+  };
+  for (const auto& plan : {eval::plan_windows(static_cast<int64_t>(tokens.size()), eval::Mode::Sliding, 64, 24),
+                           eval::plan_windows(static_cast<int64_t>(tokens.size()), eval::Mode::Chunks, 48, 48)}) {
+    auto session = eval::make_session_scorer(*m, plan.ctx, KVFormat::F32);
+    const Run want = collect(*session, plan, 1);
+    for (const auto& [per_call, max_rows] : {std::pair<size_t, int64_t>{1, 2048}, {3, 2048}, {4, 50}, {5, 7}}) {
+      auto engine = eval::make_engine_scorer(*m, plan.ctx, KVFormat::F32, static_cast<int64_t>(per_call), max_rows);
+      const Run got = collect(*engine, plan, per_call);
+      EXPECT_EQ(got.targets, want.targets) << per_call << " windows per call, " << max_rows << " rows per pass";
+      ASSERT_EQ(got.rows.size(), want.rows.size());
+      for (size_t i = 0; i < got.rows.size(); ++i)
+        ASSERT_EQ(got.rows[i], want.rows[i]) << "row value " << i << ", " << per_call << " windows per call, " << max_rows << " rows per pass";
+    }
+  }
+}
+
 }  // namespace
 }  // namespace stablelm::test

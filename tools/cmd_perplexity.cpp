@@ -37,7 +37,7 @@ struct Options {
   int64_t ctx = 0;  // 0: min(512, max_position_embeddings)
   int64_t stride = 0;  // 0: ctx / 2
   bool chunks = false;
-  int64_t batch = 1;
+  int64_t batch = 4;
   std::string save_logits;
   int64_t top_k = 64;
   std::string kl_divergence;
@@ -202,7 +202,7 @@ int run(Options o) {
                static_cast<long long>(plan.stride), plan.windows.size(), static_cast<long long>(plan.scored_tokens),
                plan.unused_tokens ? (", " + std::to_string(plan.unused_tokens) + " after the last chunk unused").c_str()
                                   : "");
-  auto scorer = eval::make_session_scorer(*model, plan.ctx, o.run.kv_format());
+  auto scorer = eval::make_engine_scorer(*model, plan.ctx, o.run.kv_format(), o.batch);
   Progress progress(plan, o.json);
   eval::PerplexityRun pr;
   pr.batch = o.batch;
@@ -257,7 +257,7 @@ Registration reg("perplexity", "Perplexity of a text, and KL-divergence against 
                                "llama-perplexity's mode: non-overlapping chunks of --ctx tokens, each scoring its "
                                "second half; prints the running perplexity per chunk");
   app.add_option("--batch", o->batch,
-                 "Windows handed to the engine per call (one forward pass each until the batched engine lands)")
+                 "Windows run together through the batched engine (forward passes of up to 2048 rows; default 4)")
       ->check(CLI::PositiveNumber);
   app.add_option("--save-logits", o->save_logits,
                  "Write this run's per-token log-probabilities (top k + the rest's mass) for --kl-divergence");

@@ -86,6 +86,12 @@ class WindowScorer {
 // logits, then the rest with all rows), so its NLLs are bitwise those of score.
 std::unique_ptr<WindowScorer> make_session_scorer(const Model& model, int64_t ctx, KVFormat kv);
 
+// The batched engine: the windows of one score() call (at most `windows` of them) run together,
+// one sequence each, in forward passes of at most max_rows rows. Bitwise the same NLLs as the
+// Session scorer (the engine is row-invariant), several windows per weight pass.
+std::unique_ptr<WindowScorer> make_engine_scorer(const Model& model, int64_t ctx, KVFormat kv, int64_t windows,
+                                                 int64_t max_rows = 2048);
+
 // ---- NLL statistics -------------------------------------------------------------------------
 
 // Running mean and variance of per-token NLLs (Welford, in double).
