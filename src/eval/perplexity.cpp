@@ -15,6 +15,9 @@ PerplexityResult run_perplexity(WindowScorer& scorer, std::span<const int32_t> t
   r.token_nll.reserve(static_cast<size_t>(plan.scored_tokens));
   r.targets.reserve(static_cast<size_t>(plan.scored_tokens));
   KldStats kld;
+  // Rows arrive in window order, targets ascending: a window is done at its last target, and the
+  // progress (llama-perplexity's running value per chunk) is reported per window.
+  size_t done = 0;
   const RowFn on_row = [&](int64_t target, std::span<const float> logits) {
     const int32_t id = tokens[static_cast<size_t>(target)];
     const LogSoftmax ls = log_softmax_of(logits);
@@ -24,13 +27,13 @@ PerplexityResult run_perplexity(WindowScorer& scorer, std::span<const int32_t> t
     r.targets.push_back(target);
     if (run.save) run.save->add(logits, ls, id);
     if (run.base) kld.add(run.base->next(), logits, ls, id);
+    if (done < plan.windows.size() && target == plan.windows[done].end - 1 && run.on_progress) run.on_progress(++done, r.nll);
   };
   const std::span<const Window> windows(plan.windows);
   const auto batch = static_cast<size_t>(run.batch);
   for (size_t i = 0; i < windows.size(); i += batch) {
     const size_t n = std::min(batch, windows.size() - i);
     scorer.score(tokens, windows.subspan(i, n), on_row);
-    if (run.on_progress) run.on_progress(i + n, r.nll);
   }
   if (r.nll.count() != plan.scored_tokens)
     throw Error("perplexity: the scorer returned " + std::to_string(r.nll.count()) + " rows for " +
