@@ -94,29 +94,24 @@ void check_conflicts(const Options& o) {
     throw Error("generate: --ids and --prompt/--prompt-file both give the prompt: use one");
   if (given(o.o_prompt) && given(o.o_prompt_file))
     throw Error("generate: --prompt and --prompt-file both give the prompt: use one");
-  if (o.greedy && o.do_sample) throw Error("generate: --greedy and --do-sample contradict each other");
-  if (o.greedy) {
-    const std::pair<const CLI::Option*, const char*> sampling_opts[] = {
-        {o.o_temperature, "--temperature"}, {o.o_top_k, "--top-k"},         {o.o_top_p, "--top-p"},
-        {o.o_min_p, "--min-p"},             {o.o_typical_p, "--typical-p"},
-    };
-    for (const auto& [opt, name] : sampling_opts)
-      if (given(opt))
-        throw Error(std::string("generate: --greedy conflicts with ") + name +
-                    " (a sampling option); drop one of them");
-  }
-  if (o.do_sample && given(o.o_temperature) && o.temperature == 0.0f)
-    throw Error("generate: --temperature 0 means greedy decoding; it contradicts --do-sample");
+}
+
+// The sampling options as given (the rules that apply them live in the library).
+SamplingRequest sampling_request(const Options& o) {
+  SamplingRequest r;
+  r.greedy = o.greedy;
+  r.do_sample = o.do_sample;
+  if (given(o.o_temperature)) r.temperature = o.temperature;
+  if (given(o.o_top_k)) r.top_k = o.top_k;
+  if (given(o.o_top_p)) r.top_p = o.top_p;
+  if (given(o.o_min_p)) r.min_p = o.min_p;
+  if (given(o.o_typical_p)) r.typical_p = o.typical_p;
+  return r;
 }
 
 // Model defaults, then the command line on top.
 GenerationConfig build_config(const Options& o, const std::filesystem::path& dir, const ModelConfig& mc) {
   GenerationConfig g = GenerationConfig::for_model(dir, mc);
-  if (given(o.o_temperature)) g.temperature = o.temperature;
-  if (given(o.o_top_k)) g.top_k = o.top_k;
-  if (given(o.o_top_p)) g.top_p = o.top_p;
-  if (given(o.o_min_p)) g.min_p = o.min_p;
-  if (given(o.o_typical_p)) g.typical_p = o.typical_p;
   if (given(o.o_rep)) g.repetition_penalty = o.repetition_penalty;
   if (given(o.o_ngram)) g.no_repeat_ngram_size = o.no_repeat_ngram_size;
   if (given(o.o_max_new) && o.max_new_tokens > 0) g.max_new_tokens = o.max_new_tokens;  // 0: see run()
@@ -130,14 +125,7 @@ GenerationConfig build_config(const Options& o, const std::filesystem::path& dir
     g.stop_strings.clear();
     for (const auto& s : o.stops) g.stop_strings.push_back(unescape(s));
   }
-  // Sampling when asked for, or implied by a sampling option; greedy when forced.
-  const bool implied = (given(o.o_temperature) && o.temperature > 0.0f) || given(o.o_top_k) || given(o.o_top_p) ||
-                       given(o.o_min_p) || given(o.o_typical_p);
-  if (o.greedy) g.do_sample = false;
-  else if (o.do_sample || implied) g.do_sample = true;
-  if (given(o.o_temperature) && o.temperature == 0.0f) g.do_sample = false;
-  g.validate();
-  return g;
+  return apply_sampling(g, sampling_request(o));
 }
 
 // --num-return-sequences K: K samples in one batch per step, sharing the prompt's KV blocks.
@@ -205,35 +193,18 @@ int run(const Options& o) {
     else text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
     prompt = tok->encode(text);
   }
-  // An empty prompt starts from BOS, as generate() does without input_ids.
-  if (prompt.empty()) {
-    if (!cfg.bos_token_id) throw Error("generate: the prompt is empty and the model has no bos_token_id to start from");
-    prompt.push_back(*cfg.bos_token_id);
-  }
-  for (int32_t id : prompt)
-    if (id >= mc.vocab_size)
-      throw Error("generate: prompt token id " + std::to_string(id) + " is out of range (vocab_size " +
-                  std::to_string(mc.vocab_size) + ")");
-
+  start_prompt(prompt, cfg, mc.vocab_size);
   // --max-new-tokens 0: nothing to generate (kept from the id-level contract).
   if (given(o.o_max_new) && o.max_new_tokens == 0) {
     if (o.print_ids) std::printf("{\"ids\": []}\n");
     return 0;
   }
 
-  auto budget = cfg.new_token_budget(static_cast<int64_t>(prompt.size()));
-  const int64_t ctx = mc.max_position_embeddings;
-  if (static_cast<int64_t>(prompt.size()) + budget > ctx) {
-    if (o.truncate != "left" || budget >= ctx)
-      throw Error("generate: prompt of " + std::to_string(prompt.size()) + " tokens + " + std::to_string(budget) +
-                  " new tokens exceeds max_position_embeddings " + std::to_string(ctx) +
-                  (budget >= ctx ? " (lower --max-new-tokens)" : " (shorten the prompt, lower --max-new-tokens, or pass --truncate left)"));
-    const size_t keep = static_cast<size_t>(ctx - budget);
-    std::fprintf(stderr, "note: prompt truncated on the left from %zu to %zu tokens\n", prompt.size(), keep);
-    prompt.erase(prompt.begin(), prompt.end() - static_cast<std::ptrdiff_t>(keep));
-    if (!cfg.max_new_tokens) cfg.max_new_tokens = budget;  // the budget must not grow as the prompt shrinks
-  }
-  budget = cfg.new_token_budget(static_cast<int64_t>(prompt.size()));
+  const PromptFit fit = fit_prompt(prompt, cfg, mc.max_position_embeddings, o.truncate == "left");
+  if (fit.dropped > 0)
+    std::fprintf(stderr, "note: prompt truncated on the left from %lld to %zu tokens\n",
+                 static_cast<long long>(fit.dropped) + static_cast<long long>(prompt.size()), prompt.size());
+  const int64_t budget = fit.budget;
 
   const uint64_t seed = given(o.o_seed) ? o.seed : (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
   if (o.num_return_sequences != 1) return run_many(o, *model, tok.get(), prompt, cfg, budget, seed);

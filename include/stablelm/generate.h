@@ -20,6 +20,36 @@ class Engine;
 class Session;
 class Tokenizer;
 
+// ---- the request rules that the CLI and the server share ------------------------------------
+
+// Sampling options as a user gives them (unset = not given), named after the CLI's options.
+struct SamplingRequest {
+  bool greedy = false;     // force argmax; conflicts with the sampling options
+  bool do_sample = false;  // sample (also implied by the options below)
+  std::optional<float> temperature;
+  std::optional<int> top_k;
+  std::optional<double> top_p, min_p, typical_p;
+};
+// The model's defaults (cfg) with the request on top: giving temperature > 0, top_k, top_p,
+// min_p or typical_p turns sampling on, as a user of the model card expects (transformers would
+// need do_sample=True); greedy forces argmax; temperature 0 means greedy. Returns the validated
+// config; throws stablelm::Error on contradictions (naming --greedy, --do-sample, --temperature…)
+// or out-of-range values.
+GenerationConfig apply_sampling(GenerationConfig cfg, const SamplingRequest& r);
+
+// An empty prompt starts from BOS (as generate() does without input_ids; an error when the model
+// has no bos_token_id); every id must be inside the vocabulary.
+void start_prompt(std::vector<int32_t>& prompt, const GenerationConfig& cfg, int64_t vocab_size);
+
+// The prompt and its token budget in a context of `context` positions: when they do not fit,
+// an error naming the numbers, or with truncate_left the prompt's oldest tokens are dropped (the
+// budget then stays what it was, as max_new_tokens). Returns the budget and the tokens dropped.
+struct PromptFit {
+  int64_t budget = 0;
+  int64_t dropped = 0;
+};
+PromptFit fit_prompt(std::vector<int32_t>& prompt, GenerationConfig& cfg, int64_t context, bool truncate_left);
+
 // Stop strings checked like transformers' StopStringCriteria: after each new token, stop when a
 // stop string ends inside that token's bytes (it may start in earlier tokens, prompt included, and
 // the token may run past its end). Matching is on raw token bytes.
