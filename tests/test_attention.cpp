@@ -263,3 +263,30 @@ TEST_P(IsaTest, BlockTableAttentionMatchesReferenceAndIsBatchInvariant) {
 }
 
 }  // namespace
+
+namespace {
+
+// Enough multi-segment queries in one call that the dispatcher cuts them into chunks (it bounds
+// the partial results' memory): each query still gets the bits it gets alone.
+TEST(BlockTableAttention, LongBatchesAreChunkedWithoutChangingBits) {
+  ThreadPool pool(2);
+  const Shape s{4, 2, 16};
+  const int64_t ctx = 900, kvw = s.kv_heads * s.head_dim, qw = s.heads * s.head_dim;
+  auto kf = randn(static_cast<size_t>(ctx * kvw), 71, 1.5f), vf = randn(static_cast<size_t>(ctx * kvw), 72);
+  auto kc = encode(kf, ctx, s.kv_heads, s.head_dim, k::WType::F16), vc = encode(vf, ctx, s.kv_heads, s.head_dim, k::WType::F16);
+  const int32_t block0 = 0;
+  const k::KVLayerView view{kc.data(), vc.data(), &block0, 62};
+  const int64_t n = sanitized() ? 420 : 700;
+  auto q = randn(static_cast<size_t>(n * qw), 73, 1.5f);
+  std::vector<float> batched(q.size()), alone(static_cast<size_t>(qw));
+  std::vector<k::AttnQuery> qs;
+  for (int64_t t = 0; t < n; ++t) qs.push_back({q.data() + t * qw, batched.data() + t * qw, ctx - n + t, &view});
+  k::attention(qs.data(), n, s.heads, s.kv_heads, s.head_dim, k::WType::F16, &pool);
+  for (int64_t t = 0; t < n; t += 37) {
+    const k::AttnQuery one{q.data() + t * qw, alone.data(), ctx - n + t, &view};
+    k::attention(&one, 1, s.heads, s.kv_heads, s.head_dim, k::WType::F16, nullptr);
+    for (int64_t i = 0; i < qw; ++i) ASSERT_EQ(batched[static_cast<size_t>(t * qw + i)], alone[static_cast<size_t>(i)]) << "query " << t;
+  }
+}
+
+}  // namespace

@@ -303,40 +303,50 @@ void attention(const AttnQuery* queries, int64_t n_queries, int64_t n_heads, int
   }
 
   // AVX-512: items are (query, segment); a query with one segment writes its result directly,
-  // the others write softmax partials that are combined afterwards.
-  std::vector<int64_t>& seg_first = scratch().seg_first;  // first item of each query, then the total
-  seg_first.resize(static_cast<size_t>(n_queries + 1));
-  int64_t items = 0;
-  for (int64_t qi = 0; qi < n_queries; ++qi) {
-    seg_first[static_cast<size_t>(qi)] = items;
-    items += (queries[qi].pos + kAttnSegment) / kAttnSegment;
-  }
-  seg_first[static_cast<size_t>(n_queries)] = items;
+  // the others write softmax partials that are combined afterwards. Queries go in chunks of at
+  // most kAttnMaxItems items, which bounds the partials' memory (a 4096-token prefill has ~35k
+  // items); no query's arithmetic depends on the chunking.
+  constexpr int64_t kAttnMaxItems = 1024;
   const int64_t stride = width + 2 * n_heads;
-  float* part = grow(scratch().attn_part, static_cast<size_t>(items * stride));
-  const int64_t parts = head_parts(items);
-  run_items(items * parts, [&](int64_t i) {
-    const int64_t item = i / parts;  // head parts of one item are adjacent: threads take whole rows at depth
-    const int64_t qi = std::upper_bound(seg_first.begin(), seg_first.end() - 1, item) - seg_first.begin() - 1;
-    const AttnQuery& q = queries[qi];
-    const int64_t n_keys = q.pos + 1, seg = item - seg_first[static_cast<size_t>(qi)];
-    const bool single = seg_first[static_cast<size_t>(qi) + 1] - seg_first[static_cast<size_t>(qi)] == 1;
-    const int64_t j0 = seg * kAttnSegment, j1 = std::min(n_keys, j0 + kAttnSegment);
-    int64_t h0, h1;
-    head_range(i % parts, parts, &h0, &h1);
-    if (h0 >= h1) return;
-    const simd::AttnArgs a = args(q);
-    float* sc = grow(scratch().attn, static_cast<size_t>(simd::attn_scratch_floats(a, j1 - j0, h1 - h0)));
-    if (single) {
-      simd::avx512::attention_keys(a, h0, h1, j0, j1, sc, q.out + h0 * head_dim, nullptr, nullptr);
-    } else {
-      float* p = part + item * stride;
-      simd::avx512::attention_keys(a, h0, h1, j0, j1, sc, p + h0 * head_dim, p + width + h0, p + width + n_heads + h0);
+  std::vector<int64_t>& seg_first = scratch().seg_first;  // first item of each query, then the total
+  for (int64_t q0 = 0; q0 < n_queries;) {
+    seg_first.clear();
+    int64_t items = 0, q1 = q0;
+    while (q1 < n_queries) {
+      const int64_t segs = (queries[q1].pos + kAttnSegment) / kAttnSegment;
+      if (q1 > q0 && items + segs > kAttnMaxItems) break;
+      seg_first.push_back(items);
+      items += segs;
+      ++q1;
     }
-  });
-  for (int64_t qi = 0; qi < n_queries; ++qi) {
-    const int64_t s0 = seg_first[static_cast<size_t>(qi)], s1 = seg_first[static_cast<size_t>(qi) + 1];
-    if (s1 - s0 > 1) combine_partials(part + s0 * stride, s1 - s0, n_heads, head_dim, queries[qi].out);
+    seg_first.push_back(items);
+    float* part = grow(scratch().attn_part, static_cast<size_t>(items * stride));
+    const int64_t parts = head_parts(items);
+    run_items(items * parts, [&](int64_t i) {
+      const int64_t item = i / parts;  // head parts of one item are adjacent: threads take whole rows at depth
+      const auto qc = static_cast<size_t>(std::upper_bound(seg_first.begin(), seg_first.end() - 1, item) - seg_first.begin() - 1);
+      const AttnQuery& q = queries[q0 + static_cast<int64_t>(qc)];
+      const int64_t n_keys = q.pos + 1, seg = item - seg_first[qc];
+      const bool single = seg_first[qc + 1] - seg_first[qc] == 1;
+      const int64_t j0 = seg * kAttnSegment, j1 = std::min(n_keys, j0 + kAttnSegment);
+      int64_t h0, h1;
+      head_range(i % parts, parts, &h0, &h1);
+      if (h0 >= h1) return;
+      const simd::AttnArgs a = args(q);
+      float* sc = grow(scratch().attn, static_cast<size_t>(simd::attn_scratch_floats(a, j1 - j0, h1 - h0)));
+      if (single) {
+        simd::avx512::attention_keys(a, h0, h1, j0, j1, sc, q.out + h0 * head_dim, nullptr, nullptr);
+      } else {
+        float* p = part + item * stride;
+        simd::avx512::attention_keys(a, h0, h1, j0, j1, sc, p + h0 * head_dim, p + width + h0, p + width + n_heads + h0);
+      }
+    });
+    for (int64_t qi = q0; qi < q1; ++qi) {
+      const auto qc = static_cast<size_t>(qi - q0);
+      const int64_t s0 = seg_first[qc], s1 = seg_first[qc + 1];
+      if (s1 - s0 > 1) combine_partials(part + s0 * stride, s1 - s0, n_heads, head_dim, queries[qi].out);
+    }
+    q0 = q1;
   }
 }
 
