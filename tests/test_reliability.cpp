@@ -6,11 +6,14 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <string>
 
 #include "io/json.h"
 #include "io/safetensors.h"
+#include "io/mapped_file.h"
 #include "stablelm/config.h"
 #include "stablelm/error.h"
 #include "stablelm/generate.h"
@@ -250,6 +253,98 @@ TEST(Threads, TokenizeJsonlGoesOnWithTheThreadsItGot) {
   EXPECT_EQ(many.exit_code, 0) << many.err;
   EXPECT_NE(many.err.find("warning: --threads 10000: the system allowed only "), std::string::npos) << many.err;
   EXPECT_EQ(many.out, one.out);
+}
+
+// ---- class 6: failures are reported as failures ----------------------------------------------
+
+const std::string& cli() {
+  static const std::string c = STABLELM_CLI;
+  return c;
+}
+
+TEST(ReportedFailures, StdoutWriteErrorsAreErrors) {
+  if (!fs::exists("/dev/full")) GTEST_SKIP() << "no /dev/full";
+  const std::string m = " --model " + tiny().string();
+  for (const std::string& cmd : {"tokenize --text hello" + m, "logits --ids 1,2,3" + m, "detokenize --ids 1,2,3" + m,
+                                "generate --ids 1,2 --max-new-tokens 3 --print-ids" + m,
+                                "generate --ids 1,2 --max-new-tokens 30" + m}) {
+    // run_shell redirects stdout itself: the inner shell's redirection is the one that counts.
+    CommandResult r = run_shell("sh -c '" + cli() + " " + cmd + " >/dev/full'");
+    EXPECT_EQ(r.exit_code, 1) << cmd;
+    EXPECT_NE(r.err.find("error: cannot write the output to stdout"), std::string::npos) << cmd << ": " << r.err;
+    r = run_shell("sh -c '" + cli() + " " + cmd + " >&-'");  // stdout closed
+    EXPECT_EQ(r.exit_code, 1) << cmd;
+    EXPECT_NE(r.err.find("error: cannot write the output to stdout"), std::string::npos) << cmd << ": " << r.err;
+  }
+  // A reader that goes away is a quiet end, not an error.
+  CommandResult r = run_shell("bash -c '" + cli() + " logits --ids 1,2,3 --model " + tiny().string() +
+                              " | head -c 1 >/dev/null; echo status ${PIPESTATUS[0]}'");
+  EXPECT_EQ(r.err.find("error"), std::string::npos) << r.err;
+}
+
+TEST(ReportedFailures, FailedStdinReadsAreErrorsNotEmptyPrompts) {
+  const std::string gen = cli() + " generate --max-new-tokens 2 --model " + tiny().string();
+  CommandResult r = run_shell("sh -c '" + gen + " <&-'");  // stdin closed: model.safetensors was read as the prompt
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("error: cannot read the prompt from stdin"), std::string::npos) << r.err;
+  r = run_shell("sh -c '" + gen + " < " + tiny().string() + "'");  // stdin is a directory
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("error: cannot read the prompt from stdin: Is a directory"), std::string::npos) << r.err;
+  r = run_shell("sh -c '" + cli() + " tokenize --jsonl --model " + tiny().string() + " <&-'");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("error: cannot read stdin"), std::string::npos) << r.err;
+}
+
+TEST(ReportedFailures, QuantizingAQuantizedModelIsRefused) {
+  const fs::path d = temp_dir("requant");
+  CommandResult r = run_cli({"quantize", "--model", tiny().string(), "--weights", "q8", (d / "q8").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* w : {"q4", "q8"}) {
+    r = run_cli({"quantize", "--model", (d / "q8").string(), "--weights", w, (d / "again").string()});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("is already quantized"), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(d / "again"));
+  }
+}
+
+TEST(ReportedFailures, MakeRandomKeepsExistingModelsAndRemovesPartialOutput) {
+  const fs::path d = model_copy("mr");
+  fs::remove(d / "model.safetensors");
+  fs::copy_file(tiny() / "model.safetensors", d / "model.safetensors");
+  const std::string before = read_file(d / "model.safetensors");
+  const std::string cfg = (tiny() / "config.json").string();
+  CommandResult r = run_cli({"make-random", "--config", cfg, "--dtype", "f32", d.string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("the directory is not empty"), std::string::npos) << r.err;
+  EXPECT_EQ(read_file(d / "model.safetensors"), before);
+  r = run_cli({"make-random", "--config", cfg, "--dtype", "f32", "--force", d.string()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(read_file(d / "model.safetensors"), before);
+
+  // A full disk: the first failed write stops it, and nothing half-written stays behind.
+  if (run_shell("unshare -m true").exit_code != 0) GTEST_SKIP() << "no mount namespaces here";
+  const fs::path mnt = temp_dir("mr-full");
+  r = run_shell("unshare -m sh -c 'mount -t tmpfs -o size=1m tmpfs " + mnt.string() + " && " + cli() +
+                " make-random --like stablelm-2-1_6b --layers 1 " + mnt.string() + "/out; echo files: $(ls " +
+                mnt.string() + "/out)'");
+  if (r.err.find("mount:") != std::string::npos) GTEST_SKIP() << r.err;
+  EXPECT_NE(r.err.find("model.safetensors: write failed: No space left on device"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("files:\n"), std::string::npos) << r.out;
+}
+
+TEST(ReportedFailures, RegexEngineLimitsAreErrorsNotEmptyIds) {
+  const fs::path d = model_copy("regex");
+  auto tj = nlohmann::json::parse(read_file(d / "tokenizer.json"));
+  // Catastrophic backtracking: PCRE2 stops at its match limit.
+  tj["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] = "(a+)+$|\\s+";
+  write_file(d / "tokenizer.json", tj.dump());
+  const std::string text = std::string(40, 'a') + "!";
+  EXPECT_NE(error_of([&] { Tokenizer::from_dir(d)->encode(text); }).find("the pre-tokenizer's regex failed"),
+            std::string::npos);
+  CommandResult r = run_cli({"tokenize", "--model", d.string(), "--text", text});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("match limit"), std::string::npos) << r.err;
 }
 
 }  // namespace
