@@ -14,6 +14,7 @@
 #include "io/json.h"
 #include "io/safetensors.h"
 #include "io/mapped_file.h"
+#include "stablelm/check_finite.h"
 #include "stablelm/config.h"
 #include "stablelm/error.h"
 #include "stablelm/generate.h"
@@ -345,6 +346,58 @@ TEST(ReportedFailures, RegexEngineLimitsAreErrorsNotEmptyIds) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.out, "");
   EXPECT_NE(r.err.find("match limit"), std::string::npos) << r.err;
+}
+
+// ---- class 7: non-finite numbers are errors -----------------------------------------------------
+
+// A copy of the tiny model whose final LayerNorm weight holds `bits` (a NaN or Inf pattern).
+fs::path poisoned_model(const std::string& tag, uint16_t bf16_bits) {
+  const fs::path d = model_copy(tag);
+  fs::remove(d / "model.safetensors");
+  std::string bytes = read_file(tiny() / "model.safetensors");
+  {
+    io::SafetensorsFile f(tiny() / "model.safetensors");
+    const io::TensorInfo* t = f.find("model.norm.weight");
+    EXPECT_NE(t, nullptr);
+    EXPECT_EQ(t->dtype, io::DType::BF16);
+    std::memcpy(bytes.data() + t->offset, &bf16_bits, 2);
+  }
+  write_file(d / "model.safetensors", bytes);
+  return d;
+}
+
+TEST(NonFinite, LogitsScoreAndGenerateRefuseNaNAndInf) {
+  for (uint16_t bits : {uint16_t{0x7fc0}, uint16_t{0x7f80}}) {  // bf16 NaN, +Inf
+    const fs::path d = poisoned_model("nan", bits);
+    for (const char* cmd : {"logits --ids 1,2,3", "logits --ids 1,2,3 --positions last",
+                                  "score --ids 1,2 --continuation 3,4", "generate --ids 1,2 --max-new-tokens 2",
+                                  "generate --ids 1,2 --max-new-tokens 2 --do-sample --seed 1"}) {
+      CommandResult r = run_shell(cli() + " " + std::string(cmd) + " --model " + d.string());
+      EXPECT_EQ(r.exit_code, 1) << cmd << ": " << r.out;
+      EXPECT_NE(r.err.find("non-finite numbers; check them"), std::string::npos) << cmd << ": " << r.err;
+      EXPECT_EQ(r.out.find("null"), std::string::npos) << cmd;
+      EXPECT_EQ(r.err.find("all scores are -inf"), std::string::npos) << cmd;
+    }
+  }
+  std::vector<float> rows(2 * 10, 0.0f);
+  rows[10 + 7] = std::nanf("");
+  const std::string msg = error_of([&] { check_finite_logits(rows, 10, "test", 5); });
+  EXPECT_NE(msg.find("test: the logits at position 6 hold NaN (token id 7)"), std::string::npos) << msg;
+  rows[10 + 7] = -INFINITY;
+  EXPECT_NE(error_of([&] { check_finite_logits(rows, 10, "t"); }).find("hold -Inf"), std::string::npos);
+}
+
+TEST(NonFinite, ATinyTemperatureIsTheGreedyLimit) {
+  // T -> 0 is argmax: with T = 1e-45 every positive logit used to overflow to +inf and share the
+  // mass. Greedy and T = 1e-45 must now agree (for any seed).
+  const std::string base = cli() + " generate --ids 1,2,3 --max-new-tokens 8 --print-ids --model " + tiny().string();
+  CommandResult greedy = run_shell(base + " --greedy");
+  ASSERT_EQ(greedy.exit_code, 0) << greedy.err;
+  for (const char* seed : {"1", "2", "3"}) {
+    CommandResult tiny_t = run_shell(base + " --do-sample --temperature 1e-45 --seed " + seed);
+    EXPECT_EQ(tiny_t.exit_code, 0) << tiny_t.err;
+    EXPECT_EQ(tiny_t.out, greedy.out) << "seed " << seed;
+  }
 }
 
 }  // namespace

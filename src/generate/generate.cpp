@@ -4,6 +4,7 @@
 #include <string>
 
 #include "stablelm/error.h"
+#include "stablelm/check_finite.h"
 #include "stablelm/generate.h"
 #include "stablelm/model.h"
 #include "stablelm/sampling.h"
@@ -52,6 +53,7 @@ GenerationResult generate(Session& session, std::span<const int32_t> prompt, con
 
   const auto t0 = Clock::now();
   std::span<const float> logits = session.forward(prompt, /*all_logits=*/false);
+  check_finite_logits(logits, static_cast<int64_t>(logits.size()), "generate", static_cast<int64_t>(prompt.size()) - 1);
   sampling::LogitsPipeline pipe(cfg, static_cast<int64_t>(logits.size()), prompt, opts.seed);
   auto t_first = t0;
   std::string bytes;
@@ -88,6 +90,8 @@ GenerationResult generate(Session& session, std::span<const int32_t> prompt, con
     }
     if (stop) break;
     logits = session.forward(std::span<const int32_t>(&r.ids.back(), 1), false);
+    check_finite_logits(logits, static_cast<int64_t>(logits.size()), "generate",
+                        static_cast<int64_t>(prompt.size() + r.ids.size()) - 1);
     ++r.decode_steps;
   }
   const auto t_end = Clock::now();
