@@ -400,5 +400,52 @@ TEST(NonFinite, ATinyTemperatureIsTheGreedyLimit) {
   }
 }
 
+// ---- class 8: numbers out of range are refused where they enter ---------------------------------
+
+TEST(Ranges, CountsSeedsAndIdsAreChecked) {
+  const std::string m = " --model " + tiny().string();
+  struct Case {
+    std::string args, expect;
+  } cases[] = {
+      {"generate --ids 1,2 --max-new-tokens 9223372036854775807" + m, "--max-new-tokens: 9223372036854775807 is larger than the limit 1073741824"},
+      {"generate --ids 1,2 --max-new-tokens 1073741824" + m, "exceeds max_position_embeddings"},
+      {"generate --ids 1,2 --min-new-tokens 99999999999999999999" + m, "--min-new-tokens: 99999999999999999999 is larger than the limit"},
+      {"generate --ids 1,2 --seed 18446744073709551616" + m, "--seed: 18446744073709551616 is larger than the largest allowed value 18446744073709551615"},
+      {"generate --ids 1,2 --eos-id 16777215" + m, "--eos-id 16777215 is outside the vocabulary"},
+      {"bench -n 99999999999999 -p 0" + m, "--n-gen: 99999999999999 is larger than the limit 1073741824"},
+      {"bench -p 9223372036854775807 -n 0" + m, "--n-prompt: 9223372036854775807 is larger than the limit"},
+      {"bench -n 1 -p 0 --depth 9223372036854775807" + m, "--depth 9223372036854775807: must be in [0, 1073741824]"},
+      {"bench -n 1 -p 0 --threads 99999999999" + m, "--threads 99999999999: must be at most"},
+      {"logits --ids 1 --threads 9999999999999" + m, "--threads: 9999999999999 is larger than the limit"},
+  };
+  for (const auto& c : cases) {
+    CommandResult r = run_shell(cli() + " " + c.args);
+    EXPECT_NE(r.exit_code, 0) << c.args;
+    EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << c.args << ": " << r.err;
+    EXPECT_NE(r.err.find(c.expect), std::string::npos) << c.args << ": " << r.err;
+    EXPECT_EQ(r.err.find("vector"), std::string::npos) << r.err;
+  }
+  // The largest seed is accepted as is.
+  CommandResult r = run_shell(cli() + " generate --ids 1,2 --max-new-tokens 1 --do-sample --seed 18446744073709551615" + m);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("seed 18446744073709551615"), std::string::npos) << r.err;
+}
+
+TEST(Ranges, GenerationConfigIdsAndSizesAreChecked) {
+  const fs::path d = model_copy("genids");
+  for (const char* body : {"{\"eos_token_id\": 1000000}", "{\"eos_token_id\": [100257, 16777215]}",
+                           "{\"pad_token_id\": 999999}", "{\"bos_token_id\": 2147483647}"}) {
+    write_file(d / "generation_config.json", body);
+    CommandResult r = run_shell(cli() + " generate --ids 1,2 --max-new-tokens 1 --model " + d.string());
+    EXPECT_EQ(r.exit_code, 1) << body;
+    EXPECT_NE(r.err.find((d / "generation_config.json").string() + ": "), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("is outside the vocabulary (vocab_size"), std::string::npos) << r.err;
+  }
+  GenerationConfig g;
+  g.max_new_tokens = std::numeric_limits<int64_t>::max();
+  EXPECT_NE(error_of([&] { g.validate(); }).find("max_new_tokens=9223372036854775807: must be at most"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace stablelm::test
