@@ -447,5 +447,63 @@ TEST(Ranges, GenerationConfigIdsAndSizesAreChecked) {
             std::string::npos);
 }
 
+// ---- class 9: messages that help ----------------------------------------------------------------
+
+TEST(Messages, UsageErrorsAreShortAndPrefixed) {
+  CommandResult r = run_shell(cli() + " frobnicate --model x");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("error: unknown subcommand 'frobnicate' (subcommands: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("generate"), std::string::npos) << r.err;
+  for (const char* args : {"logits --ids 1 --threads -1", "generate --ids 1 --max-new-tokens -5", "logits --ids 1"}) {
+    r = run_shell(cli() + " " + args + (std::string(args) == "logits --ids 1" ? "" : " --model " + tiny().string()));
+    EXPECT_EQ(r.exit_code, 2) << args;
+    EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << r.err;
+    EXPECT_LT(r.err.size(), 300u) << r.err;  // no 309-digit range
+  }
+  r = run_shell(cli() + " --help");
+  EXPECT_EQ(r.exit_code, 0);
+}
+
+TEST(Messages, GenerationConfigValuesNameTheFile) {
+  const fs::path d = model_copy("genmsg");
+  for (const char* body : {"{\"temperature\": -1}", "{\"top_p\": 1.5}", "{\"max_new_tokens\": 0}"}) {
+    write_file(d / "generation_config.json", body);
+    CommandResult r = run_shell(cli() + " generate --ids 1,2 --model " + d.string());
+    EXPECT_EQ(r.exit_code, 1) << body;
+    EXPECT_NE(r.err.find("error: " + (d / "generation_config.json").string() + ": invalid generation option"),
+              std::string::npos)
+        << r.err;
+  }
+}
+
+TEST(Messages, TokenIdsNearTheLimitAreReportedAsOutOfRange) {
+  const fs::path d = model_copy("bigid");
+  auto tj = nlohmann::json::parse(read_file(d / "tokenizer.json"));
+  auto& vocab = tj["model"]["vocab"];
+  const std::string first = vocab.begin().key();
+  for (int64_t id : {int64_t{16777215}, int64_t{16777216}}) {
+    vocab[first] = id;
+    write_file(d / "tokenizer.json", tj.dump());
+    const std::string msg = error_of([&] { Tokenizer::from_dir(d); });
+    EXPECT_NE(msg.find("is out of range (ids must be below 16777215)"), std::string::npos) << msg;
+    EXPECT_EQ(msg.find("not in model.vocab"), std::string::npos) << msg;
+  }
+}
+
+TEST(Messages, LongJsonlLinesWork) {
+  // Lines longer than the 4 MiB read block used to be cut and reported as invalid JSON.
+  std::string text;
+  while (text.size() < (5u << 20)) text += "The quick brown fox jumps over the lazy dog. ";
+  const std::string line = nlohmann::json{{"text", text}}.dump();
+  CommandResult r = run_cli({"tokenize", "--model", tiny().string(), "--jsonl"}, "{\"text\": \"a\"}\n" + line + "\n" + line);
+  ASSERT_EQ(r.exit_code, 0) << r.err.substr(0, 300);
+  const auto ids = Tokenizer::from_dir(tiny())->encode(text);
+  const std::string expected = nlohmann::json{{"ids", ids}}.dump();
+  const size_t nl1 = r.out.find('\n'), nl2 = r.out.find('\n', nl1 + 1);
+  ASSERT_NE(nl2, std::string::npos);
+  EXPECT_EQ(nlohmann::json::parse(r.out.substr(nl1 + 1, nl2 - nl1 - 1)), nlohmann::json::parse(expected));
+  EXPECT_EQ(nlohmann::json::parse(r.out.substr(nl2 + 1)), nlohmann::json::parse(expected));
+}
+
 }  // namespace
 }  // namespace stablelm::test
