@@ -505,5 +505,24 @@ TEST(Messages, LongJsonlLinesWork) {
   EXPECT_EQ(nlohmann::json::parse(r.out.substr(nl2 + 1)), nlohmann::json::parse(expected));
 }
 
+// ---- class 10: a mapped file that shrinks under us ----------------------------------------------
+
+TEST(MappedFileDeathTest, TruncationIsAnErrorNamingTheFile) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  const fs::path f = temp_dir("sigbus") / "model.safetensors";
+  write_file(f, std::string(1 << 20, 'x'));
+  EXPECT_EXIT(
+      {
+        io::install_mapping_fault_handler();
+        io::MappedFile m(f);
+        fs::resize_file(f, 0);  // as a re-download or an editor would
+        volatile uint8_t sum = 0;
+        for (size_t i = 0; i < m.size(); i += 4096) sum = static_cast<uint8_t>(sum + m.data()[i]);
+        std::exit(sum == 255 ? 3 : 4);  // not reached
+      },
+      // (the death test's child runs in its own temporary directory: match the file name only)
+      ::testing::ExitedWithCode(1), "error: /[^ ]*/model.safetensors: the file changed while in use");
+}
+
 }  // namespace
 }  // namespace stablelm::test
