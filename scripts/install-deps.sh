@@ -12,6 +12,7 @@ PKGS=(
   libpcre2-dev             # generic regex pre-tokenizers from tokenizer.json
   libgtest-dev libgmock-dev libbenchmark-dev
   python3                  # the hub test server (http.server, stdlib only)
+  clang libclang-rt-14-dev # libFuzzer (-fsanitize=fuzzer) for scripts/fuzz.sh
 )
 missing=()
 for p in "${PKGS[@]}"; do
