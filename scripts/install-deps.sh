@@ -12,6 +12,8 @@ PKGS=(
   libpcre2-dev             # generic regex pre-tokenizers from tokenizer.json
   libgtest-dev libgmock-dev libbenchmark-dev
   python3                  # the hub test server (http.server, stdlib only)
+  python3-jinja2           # the reference for chat templates (tests/chat/gen_constructs.py)
+  libedit-dev              # line editing and history in `stablelm chat` on a terminal
   clang libclang-rt-14-dev # libFuzzer (-fsanitize=fuzzer) for scripts/fuzz.sh
 )
 missing=()

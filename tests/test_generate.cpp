@@ -121,3 +121,44 @@ TEST(GenerateLoop, BadInputIsAnError) {
   cfg.top_p = 2.0;
   EXPECT_THROW(generate(s, two, cfg), Error);
 }
+
+// The request rules shared by the CLI and the server (stablelm/generate.h).
+TEST(RequestRules, SamplingOptionsImplySamplingGreedyForcesArgmax) {
+  GenerationConfig base;
+  SamplingRequest r;
+  EXPECT_FALSE(apply_sampling(base, r).do_sample);
+  r.top_p = 0.9;
+  EXPECT_TRUE(apply_sampling(base, r).do_sample);
+  r = {};
+  r.temperature = 0.0f;
+  EXPECT_FALSE(apply_sampling(base, r).do_sample);
+  r.do_sample = true;
+  EXPECT_THROW(apply_sampling(base, r), Error);
+  r = {};
+  r.greedy = true;
+  r.top_k = 5;
+  EXPECT_THROW(apply_sampling(base, r), Error);
+  r = {};
+  r.temperature = -1.0f;
+  EXPECT_THROW(apply_sampling(base, r), Error);
+}
+
+TEST(RequestRules, EmptyPromptStartsFromBosAndPromptsAreFitted) {
+  GenerationConfig cfg;
+  std::vector<int32_t> p;
+  EXPECT_THROW(start_prompt(p, cfg, 100), Error);  // no bos_token_id
+  cfg.bos_token_id = 7;
+  start_prompt(p, cfg, 100);
+  EXPECT_EQ(p, std::vector<int32_t>{7});
+  std::vector<int32_t> bad{1, 100};
+  EXPECT_THROW(start_prompt(bad, cfg, 100), Error);
+  cfg.max_new_tokens = 4;
+  std::vector<int32_t> longp(10, 1);
+  EXPECT_THROW(fit_prompt(longp, cfg, 12, false), Error);
+  const PromptFit fit = fit_prompt(longp, cfg, 12, true);
+  EXPECT_EQ(fit.dropped, 2);
+  EXPECT_EQ(fit.budget, 4);
+  EXPECT_EQ(longp.size(), 8u);
+  cfg.max_new_tokens = 12;
+  EXPECT_THROW(fit_prompt(longp, cfg, 12, true), Error);  // the budget alone fills the context
+}

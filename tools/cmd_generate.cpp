@@ -33,6 +33,7 @@
 #include "ids_arg.h"
 #include "model_path.h"
 #include "run_options.h"
+#include "stablelm/engine.h"
 #include "stablelm/error.h"
 #include "text_input.h"
 #include "stablelm/generate.h"
@@ -55,6 +56,7 @@ struct Options {
   uint64_t seed = 0;
   std::vector<std::string> eos_ids, stops;
   std::string truncate = "none";
+  int num_return_sequences = 1;
   RunOptions run;
   // Which options were given (CLI11 counts them after parsing).
   CLI::Option *o_ids, *o_prompt, *o_prompt_file, *o_max_new, *o_min_new, *o_temperature, *o_top_k, *o_top_p,
@@ -93,29 +95,24 @@ void check_conflicts(const Options& o) {
     throw Error("generate: --ids and --prompt/--prompt-file both give the prompt: use one");
   if (given(o.o_prompt) && given(o.o_prompt_file))
     throw Error("generate: --prompt and --prompt-file both give the prompt: use one");
-  if (o.greedy && o.do_sample) throw Error("generate: --greedy and --do-sample contradict each other");
-  if (o.greedy) {
-    const std::pair<const CLI::Option*, const char*> sampling_opts[] = {
-        {o.o_temperature, "--temperature"}, {o.o_top_k, "--top-k"},         {o.o_top_p, "--top-p"},
-        {o.o_min_p, "--min-p"},             {o.o_typical_p, "--typical-p"},
-    };
-    for (const auto& [opt, name] : sampling_opts)
-      if (given(opt))
-        throw Error(std::string("generate: --greedy conflicts with ") + name +
-                    " (a sampling option); drop one of them");
-  }
-  if (o.do_sample && given(o.o_temperature) && o.temperature == 0.0f)
-    throw Error("generate: --temperature 0 means greedy decoding; it contradicts --do-sample");
+}
+
+// The sampling options as given (the rules that apply them live in the library).
+SamplingRequest sampling_request(const Options& o) {
+  SamplingRequest r;
+  r.greedy = o.greedy;
+  r.do_sample = o.do_sample;
+  if (given(o.o_temperature)) r.temperature = o.temperature;
+  if (given(o.o_top_k)) r.top_k = o.top_k;
+  if (given(o.o_top_p)) r.top_p = o.top_p;
+  if (given(o.o_min_p)) r.min_p = o.min_p;
+  if (given(o.o_typical_p)) r.typical_p = o.typical_p;
+  return r;
 }
 
 // Model defaults, then the command line on top.
 GenerationConfig build_config(const Options& o, const std::filesystem::path& dir, const ModelConfig& mc) {
   GenerationConfig g = GenerationConfig::for_model(dir, mc);
-  if (given(o.o_temperature)) g.temperature = o.temperature;
-  if (given(o.o_top_k)) g.top_k = o.top_k;
-  if (given(o.o_top_p)) g.top_p = o.top_p;
-  if (given(o.o_min_p)) g.min_p = o.min_p;
-  if (given(o.o_typical_p)) g.typical_p = o.typical_p;
   if (given(o.o_rep)) g.repetition_penalty = o.repetition_penalty;
   if (given(o.o_ngram)) g.no_repeat_ngram_size = o.no_repeat_ngram_size;
   if (given(o.o_max_new) && o.max_new_tokens > 0) g.max_new_tokens = o.max_new_tokens;  // 0: see run()
@@ -134,18 +131,50 @@ GenerationConfig build_config(const Options& o, const std::filesystem::path& dir
     g.stop_strings.clear();
     for (const auto& s : o.stops) g.stop_strings.push_back(unescape(s));
   }
-  // Sampling when asked for, or implied by a sampling option; greedy when forced.
-  const bool implied = (given(o.o_temperature) && o.temperature > 0.0f) || given(o.o_top_k) || given(o.o_top_p) ||
-                       given(o.o_min_p) || given(o.o_typical_p);
-  if (o.greedy) g.do_sample = false;
-  else if (o.do_sample || implied) g.do_sample = true;
-  if (given(o.o_temperature) && o.temperature == 0.0f) g.do_sample = false;
-  g.validate();
-  return g;
+  return apply_sampling(g, sampling_request(o));
+}
+
+// --num-return-sequences K: K samples in one batch per step, sharing the prompt's KV blocks.
+// Text: each sample after a "--- sample i ---" line; --print-ids: {"ids": [[...], ...]}.
+int run_many(const Options& o, const Model& model, const Tokenizer* tok, const std::vector<int32_t>& prompt,
+             const GenerationConfig& cfg, int64_t budget, uint64_t seed) {
+  const int k = o.num_return_sequences;
+  EngineOptions eo;
+  eo.kv = o.run.kv_format();
+  eo.max_context = static_cast<int64_t>(prompt.size()) + budget;
+  eo.kv_tokens = static_cast<int64_t>(prompt.size()) + k * (budget + eo.block_size);
+  eo.prefix_cache = false;
+  Engine engine(model, eo);
+  MultiGenerateOptions mo;
+  mo.seed = seed;
+  mo.tokenizer = tok;
+  const std::vector<GenerationResult> rs = generate_n(engine, prompt, k, cfg, mo);
+  if (o.print_ids) {
+    nlohmann::json ids = nlohmann::json::array();
+    for (const auto& r : rs) ids.push_back(r.ids);
+    std::printf("%s\n", nlohmann::json{{"ids", ids}}.dump().c_str());
+  } else {
+    const auto& eos = cfg.eos_token_ids;
+    for (size_t i = 0; i < rs.size(); ++i) {
+      std::vector<int32_t> ids = rs[i].ids;
+      if (!ids.empty() && std::find(eos.begin(), eos.end(), ids.back()) != eos.end()) ids.pop_back();  // the final eos is not printed
+      std::printf("%s--- sample %zu ---\n%s\n", i ? "\n" : "", i + 1, tok->decode(ids).c_str());
+    }
+  }
+  std::fflush(stdout);
+  size_t total = 0;
+  for (const auto& r : rs) total += r.ids.size();
+  const GenerationResult& r0 = rs.front();
+  std::fprintf(stderr, "prompt tokens: %lld, samples: %d, generated tokens: %zu, prefill %.3f s, decode %.3f s (%.2f tok/s all samples), seed %llu (sample i: seed + i)\n",
+               static_cast<long long>(r0.prompt_tokens), k, total, r0.prefill_seconds, r0.decode_seconds,
+               r0.decode_seconds > 0 ? static_cast<double>(total - rs.size()) / r0.decode_seconds : 0.0,
+               static_cast<unsigned long long>(seed));
+  return 0;
 }
 
 int run(const Options& o) {
   check_conflicts(o);
+  if (o.num_return_sequences < 1) throw Error("--num-return-sequences must be at least 1");
   if (o.truncate != "left" && o.truncate != "none")
     throw Error("--truncate " + o.truncate + ": expected left or none");
   const auto dir = resolve_model_dir(o.model, o.revision);
@@ -170,41 +199,28 @@ int run(const Options& o) {
     else text = read_stdin_text("the prompt");
     prompt = tok->encode(text);
   }
-  // An empty prompt starts from BOS, as generate() does without input_ids.
-  if (prompt.empty()) {
-    if (!cfg.bos_token_id) throw Error("generate: the prompt is empty and the model has no bos_token_id to start from");
-    prompt.push_back(*cfg.bos_token_id);
-  }
-  for (int32_t id : prompt)
-    if (id >= mc.vocab_size)
-      throw Error("generate: prompt token id " + std::to_string(id) + " is out of range (vocab_size " +
-                  std::to_string(mc.vocab_size) + ")");
-
+  start_prompt(prompt, cfg, mc.vocab_size);
   // --max-new-tokens 0: nothing to generate (kept from the id-level contract).
   if (given(o.o_max_new) && o.max_new_tokens == 0) {
     if (o.print_ids) std::printf("{\"ids\": []}\n");
     return 0;
   }
 
-  auto budget = cfg.new_token_budget(static_cast<int64_t>(prompt.size()));
-  const int64_t ctx = mc.max_position_embeddings;
-  if (static_cast<int64_t>(prompt.size()) + budget > ctx) {
-    if (o.truncate != "left" || budget >= ctx)
-      throw Error("generate: prompt of " + std::to_string(prompt.size()) + " tokens + " + std::to_string(budget) +
-                  " new tokens exceeds max_position_embeddings " + std::to_string(ctx) +
-                  (budget >= ctx ? " (lower --max-new-tokens)" : " (shorten the prompt, lower --max-new-tokens, or pass --truncate left)"));
-    const size_t keep = static_cast<size_t>(ctx - budget);
-    std::fprintf(stderr, "note: prompt truncated on the left from %zu to %zu tokens\n", prompt.size(), keep);
-    prompt.erase(prompt.begin(), prompt.end() - static_cast<std::ptrdiff_t>(keep));
-    if (!cfg.max_new_tokens) cfg.max_new_tokens = budget;  // the budget must not grow as the prompt shrinks
-  }
-  budget = cfg.new_token_budget(static_cast<int64_t>(prompt.size()));
+  const PromptFit fit = fit_prompt(prompt, cfg, mc.max_position_embeddings, o.truncate == "left");
+  if (fit.dropped > 0)
+    std::fprintf(stderr, "note: prompt truncated on the left from %lld to %zu tokens\n",
+                 static_cast<long long>(fit.dropped) + static_cast<long long>(prompt.size()), prompt.size());
+  const int64_t budget = fit.budget;
+
+  const uint64_t seed = given(o.o_seed) ? o.seed : (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
+  if (o.num_return_sequences != 1) return run_many(o, *model, tok.get(), prompt, cfg, budget, seed);
 
   Session session(*model, static_cast<int64_t>(prompt.size()) + budget, o.run.kv_format());
   GenerateOptions gopts;
-  gopts.seed = given(o.o_seed) ? o.seed : (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
+  gopts.seed = seed;
   gopts.tokenizer = tok.get();
   std::optional<IncrementalDecoder> dec;
+  char last_char = 0;  // of the streamed text
   if (text_out) dec.emplace(*tok);
   const auto& eos = cfg.eos_token_ids;
   if (text_out) {
@@ -213,6 +229,7 @@ int run(const Options& o) {
       const std::string piece = dec->push(id);
       if (!piece.empty()) {
         std::fwrite(piece.data(), 1, piece.size(), stdout);
+        last_char = piece.back();
         std::fflush(stdout);
       }
       return !std::ferror(stdout);  // stdout failed (disk full, closed): stop; main reports it
@@ -224,8 +241,12 @@ int run(const Options& o) {
   if (text_out) {
     const std::string rest = dec->finish();
     std::fwrite(rest.data(), 1, rest.size(), stdout);
-    if (isatty(STDOUT_FILENO)) std::fputc('\n', stdout);  // a pipe gets exactly the text
+    if (!rest.empty()) last_char = rest.back();
+    const bool tty = isatty(STDOUT_FILENO);
+    if (tty) std::fputc('\n', stdout);  // a pipe gets exactly the text
     std::fflush(stdout);
+    // ... so when stdout and stderr share a stream, the summary starts on a line of its own.
+    if (!tty && last_char != '\n' && last_char != 0) std::fputc('\n', stderr);
   } else {
     std::printf("%s\n", nlohmann::json{{"ids", r.ids}}.dump().c_str());
     std::fflush(stdout);
@@ -272,6 +293,8 @@ Registration reg("generate", "Generate text (or token ids) like transformers' ge
                   ->take_all();
   app.add_option("--truncate", o->truncate, "left: drop the prompt's oldest tokens to fit the context; none: error")
       ->check(CLI::IsMember({"left", "none"}));
+  app.add_option("--num-return-sequences", o->num_return_sequences,
+                 "Samples of the prompt to generate, in one batch sharing the prompt's KV (sample i uses seed + i)");
   app.add_flag("--print-ids", o->print_ids, "Print the new token ids as JSON {\"ids\": [...]} instead of text");
   add_run_options(app, o->run);
   return [o] { return run(*o); };

@@ -10,8 +10,8 @@ namespace stablelm {
 
 // Throws stablelm::Error("<what>: the logits at position P hold NaN (token id T) ...; check the
 // model's weights") when any of the rows (rows x vocab, row-major) is not finite. first_position:
-// the position of the first row, for the message.
+// the position of the first row, for the message (negative: not named).
 void check_finite_logits(std::span<const float> logits, int64_t vocab, const std::string& what,
-                         int64_t first_position = 0);
+                         int64_t first_position = -1);
 
 }  // namespace stablelm

@@ -11,51 +11,44 @@
 #include <vector>
 
 #include "stablelm/config.h"
+#include "stablelm/generation_config.h"
+#include "stablelm/sampling.h"
 
 namespace stablelm {
 
+class Engine;
 class Session;
 class Tokenizer;
 
-// transformers.GenerationConfig, the fields that apply to a decoder-only model and one sequence.
-// Defaults are transformers' (4.44): greedy, temperature 1, top_k 50, top_p 1, max_length 20.
-struct GenerationConfig {
-  bool do_sample = false;
-  float temperature = 1.0f;  // 0 means greedy (transformers refuses 0 with do_sample; we take it as argmax)
-  int top_k = 50;            // 0 = off
-  double top_p = 1.0;  // 1 = off
-  std::optional<double> min_p;
-  double typical_p = 1.0;  // 1 = off
-  float repetition_penalty = 1.0f;
-  int no_repeat_ngram_size = 0;
-  std::optional<int64_t> max_new_tokens;  // wins over max_length when set
-  int64_t max_length = 20;                // prompt + new tokens
-  std::optional<int64_t> min_new_tokens;
-  int64_t min_length = 0;  // prompt + new tokens
-  std::vector<int32_t> eos_token_ids;
-  std::optional<int32_t> bos_token_id;
-  std::optional<int32_t> pad_token_id;
-  std::vector<std::string> stop_strings;
+// ---- the request rules that the CLI and the server share ------------------------------------
 
-  // Reads a generation_config.json; keys it lacks keep transformers' defaults, unknown keys are
-  // ignored. Throws stablelm::Error naming the file and the key on a wrong type or bad JSON.
-  static GenerationConfig load(const std::filesystem::path& json_file);
-  // The model directory's generation_config.json when present, else what transformers derives
-  // from config.json (GenerationConfig.from_model_config: bos/eos ids).
-  static GenerationConfig for_model(const std::filesystem::path& model_dir, const ModelConfig& model);
-
-  // Throws stablelm::Error naming the option when a value is out of range (negative temperature,
-  // top_p outside (0, 1], top_k < 0, min_p outside [0, 1], typical_p outside (0, 1],
-  // repetition_penalty <= 0, negative sizes, max_new_tokens < 1, empty stop string).
-  void validate() const;
-  // transformers' warnings for sampling options that greedy decoding ignores (do_sample false).
-  std::vector<std::string> warnings() const;
-  // True when the next token is drawn at random (do_sample and temperature > 0).
-  bool sampling() const { return do_sample && temperature > 0.0f; }
-  // New tokens allowed after a prompt of prompt_len: max_new_tokens, else max_length - prompt_len
-  // (at least 1, as transformers always generates one token).
-  int64_t new_token_budget(int64_t prompt_len) const;
+// Sampling options as a user gives them (unset = not given), named after the CLI's options.
+struct SamplingRequest {
+  bool greedy = false;     // force argmax; conflicts with the sampling options
+  bool do_sample = false;  // sample (also implied by the options below)
+  std::optional<float> temperature;
+  std::optional<int> top_k;
+  std::optional<double> top_p, min_p, typical_p;
 };
+// The model's defaults (cfg) with the request on top: giving temperature > 0, top_k, top_p,
+// min_p or typical_p turns sampling on, as a user of the model card expects (transformers would
+// need do_sample=True); greedy forces argmax; temperature 0 means greedy. Returns the validated
+// config; throws stablelm::Error on contradictions (naming --greedy, --do-sample, --temperature…)
+// or out-of-range values.
+GenerationConfig apply_sampling(GenerationConfig cfg, const SamplingRequest& r);
+
+// An empty prompt starts from BOS (as generate() does without input_ids; an error when the model
+// has no bos_token_id); every id must be inside the vocabulary.
+void start_prompt(std::vector<int32_t>& prompt, const GenerationConfig& cfg, int64_t vocab_size);
+
+// The prompt and its token budget in a context of `context` positions: when they do not fit,
+// an error naming the numbers, or with truncate_left the prompt's oldest tokens are dropped (the
+// budget then stays what it was, as max_new_tokens). Returns the budget and the tokens dropped.
+struct PromptFit {
+  int64_t budget = 0;
+  int64_t dropped = 0;
+};
+PromptFit fit_prompt(std::vector<int32_t>& prompt, GenerationConfig& cfg, int64_t context, bool truncate_left);
 
 // Stop strings checked like transformers' StopStringCriteria: after each new token, stop when a
 // stop string ends inside that token's bytes (it may start in earlier tokens, prompt included, and
@@ -97,9 +90,65 @@ struct GenerationResult {
   int64_t decode_steps = 0;    // forward passes of one token (ids.size() - 1 unless it stopped early)
 };
 
+// One sequence's generation, fed one logits row at a time: the decode loop inverted, so that the
+// caller runs the forward passes (many sequences in one Engine batch, the server's scheduler, or
+// generate() below over a Session). step() applies the processors and warpers, draws or takes
+// the argmax, appends the token, and says whether the sequence stops (eos, stop string, budget).
+class SequenceGenerator {
+ public:
+  // cfg is validated here; prompt = the ids fed to the model (for penalties, min_length and the
+  // stop strings' look-back); tokenizer is needed for stop strings (may be null otherwise).
+  SequenceGenerator(const GenerationConfig& cfg, int64_t vocab_size, std::span<const int32_t> prompt, uint64_t seed,
+                    const Tokenizer* tokenizer);
+
+  struct Step {
+    int32_t id = -1;
+    bool done = false;
+    StopReason reason = StopReason::MaxNewTokens;  // when done
+    int stop_string_index = -1;
+  };
+  // logits: the vocab_size logits of the sequence's last position.
+  Step step(std::span<const float> logits);
+  // Ends the sequence from outside (a client went away, a callback said stop).
+  void stop(StopReason reason) { done_ = true, reason_ = reason; }
+
+  bool done() const { return done_; }
+  StopReason reason() const { return reason_; }
+  const std::vector<int32_t>& ids() const { return ids_; }  // generated so far (the stopping token included)
+  int64_t budget() const { return budget_; }
+  const sampling::LogitsPipeline& pipeline() const { return pipe_; }
+
+ private:
+  const GenerationConfig& cfg_;
+  const Tokenizer* tok_;
+  int64_t budget_;
+  sampling::LogitsPipeline pipe_;
+  StopStringMatcher stops_;
+  std::vector<int32_t> ids_;
+  bool done_ = false;
+  StopReason reason_ = StopReason::MaxNewTokens;
+};
+
 // Runs generation on an empty session (a used one is reset to position 0). The prompt must be
 // non-empty and prompt + budget must fit the session's context; otherwise stablelm::Error says so.
 GenerationResult generate(Session& session, std::span<const int32_t> prompt, const GenerationConfig& cfg,
                           const GenerateOptions& opts = {});
+
+}  // namespace stablelm
+
+namespace stablelm {
+
+// num_return_sequences: n samples of one prompt in one batch per step on an Engine, sharing
+// the prompt's KV blocks (prefilled once, then forked). Sample i draws with seed + i, so each
+// sample equals a single-sequence generate() with that seed (the engine is row-invariant).
+// Needs sampling when n > 1, as transformers does. on_token, when set, is called as
+// on_token(i, id) and may return false to stop sample i.
+struct MultiGenerateOptions {
+  uint64_t seed = 0;
+  const Tokenizer* tokenizer = nullptr;
+  std::function<bool(int index, int32_t id)> on_token;
+};
+std::vector<GenerationResult> generate_n(Engine& engine, std::span<const int32_t> prompt, int n,
+                                         const GenerationConfig& cfg, const MultiGenerateOptions& opts = {});
 
 }  // namespace stablelm

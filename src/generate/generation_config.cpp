@@ -8,7 +8,7 @@
 #include "io/json.h"
 #include "io/regular_file.h"
 #include "stablelm/error.h"
-#include "stablelm/generate.h"
+#include "stablelm/generation_config.h"
 
 namespace stablelm {
 namespace {

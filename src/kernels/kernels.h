@@ -28,9 +28,10 @@ struct Weight {
   int64_t cols = 0;
   const void* data = nullptr;  // not owned: points into the mmap or into model-owned buffers
   size_t bytes = 0;            // size of data, for bandwidth accounting
-  // Matmul precision "medium" (BF16 weights only): prefill may round the activations to bf16 and
-  // use the CPU's bf16 dot product (vdpbf16ps, fp32 accumulation) — twice the fp32 FMA rate at
-  // llama.cpp's / PyTorch-bf16 accuracy. Decode, and CPUs without AVX512-BF16, stay exact fp32.
+  // Matmul precision "medium" (BF16 weights only): the activations are rounded to bf16 and the
+  // CPU's bf16 dot product (vdpbf16ps, fp32 accumulation) is used — twice the fp32 FMA rate at
+  // llama.cpp's / PyTorch-bf16 accuracy — for every n, decode included (so that a row's result
+  // does not depend on n). CPUs without AVX512-BF16 stay exact fp32.
   bool bf16_acts = false;
 };
 
@@ -45,6 +46,9 @@ void embed_row(const Weight& w, int64_t row, float* out);
 
 // y[n, rows] = x[n, cols] · wᵀ (+ bias[rows] when bias != nullptr). The workhorse: decode is
 // n = 1 (matrix × vector, bandwidth bound), prefill is n = prompt length (compute bound).
+// Row-invariant: at a given ISA level (and precision), row t of y is bit for bit the result of
+// linear(w, bias, x + t * cols, 1, ...) whatever n and the thread count (one summation order per
+// output element on every path); levels may differ from each other.
 void linear(const Weight& w, const float* bias, const float* x, int64_t n, float* y, ThreadPool* pool);
 
 // LayerNorm over the last dim of x[n, dim]: (x - mean) / sqrt(var + eps) * weight (+ bias).
@@ -57,13 +61,39 @@ void layer_norm(const float* x, int64_t n, int64_t dim, const float* weight, con
 void rope(float* x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t rot_dims, const int32_t* positions,
           const float* inv_freq);
 
-// Causal attention for n new queries at positions pos0 .. pos0+n-1 against a cache that already
-// holds keys/values for positions 0 .. pos0+n-1.
+// One sequence's KV cache for one layer, held in blocks of 2^block_shift rows: position j's key
+// and value rows are physical row blocks[j >> block_shift] * 2^block_shift + (j mod 2^block_shift)
+// of the layer's K and V arrays (rows kv_row_bytes(kv_type, n_kv_heads, head_dim) apart).
+struct KVLayerView {
+  const void* k;
+  const void* v;
+  const int32_t* blocks;
+  int block_shift;
+};
+
+// One query of causal attention: q [n_heads, head_dim] at position pos attends keys 0 .. pos of
+// its sequence's cache kv; the result goes to out [n_heads, head_dim].
+struct AttnQuery {
+  const float* q;
+  float* out;
+  int64_t pos;
+  const KVLayerView* kv;
+};
+
+// Attention for a batch of queries (any sequences, any positions). Query head h uses kv head
+// h / (n_heads / n_kv_heads); scale 1/sqrt(head_dim). Row-invariant: every query's result is
+// computed the same way whatever the other queries, the thread count or how a prompt was split
+// into calls (its keys are cut into segments by key index only).
+void attention(const AttnQuery* queries, int64_t n_queries, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
+               WType kv_type, ThreadPool* pool);
+
+// Causal attention for n new queries at positions pos0 .. pos0+n-1 against a contiguous cache
+// that already holds keys/values for positions 0 .. pos0+n-1 (the batch form above over one
+// block holding the whole cache).
 //   q:   [n, n_heads, head_dim]
 //   k,v: [n_ctx_stored, n_kv_heads, head_dim] rows, element type kv_type (F32, F16, BF16 or Q8;
 //        rows kv_row_bytes(kv_type, n_kv_heads, head_dim) apart)
 //   out: [n, n_heads, head_dim]
-// Query head h uses kv head h / (n_heads / n_kv_heads). Scale 1/sqrt(head_dim).
 void attention(const float* q, int64_t n, int64_t pos0, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
                const void* k, const void* v, WType kv_type, float* out, ThreadPool* pool);
 

@@ -12,14 +12,15 @@
 //               mlp(u) = down(silu(gate(u)) * up(u))
 //   logits = lm_head(norm(x))
 //
-// Only the kernels in kernels/kernels.h do arithmetic; this file is the graph. Activations are
-// fp32. The session keeps a KV cache so a decoded token costs one token of compute, and its
+// Only the kernels in kernels/kernels.h do arithmetic; this file is the graph, over a batch of
+// rows from any number of sequences (stablelm/engine.h): every row-wise step runs on all rows at
+// once, attention runs per row over its own sequence's KV blocks. Activations are fp32. The
 // scratch buffers only grow (allocated once at the largest batch seen): no allocation per token.
 #include <algorithm>
 #include <cstring>
 #include <string>
 
-#include "model/kv_cache.h"
+#include "model/engine_impl.h"
 #include "model/model_impl.h"
 #include "stablelm/error.h"
 
@@ -38,36 +39,15 @@ const ModelConfig& Model::config() const { return impl_->config; }
 const std::filesystem::path& Model::dir() const { return impl_->dir; }
 size_t Model::weight_bytes() const { return impl_->weight_bytes; }
 
-// ---- Session --------------------------------------------------------------------------------
+// ---- the forward graph over a batch ------------------------------------------------------------
 
-class SessionImpl {
- public:
-  SessionImpl(const ModelImpl& m, int64_t max_context, KVFormat kv)
-      : m_(m), cache_(m.config, max_context > 0 ? max_context : m.config.max_position_embeddings, kv) {}
+void Engine::Impl::emit(const char* name, int64_t layer, const float* data, int64_t rows, int64_t cols) const {
+  if (!trace) return;
+  trace(layer < 0 ? std::string(name) : "layer" + std::to_string(layer) + "." + name, data, rows, cols);
+}
 
-  std::span<const float> forward(std::span<const int32_t> tokens, bool all_logits);
-
-  const ModelImpl& m_;
-  KVCache cache_;
-  int64_t n_past_ = 0;
-  TraceFn trace_;
-
- private:
-  void reserve(int64_t rows, int64_t logit_rows);
-  void mlp(const LayerWeights& L, const float* in, int64_t T, float* out);
-  void emit(const char* name, int64_t layer, const float* data, int64_t rows, int64_t cols) const {
-    if (!trace_) return;
-    trace_(layer < 0 ? std::string(name) : "layer" + std::to_string(layer) + "." + name, data, rows, cols);
-  }
-
-  // Scratch, [rows, width] row-major, grown on demand and then reused.
-  int64_t rows_cap_ = 0, logit_rows_cap_ = 0;
-  std::vector<float> x_, h_, q_, k_, v_, ctx_, attn_, gate_, up_, mlp_, logits_;
-  std::vector<int32_t> pos_;
-};
-
-void SessionImpl::reserve(int64_t rows, int64_t logit_rows) {
-  const ModelConfig& c = m_.config;
+void Engine::Impl::reserve(int64_t rows, int64_t logit_rows) {
+  const ModelConfig& c = m.config;
   if (rows > rows_cap_) {
     const auto n = [&](int64_t width) { return static_cast<size_t>(rows * width); };
     const int64_t d = c.head_dim();
@@ -81,7 +61,11 @@ void SessionImpl::reserve(int64_t rows, int64_t logit_rows) {
     gate_.resize(n(c.intermediate_size));
     up_.resize(n(c.intermediate_size));
     mlp_.resize(n(c.hidden_size));
+    head_in_.resize(n(c.hidden_size));
     pos_.resize(static_cast<size_t>(rows));
+    slot_.resize(static_cast<size_t>(rows));
+    view_of_.resize(static_cast<size_t>(rows));
+    queries_.resize(static_cast<size_t>(rows));
     rows_cap_ = rows;
   }
   if (logit_rows > logit_rows_cap_) {
@@ -90,49 +74,58 @@ void SessionImpl::reserve(int64_t rows, int64_t logit_rows) {
   }
 }
 
-void SessionImpl::mlp(const LayerWeights& L, const float* in, int64_t T, float* out) {
-  ThreadPool* pool = m_.pool.get();
-  kernels::linear(L.gate, nullptr, in, T, gate_.data(), pool);
-  kernels::linear(L.up, nullptr, in, T, up_.data(), pool);
-  kernels::silu_mul(gate_.data(), up_.data(), T * m_.config.intermediate_size);
-  kernels::linear(L.down, nullptr, gate_.data(), T, out, pool);
+void Engine::Impl::mlp(const LayerWeights& L, const float* in, int64_t T, float* out) {
+  ThreadPool* tp = m.pool.get();
+  kernels::linear(L.gate, nullptr, in, T, gate_.data(), tp);
+  kernels::linear(L.up, nullptr, in, T, up_.data(), tp);
+  kernels::silu_mul(gate_.data(), up_.data(), T * m.config.intermediate_size);
+  kernels::linear(L.down, nullptr, gate_.data(), T, out, tp);
 }
 
-std::span<const float> SessionImpl::forward(std::span<const int32_t> tokens, bool all_logits) {
-  const ModelConfig& c = m_.config;
-  const int64_t T = static_cast<int64_t>(tokens.size());
-  if (T == 0) throw Error("forward: no tokens");
-  if (n_past_ + T > cache_.max_context())
-    throw Error("context overflow: " + std::to_string(n_past_) + " cached + " + std::to_string(T) + " new tokens exceed the " +
-                std::to_string(cache_.max_context()) + "-token context");
-  for (int32_t id : tokens)
-    if (id < 0 || id >= c.vocab_size)
-      throw Error("token id " + std::to_string(id) + " is outside the vocabulary [0, " + std::to_string(c.vocab_size) + ")");
-
-  std::lock_guard<std::mutex> lock(m_.run_mutex);
-  ThreadPool* pool = m_.pool.get();
-  const int64_t H = c.hidden_size, I = c.intermediate_size, d = c.head_dim();
+void Engine::Impl::compute(const Batch& batch, int64_t n_logits) {
+  const ModelConfig& c = m.config;
+  const int64_t T = static_cast<int64_t>(batch.size());
+  std::lock_guard<std::mutex> lock(m.run_mutex);
+  ThreadPool* tp = m.pool.get();
+  const int64_t H = c.hidden_size, d = c.head_dim();
   const int64_t nh = c.num_attention_heads, nkv = c.num_key_value_heads, r = c.rotary_dims();
   const int64_t qw = nh * d, kvw = nkv * d;
   const float eps = static_cast<float>(c.layer_norm_eps);
-  const int64_t logit_rows = all_logits ? T : 1;
-  reserve(T, logit_rows);
+  reserve(T, n_logits);
   float *x = x_.data(), *h = h_.data(), *q = q_.data(), *k = k_.data(), *v = v_.data();
 
+  // Rows: embedding, position, KV slot, and which sequence's block table their query reads.
+  views_.clear();
   for (int64_t t = 0; t < T; ++t) {
-    m_.embed_rows.read(tokens[static_cast<size_t>(t)], x + t * H);
-    pos_[static_cast<size_t>(t)] = static_cast<int32_t>(n_past_ + t);
+    const BatchRow& row = batch.rows[static_cast<size_t>(t)];
+    const Seq& s = seq(row.seq);
+    m.embed_rows.read(row.token, x + t * H);
+    pos_[static_cast<size_t>(t)] = static_cast<int32_t>(row.pos);
+    const int64_t blk = row.pos >> pool.block_shift(), in_blk = row.pos & (pool.block_rows() - 1);
+    slot_[static_cast<size_t>(t)] = pool.phys_row(s.table[static_cast<size_t>(blk)], in_blk);
+    int32_t vi = -1;
+    for (size_t i = 0; i < views_.size(); ++i)
+      if (views_[i].blocks == s.table.data()) vi = static_cast<int32_t>(i);
+    if (vi < 0) {
+      views_.push_back({nullptr, nullptr, s.table.data(), pool.block_shift()});
+      vi = static_cast<int32_t>(views_.size() - 1);
+    }
+    view_of_[static_cast<size_t>(t)] = vi;
   }
+  for (int64_t t = 0; t < T; ++t)
+    queries_[static_cast<size_t>(t)] = {q + t * qw, ctx_.data() + t * qw, pos_[static_cast<size_t>(t)],
+                                        &views_[static_cast<size_t>(view_of_[static_cast<size_t>(t)])]};
   emit("embeddings", -1, x, T, H);
 
+  const int64_t rb = pool.row_bytes();
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    const LayerWeights& L = m_.layers[static_cast<size_t>(l)];
+    const LayerWeights& L = m.layers[static_cast<size_t>(l)];
     kernels::layer_norm(x, T, H, L.input_ln_w.data(), L.input_ln_b.data(), eps, h);
     emit("input_layernorm", l, h, T, H);
 
-    kernels::linear(L.q, L.q_bias.empty() ? nullptr : L.q_bias.data(), h, T, q, pool);
-    kernels::linear(L.k, L.k_bias.empty() ? nullptr : L.k_bias.data(), h, T, k, pool);
-    kernels::linear(L.v, L.v_bias.empty() ? nullptr : L.v_bias.data(), h, T, v, pool);
+    kernels::linear(L.q, L.q_bias.empty() ? nullptr : L.q_bias.data(), h, T, q, tp);
+    kernels::linear(L.k, L.k_bias.empty() ? nullptr : L.k_bias.data(), h, T, k, tp);
+    kernels::linear(L.v, L.v_bias.empty() ? nullptr : L.v_bias.data(), h, T, v, tp);
     emit("q_proj", l, q, T, qw);
     emit("k_proj", l, k, T, kvw);
     emit("v_proj", l, v, T, kvw);
@@ -148,15 +141,24 @@ std::span<const float> SessionImpl::forward(std::span<const int32_t> tokens, boo
       emit("k_layernorm", l, k, T, kvw);
     }
 
-    kernels::rope(q, T, nh, d, r, pos_.data(), m_.inv_freq.data());
-    kernels::rope(k, T, nkv, d, r, pos_.data(), m_.inv_freq.data());
+    kernels::rope(q, T, nh, d, r, pos_.data(), m.inv_freq.data());
+    kernels::rope(k, T, nkv, d, r, pos_.data(), m.inv_freq.data());
 
-    kernels::store_kv(k, T, kvw, cache_.type(), cache_.k_at(l, n_past_), d);
-    kernels::store_kv(v, T, kvw, cache_.type(), cache_.v_at(l, n_past_), d);
-    kernels::attention(q, T, n_past_, nh, nkv, d, cache_.k_at(l, 0), cache_.v_at(l, 0), cache_.type(), ctx_.data(), pool);
+    // Store the new keys and values, one call per run of rows that are adjacent in the pool.
+    uint8_t *kl = pool.k_layer(l), *vl = pool.v_layer(l);
+    for (int64_t t0 = 0; t0 < T;) {
+      int64_t t1 = t0 + 1;
+      while (t1 < T && slot_[static_cast<size_t>(t1)] == slot_[static_cast<size_t>(t1 - 1)] + 1) ++t1;
+      const int64_t s0 = slot_[static_cast<size_t>(t0)];
+      kernels::store_kv(k + t0 * kvw, t1 - t0, kvw, pool.type(), kl + s0 * rb, d);
+      kernels::store_kv(v + t0 * kvw, t1 - t0, kvw, pool.type(), vl + s0 * rb, d);
+      t0 = t1;
+    }
+    for (auto& view : views_) view.k = kl, view.v = vl;
+    kernels::attention(queries_.data(), T, nh, nkv, d, pool.type(), tp);
     emit("attn_context", l, ctx_.data(), T, qw);
 
-    kernels::linear(L.o, nullptr, ctx_.data(), T, attn_.data(), pool);
+    kernels::linear(L.o, nullptr, ctx_.data(), T, attn_.data(), tp);
     emit("o_proj", l, attn_.data(), T, H);
 
     if (c.use_parallel_residual) {
@@ -174,34 +176,20 @@ std::span<const float> SessionImpl::forward(std::span<const int32_t> tokens, boo
     }
     emit("output", l, x, T, H);
   }
-  (void)I;
 
-  // Final norm on every row only when tracing; otherwise just the rows whose logits we return.
-  const int64_t first = (all_logits || trace_) ? 0 : T - 1;
-  kernels::layer_norm(x + first * H, T - first, H, m_.norm_w.data(), m_.norm_b.data(), eps, h + first * H);
-  emit("final_norm", -1, h, T, H);
-  const float* head_in = all_logits ? h : h + (T - 1) * H;
-  kernels::linear(m_.lm_head, nullptr, head_in, logit_rows, logits_.data(), pool);
-  if (all_logits) emit("logits", -1, logits_.data(), T, c.vocab_size);
-
-  n_past_ += T;
-  return {logits_.data(), static_cast<size_t>(logit_rows * c.vocab_size)};
+  // Final norm and lm_head on the rows that asked for logits (all rows' norm when tracing).
+  float* head_in = head_in_.data();
+  int64_t n = 0;
+  for (int64_t t = 0; t < T; ++t)
+    if (batch.rows[static_cast<size_t>(t)].logits) std::memcpy(head_in + (n++) * H, x + t * H, sizeof(float) * H);
+  if (trace) {
+    kernels::layer_norm(x, T, H, m.norm_w.data(), m.norm_b.data(), eps, h);
+    emit("final_norm", -1, h, T, H);
+  }
+  kernels::layer_norm(head_in, n, H, m.norm_w.data(), m.norm_b.data(), eps, head_in);
+  kernels::linear(m.lm_head, nullptr, head_in, n, logits_.data(), tp);
+  logits_used_ = static_cast<size_t>(n * c.vocab_size);
+  if (n == T) emit("logits", -1, logits_.data(), T, c.vocab_size);
 }
-
-Session::Session(const Model& model, int64_t max_context, KVFormat kv)
-    : impl_(std::make_unique<SessionImpl>(model.impl(), max_context, kv)) {}
-Session::~Session() = default;
-
-std::span<const float> Session::forward(std::span<const int32_t> tokens, bool all_logits) {
-  return impl_->forward(tokens, all_logits);
-}
-int64_t Session::n_past() const { return impl_->n_past_; }
-int64_t Session::max_context() const { return impl_->cache_.max_context(); }
-void Session::truncate(int64_t n) {
-  if (n < 0 || n > impl_->n_past_)
-    throw Error("truncate(" + std::to_string(n) + "): the session holds " + std::to_string(impl_->n_past_) + " positions");
-  impl_->n_past_ = n;
-}
-void Session::set_trace(TraceFn fn) { impl_->trace_ = std::move(fn); }
 
 }  // namespace stablelm

@@ -4,7 +4,7 @@
 #include <string>
 
 #include "stablelm/error.h"
-#include "stablelm/generate.h"
+#include "stablelm/generation_config.h"
 #include "stablelm/sampling.h"
 
 namespace stablelm::sampling {

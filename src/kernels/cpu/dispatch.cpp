@@ -76,8 +76,10 @@ const simd::Ops* ops() { return ops_for(g_level.load(std::memory_order_relaxed))
 struct Scratch {
   std::vector<int8_t> xq;
   std::vector<float> xd, attn, attn_part, row, trig;
+  std::vector<int64_t> seg_first;
   std::vector<int32_t> xs;
-  std::vector<uint32_t> xbf;
+  std::vector<uint16_t> xbf;
+  std::vector<float> xpack;
 };
 Scratch& scratch() {
   thread_local Scratch s;
@@ -89,8 +91,13 @@ auto* grow(V& v, size_t n) {
   return v.data();
 }
 
-// Below this many tokens the exact fp32 kernels are as fast (bandwidth bound) as the bf16 GEMM.
-constexpr int64_t kBf16MinTokens = 16;
+// v's storage grown to n elements, from a 64-byte boundary (the packed activation tiles).
+template <class V>
+auto* grow_aligned(V& v, size_t n) {
+  using T = typename V::value_type;
+  auto* p = grow(v, n + 64 / sizeof(T));
+  return reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t{63});
+}
 
 // Scalar rows [r0, r1): the reference's arithmetic, written into the full-width y.
 void scalar_linear_rows(const Weight& w, const float* bias, const float* x, int64_t n, float* y, int64_t r0,
@@ -107,10 +114,13 @@ void scalar_linear_rows(const Weight& w, const float* bias, const float* x, int6
   }
 }
 
-// Decode attention at depth splits the keys into at most kAttnKeyRanges ranges of at least
-// kAttnMinKeysPerRange keys; below 2 * kAttnMinKeysPerRange keys the threads split the heads.
-// (At depth 1024, 16 ranges of 64 keys ran 0.93-0.98x as fast as the head split, in-process A/B.)
-constexpr int64_t kAttnKeyRanges = 16, kAttnMinKeysPerRange = 256;
+// Attention cuts each query's keys into segments of kAttnSegment keys at fixed key indices
+// (0-255, 256-511, ...): a query's arithmetic then depends on its key count only, never on the
+// threads, the batch or how its prompt was split. Threads take (query, segment) items; with too
+// few of them (decode at low depth) they also split the heads, which never mix.
+// (Decode at depth 4000: splitting keys, not heads, ran 1.05-1.34x as fast: each thread then
+// reads whole cache rows.)
+constexpr int64_t kAttnSegment = 256;
 
 // Softmax-weighted sum of per-range partial attention results (attention_decode_keys): part
 // holds, per range, [n_heads][head_dim] unnormalised sums, then the max and the sum of
@@ -181,26 +191,38 @@ void linear(const Weight& w, const float* bias, const float* x, int64_t n, float
     else run(0, 0, groups);
     return;
   }
-  if (o && o->gemm_bf16 && w.bf16_acts && w.type == WType::BF16 && n >= kBf16MinTokens) {
-    // Round and pack the activations once (shared by all threads), then split the rows.
-    uint32_t* xp = grow(scratch().xbf, static_cast<size_t>(simd::bf16_pack_words(n, w.cols)));
-    const int64_t tiles = simd::bf16_tiles(n);
+  // The float paths are row-invariant (linear_float_avx512.cpp): the activations are packed
+  // once per call (shared by all threads), then the threads split the rows; no row's arithmetic
+  // depends on n, on the split or on the other rows.
+  if (o && o->linear_bf16 && w.bf16_acts && w.type == WType::BF16) {
+    // Matmul precision "medium", every n (decode too): activations rounded to bf16 once.
+    uint16_t* xp = grow_aligned(scratch().xbf, static_cast<size_t>(simd::bf16_pack_elems(n, w.cols)));
+    const int64_t tiles = simd::act_tiles(n);
     auto pack = [&](int, int64_t t0, int64_t t1) { o->pack_acts_bf16(x, n, w.cols, t0, t1, xp); };
-    auto gemm = [&](int, int64_t r0, int64_t r1) { o->gemm_bf16(w, bias, xp, n, y, r0, r1); };
+    auto run = [&](int, int64_t r0, int64_t r1) { o->linear_bf16(w, bias, xp, n, y, r0, r1); };
     if (threaded) {
-      pool->parallel_for(tiles, pack);
-      pool->parallel_for(w.rows, gemm, 32);
+      if (tiles > 1) pool->parallel_for(tiles, pack);
+      else pack(0, 0, tiles);
+      pool->parallel_for(w.rows, run, n == 1 ? 8 : 16);
     } else {
       pack(0, 0, tiles);
-      gemm(0, 0, w.rows);
+      run(0, 0, w.rows);
     }
     return;
   }
+  float* xp = nullptr;
+  if (o && o->pack_acts_f32 && n > 1) {
+    xp = grow_aligned(scratch().xpack, static_cast<size_t>(simd::f32_pack_floats(n, w.cols)));
+    const int64_t tiles = simd::act_tiles(n);
+    auto pack = [&](int, int64_t t0, int64_t t1) { o->pack_acts_f32(x, n, w.cols, t0, t1, xp); };
+    if (threaded && tiles > 1) pool->parallel_for(tiles, pack);
+    else pack(0, 0, tiles);
+  }
   auto run = [&](int, int64_t r0, int64_t r1) {
-    if (o) o->linear_float(w, bias, x, n, y, r0, r1);
+    if (o) o->linear_float(w, bias, x, xp, n, y, r0, r1);
     else scalar_linear_rows(w, bias, x, n, y, r0, r1);
   };
-  if (threaded) pool->parallel_for(w.rows, run, n >= 16 ? 32 : 8);  // 32: the prefill GEMM panel
+  if (threaded) pool->parallel_for(w.rows, run, n > 1 ? 16 : 8);
   else run(0, 0, w.rows);
 }
 
@@ -234,45 +256,108 @@ void rope(float* x, int64_t n, int64_t n_heads, int64_t head_dim, int64_t rot_di
   }
 }
 
+void attention(const AttnQuery* queries, int64_t n_queries, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
+               WType kv_type, ThreadPool* pool) {
+  if (n_queries <= 0) return;
+  const Level level = g_level.load(std::memory_order_relaxed);
+  const simd::Ops* o = ops();
+  // The Q8 KV cache has SIMD kernels on the AVX-512 level only; AVX2 uses the oracle's arithmetic.
+  const bool simd_ok = o && head_dim <= simd::kMaxHeadDim && (kv_type != WType::Q8 || level == Level::Avx512);
+  const int threads = pool ? pool->size() : 1;
+  const int64_t row_bytes = kv_row_bytes(kv_type, n_kv_heads, head_dim), width = n_heads * head_dim;
+  auto args = [&](const AttnQuery& q) {
+    return simd::AttnArgs{q.q, n_heads, n_kv_heads, head_dim,
+                          simd::KVRows{static_cast<const uint8_t*>(q.kv->k), static_cast<const uint8_t*>(q.kv->v),
+                                       q.kv->blocks, q.kv->block_shift, row_bytes},
+                          kv_type};
+  };
+  auto run_items = [&](int64_t items, auto&& fn) {
+    if (threads > 1 && items > 1) pool->parallel_for(items, [&](int, int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) fn(i);
+    });
+    else for (int64_t i = 0; i < items; ++i) fn(i);
+  };
+  // Heads per item: all of them, unless there are too few items to keep the threads busy.
+  auto head_parts = [&](int64_t items) -> int64_t {
+    if (threads <= 1 || items >= 2 * threads) return 1;
+    return std::min<int64_t>(threads, (n_heads + 15) / 16);
+  };
+  auto head_range = [&](int64_t part, int64_t parts, int64_t* h0, int64_t* h1) {
+    const int64_t groups = (n_heads + 15) / 16;  // whole groups of 16 heads per part
+    *h0 = std::min(n_heads, 16 * (groups * part / parts));
+    *h1 = std::min(n_heads, 16 * (groups * (part + 1) / parts));
+  };
+
+  if (level != Level::Avx512 || !simd_ok) {
+    const auto fn = simd_ok ? o->attention : &simd::scalar_attention;
+    const int64_t parts = head_parts(n_queries);
+    run_items(n_queries * parts, [&](int64_t i) {
+      const AttnQuery& q = queries[i / parts];
+      int64_t h0, h1;
+      head_range(i % parts, parts, &h0, &h1);
+      if (h0 >= h1) return;
+      const simd::AttnArgs a = args(q);
+      fn(a, q.pos + 1, h0, h1, grow(scratch().attn, static_cast<size_t>(q.pos + 1)), q.out + h0 * head_dim);
+    });
+    return;
+  }
+
+  // AVX-512: items are (query, segment); a query with one segment writes its result directly,
+  // the others write softmax partials that are combined afterwards. Queries go in chunks of at
+  // most kAttnMaxItems items, which bounds the partials' memory (a 4096-token prefill has ~35k
+  // items); no query's arithmetic depends on the chunking.
+  constexpr int64_t kAttnMaxItems = 1024;
+  const int64_t stride = width + 2 * n_heads;
+  std::vector<int64_t>& seg_first = scratch().seg_first;  // first item of each query, then the total
+  for (int64_t q0 = 0; q0 < n_queries;) {
+    seg_first.clear();
+    int64_t items = 0, q1 = q0;
+    while (q1 < n_queries) {
+      const int64_t segs = (queries[q1].pos + kAttnSegment) / kAttnSegment;
+      if (q1 > q0 && items + segs > kAttnMaxItems) break;
+      seg_first.push_back(items);
+      items += segs;
+      ++q1;
+    }
+    seg_first.push_back(items);
+    float* part = grow(scratch().attn_part, static_cast<size_t>(items * stride));
+    const int64_t parts = head_parts(items);
+    run_items(items * parts, [&](int64_t i) {
+      const int64_t item = i / parts;  // head parts of one item are adjacent: threads take whole rows at depth
+      const auto qc = static_cast<size_t>(std::upper_bound(seg_first.begin(), seg_first.end() - 1, item) - seg_first.begin() - 1);
+      const AttnQuery& q = queries[q0 + static_cast<int64_t>(qc)];
+      const int64_t n_keys = q.pos + 1, seg = item - seg_first[qc];
+      const bool single = seg_first[qc + 1] - seg_first[qc] == 1;
+      const int64_t j0 = seg * kAttnSegment, j1 = std::min(n_keys, j0 + kAttnSegment);
+      int64_t h0, h1;
+      head_range(i % parts, parts, &h0, &h1);
+      if (h0 >= h1) return;
+      const simd::AttnArgs a = args(q);
+      float* sc = grow(scratch().attn, static_cast<size_t>(simd::attn_scratch_floats(a, j1 - j0, h1 - h0)));
+      if (single) {
+        simd::avx512::attention_keys(a, h0, h1, j0, j1, sc, q.out + h0 * head_dim, nullptr, nullptr);
+      } else {
+        float* p = part + item * stride;
+        simd::avx512::attention_keys(a, h0, h1, j0, j1, sc, p + h0 * head_dim, p + width + h0, p + width + n_heads + h0);
+      }
+    });
+    for (int64_t qi = q0; qi < q1; ++qi) {
+      const auto qc = static_cast<size_t>(qi - q0);
+      const int64_t s0 = seg_first[qc], s1 = seg_first[qc + 1];
+      if (s1 - s0 > 1) combine_partials(part + s0 * stride, s1 - s0, n_heads, head_dim, queries[qi].out);
+    }
+    q0 = q1;
+  }
+}
+
 void attention(const float* q, int64_t n, int64_t pos0, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
                const void* k, const void* v, WType kv_type, float* out, ThreadPool* pool) {
-  const simd::Ops* o = ops();
-  // The Q8 KV cache has SIMD kernels on the AVX-512 level only; AVX2 uses the oracle.
-  const bool q8_slow = kv_type == WType::Q8 && g_level.load(std::memory_order_relaxed) != Level::Avx512;
-  if (!o || head_dim > simd::kMaxHeadDim || q8_slow) {
-    reference::attention(q, n, pos0, n_heads, n_kv_heads, head_dim, k, v, kv_type, out);
-    return;
-  }
-  const simd::AttnArgs a{q, n, pos0, n_heads, n_kv_heads, head_dim, k, v, kv_type, out};
-  const int64_t n_keys = pos0 + 1, ranges = std::min(kAttnKeyRanges, n_keys / kAttnMinKeysPerRange);
-  if (n == 1 && ranges >= 2 && g_level.load(std::memory_order_relaxed) == Level::Avx512) {
-    // Decode at depth: the keys are cut into ranges, not the heads. A cache row holds every head
-    // of one position, so a range is one sequential run of whole rows; split by heads, each
-    // thread read part of every row (half of each 4 KiB page). In-process A/B at depth 4000:
-    // 1.05-1.28x (f16 cache) and 1.31-1.34x (q8) as fast as the head split. Each range returns its
-    // softmax max and sum with unnormalised sums, combined below. The ranges depend on the
-    // number of keys only, never on the threads: every thread count gives the same bits (and
-    // so does the head split below, where no head's arithmetic depends on the others).
-    const int64_t width = n_heads * head_dim, stride = width + 2 * n_heads;
-    float* part = grow(scratch().attn_part, static_cast<size_t>(ranges * stride));
-    auto run = [&](int, int64_t r0, int64_t r1) {
-      float* sc = grow(scratch().attn, static_cast<size_t>(simd::attn_scratch_floats(a, n_heads)));
-      for (int64_t r = r0; r < r1; ++r) {
-        float* o_r = part + r * stride;
-        simd::avx512::attention_decode_keys(a, n_keys * r / ranges, n_keys * (r + 1) / ranges, sc, o_r, o_r + width,
-                                            o_r + width + n_heads);
-      }
-    };
-    if (pool && pool->size() > 1) pool->parallel_for(ranges, run);
-    else run(0, 0, ranges);
-    combine_partials(part, ranges, n_heads, head_dim, out);
-    return;
-  }
-  auto run = [&](int, int64_t h0, int64_t h1) {
-    o->attention(a, h0, h1, grow(scratch().attn, static_cast<size_t>(simd::attn_scratch_floats(a, h1 - h0))));
-  };
-  if (pool && pool->size() > 1) pool->parallel_for(n_heads, run, 1);
-  else run(0, 0, n_heads);
+  const int32_t block0 = 0;
+  const KVLayerView kv{k, v, &block0, 62};
+  std::vector<AttnQuery> qs(static_cast<size_t>(n));
+  for (int64_t t = 0; t < n; ++t)
+    qs[static_cast<size_t>(t)] = {q + t * n_heads * head_dim, out + t * n_heads * head_dim, pos0 + t, &kv};
+  attention(qs.data(), n, n_heads, n_kv_heads, head_dim, kv_type, pool);
 }
 
 void store_kv(const float* src, int64_t n, int64_t width, WType t, void* dst, int64_t head_dim) {

@@ -94,6 +94,8 @@ constexpr std::array<FloatTileFn, sizeof...(I)> float_tiles(std::index_sequence<
   return {&float_tile<T, static_cast<int>(I / kToks) + 1, static_cast<int>(I % kToks) + 1>...};
 }
 
+// Row-invariant: every output is one float_tile pass over the whole K (8 lanes, one accumulator,
+// then hsum, then + bias), whatever n, so a token's row is the same alone or in any batch.
 template <WType T>
 void linear_float_t(const Weight& w, const float* bias, const float* x, int64_t n, float* y, int64_t r0, int64_t r1) {
   static constexpr auto tiles = float_tiles<T>(std::make_index_sequence<kRows * kToks>{});
@@ -107,26 +109,22 @@ void linear_float_t(const Weight& w, const float* bias, const float* x, int64_t 
     for (; r < r1; ++r) float_tile<T, 1, 1>(wb + r * row_bytes, K, 0, K, x, K, y + r, M, bias ? bias + r : nullptr, true);
     return;
   }
-  const int64_t k_chunks = (K + 2047) / 2048;
-  const int64_t kc = ((K + k_chunks - 1) / k_chunks + 7) / 8 * 8;
   constexpr int64_t kTokChunk = 48;
   for (int64_t t0 = 0; t0 < n; t0 += kTokChunk) {
     const int64_t t1 = std::min(n, t0 + kTokChunk);
-    for (int64_t k0 = 0; k0 < K; k0 += kc) {
-      const int64_t k1 = std::min(K, k0 + kc);
-      for (int64_t r = r0; r < r1; r += kRows) {
-        const int rb = static_cast<int>(std::min<int64_t>(kRows, r1 - r));
-        for (int64_t t = t0; t < t1; t += kToks) {
-          const int nt = static_cast<int>(std::min<int64_t>(kToks, t1 - t));
-          tiles[(rb - 1) * kToks + (nt - 1)](wb + r * row_bytes, K, k0, k1, x + t * K, K, y + t * M + r, M,
-                                             bias ? bias + r : nullptr, k0 == 0);
-        }
+    for (int64_t r = r0; r < r1; r += kRows) {
+      const int rb = static_cast<int>(std::min<int64_t>(kRows, r1 - r));
+      for (int64_t t = t0; t < t1; t += kToks) {
+        const int nt = static_cast<int>(std::min<int64_t>(kToks, t1 - t));
+        tiles[(rb - 1) * kToks + (nt - 1)](wb + r * row_bytes, K, 0, K, x + t * K, K, y + t * M + r, M,
+                                           bias ? bias + r : nullptr, true);
       }
     }
   }
 }
 
-void linear_float(const Weight& w, const float* bias, const float* x, int64_t n, float* y, int64_t r0, int64_t r1) {
+void linear_float(const Weight& w, const float* bias, const float* x, const float*, int64_t n, float* y, int64_t r0,
+                  int64_t r1) {
   switch (w.type) {
     case WType::F32: return linear_float_t<WType::F32>(w, bias, x, n, y, r0, r1);
     case WType::F16: return linear_float_t<WType::F16>(w, bias, x, n, y, r0, r1);
@@ -271,50 +269,48 @@ void linear_quant(const Weight& w, const float* bias, const qlayout::QActs& xa, 
   else linear_quant_t<WType::Q4>(w, bias, xa, y, g0, g1);
 }
 
-// Attention with 8-lane dot products; exp stays scalar (std::exp) on this level.
+// One query's attention with 8-lane dot products; exp stays scalar (std::exp) on this level.
 template <WType T>
-void attention_t(const AttnArgs& a, int64_t h0, int64_t h1, float* scores) {
-  const int64_t hd = a.head_dim, group = a.n_heads / a.n_kv_heads, kvw = a.n_kv_heads * hd;
+void attention_t(const AttnArgs& a, int64_t n_keys, int64_t h0, int64_t h1, float* scores, float* out) {
+  const int64_t hd = a.head_dim, group = a.n_heads / a.n_kv_heads;
   const int64_t full = hd / 8 * 8;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   for (int64_t h = h0; h < h1; ++h) {
     const int64_t kvoff = (h / group) * hd;
-    for (int64_t t = 0; t < a.n; ++t) {
-      const int64_t n_keys = a.pos0 + t + 1;
-      const float* qh = a.q + (t * a.n_heads + h) * hd;
-      float mx = -INFINITY;
+    const float* qh = a.q + h * hd;
+    float mx = -INFINITY;
+    for (int64_t j = 0; j < n_keys; ++j) {
+      const uint8_t* krow = a.kv.k_row(j);
+      __m256 s = _mm256_setzero_ps();
+      for (int64_t c = 0; c < full; c += 8) s = _mm256_fmadd_ps(_mm256_loadu_ps(qh + c), load8<T>(krow, kvoff + c), s);
+      if (full < hd) s = _mm256_fmadd_ps(load8_part<WType::F32>(qh, full, hd - full), load8_part<T>(krow, kvoff + full, hd - full), s);
+      scores[j] = hsum(s) * scale;
+      mx = std::max(mx, scores[j]);
+    }
+    float sum = 0.0f;
+    for (int64_t j = 0; j < n_keys; ++j) sum += (scores[j] = std::exp(scores[j] - mx));
+    float* oh = out + (h - h0) * hd;
+    for (int64_t c = 0; c < hd; c += 8) {
+      const int64_t cnt = std::min<int64_t>(8, hd - c);
+      __m256 acc = _mm256_setzero_ps();
       for (int64_t j = 0; j < n_keys; ++j) {
-        __m256 s = _mm256_setzero_ps();
-        for (int64_t c = 0; c < full; c += 8) s = _mm256_fmadd_ps(_mm256_loadu_ps(qh + c), load8<T>(a.k, j * kvw + kvoff + c), s);
-        if (full < hd) s = _mm256_fmadd_ps(load8_part<WType::F32>(qh, full, hd - full), load8_part<T>(a.k, j * kvw + kvoff + full, hd - full), s);
-        scores[j] = hsum(s) * scale;
-        mx = std::max(mx, scores[j]);
+        const uint8_t* vrow = a.kv.v_row(j);
+        const __m256 vv = cnt == 8 ? load8<T>(vrow, kvoff + c) : load8_part<T>(vrow, kvoff + c, cnt);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(scores[j]), vv, acc);
       }
-      float sum = 0.0f;
-      for (int64_t j = 0; j < n_keys; ++j) sum += (scores[j] = std::exp(scores[j] - mx));
-      float* oh = a.out + (t * a.n_heads + h) * hd;
-      std::fill(oh, oh + hd, 0.0f);
-      for (int64_t c = 0; c < hd; c += 8) {
-        const int64_t cnt = std::min<int64_t>(8, hd - c);
-        __m256 acc = _mm256_setzero_ps();
-        for (int64_t j = 0; j < n_keys; ++j) {
-          const __m256 vv = cnt == 8 ? load8<T>(a.v, j * kvw + kvoff + c) : load8_part<T>(a.v, j * kvw + kvoff + c, cnt);
-          acc = _mm256_fmadd_ps(_mm256_set1_ps(scores[j]), vv, acc);
-        }
-        alignas(32) float tmp[8];
-        _mm256_store_ps(tmp, _mm256_mul_ps(acc, _mm256_set1_ps(1.0f / sum)));
-        std::copy(tmp, tmp + cnt, oh + c);
-      }
+      alignas(32) float tmp[8];
+      _mm256_store_ps(tmp, _mm256_mul_ps(acc, _mm256_set1_ps(1.0f / sum)));
+      std::copy(tmp, tmp + cnt, oh + c);
     }
   }
 }
 
-void attention(const AttnArgs& a, int64_t h0, int64_t h1, float* scratch) {
+void attention(const AttnArgs& a, int64_t n_keys, int64_t h0, int64_t h1, float* scratch, float* out) {
   switch (a.kv_type) {
-    case WType::F32: return attention_t<WType::F32>(a, h0, h1, scratch);
-    case WType::F16: return attention_t<WType::F16>(a, h0, h1, scratch);
-    case WType::BF16: return attention_t<WType::BF16>(a, h0, h1, scratch);
-    default: break;
+    case WType::F32: return attention_t<WType::F32>(a, n_keys, h0, h1, scratch, out);
+    case WType::F16: return attention_t<WType::F16>(a, n_keys, h0, h1, scratch, out);
+    case WType::BF16: return attention_t<WType::BF16>(a, n_keys, h0, h1, scratch, out);
+    default: return;
   }
 }
 
@@ -323,8 +319,8 @@ void silu_mul(float* gate, const float* up, int64_t n) { reference::silu_mul(gat
 }  // namespace
 
 const Ops* avx2_ops() {
-  static const Ops ops{"avx2", &linear_float, &quantize_acts, &linear_quant, &attention, &silu_mul, &reference::layer_norm, &reference::store_kv,
-                       nullptr, nullptr};
+  static const Ops ops{"avx2",    &linear_float, nullptr,  &quantize_acts, &linear_quant, &attention,
+                       &silu_mul, &reference::layer_norm, &reference::store_kv, nullptr, nullptr};
   return &ops;
 }
 

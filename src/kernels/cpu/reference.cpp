@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "kernels/cpu/simd.h"
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
 
@@ -204,6 +205,39 @@ void attention(const float* q, int64_t n, int64_t pos0, int64_t n_heads, int64_t
     }
   }
 }
+
+}  // namespace reference
+
+// The reference's arithmetic for one query over a block table (the scalar dispatch level).
+void simd::scalar_attention(const simd::AttnArgs& a, int64_t n_keys, int64_t h0, int64_t h1, float* scores,
+                            float* out) {
+  const int64_t group = a.n_heads / a.n_kv_heads, hd = a.head_dim;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  for (int64_t h = h0; h < h1; ++h) {
+    const float* qh = a.q + h * hd;
+    const int64_t kvh = h / group;
+    float mx = -INFINITY;
+    for (int64_t j = 0; j < n_keys; ++j) {
+      float s = 0.0f;
+      for (int64_t d = 0; d < hd; ++d) s += qh[d] * reference::kv_value(a.kv.k_row(j), a.kv_type, 0, a.n_kv_heads, hd, kvh, d);
+      scores[j] = s * scale;
+      mx = std::max(mx, scores[j]);
+    }
+    float sum = 0.0f;
+    for (int64_t j = 0; j < n_keys; ++j) {
+      scores[j] = std::exp(scores[j] - mx);
+      sum += scores[j];
+    }
+    float* oh = out + (h - h0) * hd;
+    for (int64_t d = 0; d < hd; ++d) oh[d] = 0.0f;
+    for (int64_t j = 0; j < n_keys; ++j) {
+      const float p = scores[j] / sum;
+      for (int64_t d = 0; d < hd; ++d) oh[d] += p * reference::kv_value(a.kv.v_row(j), a.kv_type, 0, a.n_kv_heads, hd, kvh, d);
+    }
+  }
+}
+
+namespace reference {
 
 // Q8: per row and head, blocks of 32 values (the last one shorter when head_dim % 32 != 0):
 // d = absmax / 127, q = round-to-nearest-even(x · (1/d)) clamped to ±127; d stored as fp32.

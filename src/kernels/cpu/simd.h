@@ -13,64 +13,88 @@ namespace stablelm::kernels::simd {
 // Largest head_dim the SIMD attention keeps in registers; larger ones use the scalar oracle.
 constexpr int64_t kMaxHeadDim = 256;
 
+// One query's view of its sequence's KV cache for one layer: key/value row j (position j) is
+// physical row table[j >> shift] * 2^shift + (j & mask) of the layer's K and V arrays. A
+// contiguous cache is table {0} with shift 62.
+struct KVRows {
+  const uint8_t* k;
+  const uint8_t* v;
+  const int32_t* table;
+  int shift;
+  int64_t row_bytes;
+  int64_t phys(int64_t j) const {
+    return (static_cast<int64_t>(table[j >> shift]) << shift) + (j & ((int64_t{1} << shift) - 1));
+  }
+  const uint8_t* k_row(int64_t j) const { return k + phys(j) * row_bytes; }
+  const uint8_t* v_row(int64_t j) const { return v + phys(j) * row_bytes; }
+};
+
+// One query of attention: q [n_heads][head_dim] against keys/values 0 .. n_keys-1 of kv.
 struct AttnArgs {
   const float* q;
-  int64_t n, pos0, n_heads, n_kv_heads, head_dim;
-  const void* k;
-  const void* v;
+  int64_t n_heads, n_kv_heads, head_dim;
+  KVRows kv;
   WType kv_type;
-  float* out;
 };
 
 struct Ops {
   const char* name;
-  // y[t, r] for r in [r0, r1) and all n tokens; F32/F16/BF16 weights, fp32 activations.
-  void (*linear_float)(const Weight& w, const float* bias, const float* x, int64_t n, float* y, int64_t r0,
-                       int64_t r1);
+  // y[t, r] for r in [r0, r1) and all n tokens; F32/F16/BF16 weights, fp32 activations. xp: x
+  // packed by pack_acts_f32 for n > 1 (nullptr where this level has no packing: it reads x).
+  void (*linear_float)(const Weight& w, const float* bias, const float* x, const float* xp, int64_t n, float* y,
+                       int64_t r0, int64_t r1);
+  // Packs token tiles [tile0, tile1) of x[n, K] into xp (f32_pack_floats; nullptr where unused).
+  void (*pack_acts_f32)(const float* x, int64_t n, int64_t K, int64_t tile0, int64_t tile1, float* xp);
   // Quantizes tokens [t0, t1) of x[n, cols] into xa (arrays sized by the caller).
   void (*quantize_acts)(const float* x, int64_t t0, int64_t t1, const qlayout::QActs& xa);
   // y[t, r] for the rows of groups [g0, g1) and all tokens of xa; Q8/Q4 weights.
   void (*linear_quant)(const Weight& w, const float* bias, const qlayout::QActs& xa, float* y, int64_t g0,
                        int64_t g1);
-  // Attention for query heads [h0, h1) of all n queries; scratch holds >= attn_scratch_floats().
-  void (*attention)(const AttnArgs& a, int64_t h0, int64_t h1, float* scratch);
+  // One query's attention over keys [0, n_keys), heads [h0, h1), normalised, into
+  // out[(h - h0) * head_dim ...]; scratch holds >= attn_scratch_floats(a, n_keys, h1 - h0).
+  void (*attention)(const AttnArgs& a, int64_t n_keys, int64_t h0, int64_t h1, float* scratch, float* out);
   void (*silu_mul)(float* gate, const float* up, int64_t n);
   void (*layer_norm)(const float* x, int64_t n, int64_t dim, const float* weight, const float* bias, float eps,
                      float* out);
   void (*store_kv)(const float* src, int64_t n, int64_t width, WType t, void* dst);
-  // Matmul precision "medium" for BF16 weights (nullptr where the ISA lacks a bf16 dot product):
-  // pack_acts_bf16 rounds token tiles [tile0, tile1) of x[n, K] to bf16 pairs into xp (sized by
-  // bf16_pack_words), then gemm_bf16 computes y[t, r] for rows [r0, r1) from the packed tiles.
-  void (*pack_acts_bf16)(const float* x, int64_t n, int64_t K, int64_t tile0, int64_t tile1, uint32_t* xp);
-  void (*gemm_bf16)(const Weight& w, const float* bias, const uint32_t* xp, int64_t n, float* y, int64_t r0,
-                    int64_t r1);
+  // Matmul precision "medium" for BF16 weights (nullptr where the ISA lacks a bf16 dot product),
+  // for every n: pack_acts_bf16 rounds token tiles [tile0, tile1) of x[n, K] to bf16 into xp
+  // (bf16_pack_elems), then linear_bf16 computes y[t, r] for rows [r0, r1) from the packed tiles.
+  void (*pack_acts_bf16)(const float* x, int64_t n, int64_t K, int64_t tile0, int64_t tile1, uint16_t* xp);
+  void (*linear_bf16)(const Weight& w, const float* bias, const uint16_t* xp, int64_t n, float* y, int64_t r0,
+                      int64_t r1);
 };
 
-// Tokens per register tile of the bf16 GEMM, and the packed activation size in 32-bit words.
-constexpr int kBf16Mr = 12;
-inline int64_t bf16_tiles(int64_t n) { return (n + kBf16Mr - 1) / kBf16Mr; }
-inline int64_t bf16_pack_words(int64_t n, int64_t K) { return bf16_tiles(n) * kBf16Mr * ((K + 1) / 2); }
+// Packed activations of the row-invariant linear kernels (linear_float_avx512.cpp): tokens in
+// tiles of kTileToks (one tile of width 1 when n == 1), each tile laid out as [k step][token]
+// [lanes] (16 fp32 or 32 bf16 per step), zero past K and past n, so that a register tile reads
+// one sequential stream of activations.
+constexpr int kTileToks = 6;
+inline int64_t tile_width(int64_t n) { return n == 1 ? 1 : kTileToks; }
+inline int64_t act_tiles(int64_t n) { return (n + tile_width(n) - 1) / tile_width(n); }
+inline int64_t f32_pack_floats(int64_t n, int64_t K) { return act_tiles(n) * tile_width(n) * ((K + 15) / 16 * 16); }
+inline int64_t bf16_pack_elems(int64_t n, int64_t K) { return act_tiles(n) * tile_width(n) * ((K + 31) / 32 * 32); }
 
-// Per-thread scratch the attention kernels need for heads [h0, h1). Decode (n = 1): scores for
-// groups of 16 heads × keys, 1/Σ per head and the heads' sums. Prefill (n > 1) on AVX-512
-// converts one kv head at a time: K as 64-key panels, V as rows padded to 16, plus scores for
-// a block of kAttnQBlock queries (attention_avx512.cpp); 16 floats of slack to align to 64 bytes.
-constexpr int64_t kAttnPanel = 64, kAttnQBlock = 48;
-inline int64_t attn_scratch_floats(const AttnArgs& a, int64_t heads) {
-  if (a.n == 1) return (heads + 15) / 16 * 16 * (a.pos0 + 2) + heads * a.head_dim;
-  const int64_t keys = a.pos0 + a.n, panels = (keys + kAttnPanel - 1) / kAttnPanel;
-  return panels * kAttnPanel * (a.head_dim + kAttnQBlock) + keys * ((a.head_dim + 15) / 16 * 16) + 16;
+// Per-thread scratch the attention kernels need for one query, n_keys keys and `heads` heads:
+// scores for groups of 16 heads × keys, 1/Σ per head and the heads' sums; 16 floats of slack
+// to align to 64 bytes.
+inline int64_t attn_scratch_floats(const AttnArgs& a, int64_t n_keys, int64_t heads) {
+  return (heads + 15) / 16 * 16 * (n_keys + 2) + heads * a.head_dim + 16;
 }
 
 namespace avx512 {
 // store_kv into the Q8 KV cache (kernels.h layout); only called on the AVX-512 level.
 void store_kv_q8(const float* src, int64_t n, int64_t width, int64_t head_dim, void* dst);
-// Decode (a.n == 1) for every head over keys [j0, j1) only, j0 < j1: out[h * head_dim ...] =
-// Σ_j exp(s_j - m[h]) v_j, m[h] = max_j s_j, l[h] = Σ_j exp(s_j - m[h]). The dispatcher cuts
-// the keys into ranges (which depend on the key count only), spreads them over the threads and
-// combines the partial results. Scratch: attn_scratch_floats(a, a.n_heads) floats.
-void attention_decode_keys(const AttnArgs& a, int64_t j0, int64_t j1, float* scratch, float* out, float* m, float* l);
+// One query, heads [h0, h1), keys [j0, j1) only, j0 < j1: out[(h - h0) * head_dim ...] =
+// Σ_j exp(s_j - m[h - h0]) v_j, m = the max score over the range, l = Σ_j exp(s_j - m). The
+// dispatcher cuts the keys into segments that depend on the key index only, spreads them over
+// the threads and combines the partial results.
+void attention_keys(const AttnArgs& a, int64_t h0, int64_t h1, int64_t j0, int64_t j1, float* scratch, float* out,
+                    float* m, float* l);
 }  // namespace avx512
+
+// The scalar level's Ops::attention: the reference arithmetic over KVRows.
+void scalar_attention(const AttnArgs& a, int64_t n_keys, int64_t h0, int64_t h1, float* scratch, float* out);
 
 const Ops* avx512_ops();
 const Ops* avx2_ops();

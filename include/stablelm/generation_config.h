@@ -1,0 +1,54 @@
+#pragma once
+// transformers.GenerationConfig for a decoder-only model: the settings of generation_config.json
+// (with transformers' defaults), their validation, and the token budget they imply.
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "stablelm/config.h"
+
+namespace stablelm {
+
+// transformers.GenerationConfig, the fields that apply to a decoder-only model and one sequence.
+// Defaults are transformers' (4.44): greedy, temperature 1, top_k 50, top_p 1, max_length 20.
+struct GenerationConfig {
+  bool do_sample = false;
+  float temperature = 1.0f;  // 0 means greedy (transformers refuses 0 with do_sample; we take it as argmax)
+  int top_k = 50;            // 0 = off
+  double top_p = 1.0;  // 1 = off
+  std::optional<double> min_p;
+  double typical_p = 1.0;  // 1 = off
+  float repetition_penalty = 1.0f;
+  int no_repeat_ngram_size = 0;
+  std::optional<int64_t> max_new_tokens;  // wins over max_length when set
+  int64_t max_length = 20;                // prompt + new tokens
+  std::optional<int64_t> min_new_tokens;
+  int64_t min_length = 0;  // prompt + new tokens
+  std::vector<int32_t> eos_token_ids;
+  std::optional<int32_t> bos_token_id;
+  std::optional<int32_t> pad_token_id;
+  std::vector<std::string> stop_strings;
+
+  // Reads a generation_config.json; keys it lacks keep transformers' defaults, unknown keys are
+  // ignored. Throws stablelm::Error naming the file and the key on a wrong type or bad JSON.
+  static GenerationConfig load(const std::filesystem::path& json_file);
+  // The model directory's generation_config.json when present, else what transformers derives
+  // from config.json (GenerationConfig.from_model_config: bos/eos ids).
+  static GenerationConfig for_model(const std::filesystem::path& model_dir, const ModelConfig& model);
+
+  // Throws stablelm::Error naming the option when a value is out of range (negative temperature,
+  // top_p outside (0, 1], top_k < 0, min_p outside [0, 1], typical_p outside (0, 1],
+  // repetition_penalty <= 0, negative sizes, max_new_tokens < 1, empty stop string).
+  void validate() const;
+  // transformers' warnings for sampling options that greedy decoding ignores (do_sample false).
+  std::vector<std::string> warnings() const;
+  // True when the next token is drawn at random (do_sample and temperature > 0).
+  bool sampling() const { return do_sample && temperature > 0.0f; }
+  // New tokens allowed after a prompt of prompt_len: max_new_tokens, else max_length - prompt_len
+  // (at least 1, as transformers always generates one token).
+  int64_t new_token_budget(int64_t prompt_len) const;
+};
+
+}  // namespace stablelm
