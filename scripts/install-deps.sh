@@ -14,6 +14,7 @@ PKGS=(
   python3                  # the hub test server (http.server, stdlib only)
   python3-jinja2           # the reference for chat templates (tests/chat/gen_constructs.py)
   libedit-dev              # line editing and history in `stablelm chat` on a terminal
+  clang libclang-rt-14-dev # libFuzzer (-fsanitize=fuzzer) for scripts/fuzz.sh
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: warnings-as-errors release build + tests, then an ASan+UBSan build + tests.
-# Usage: scripts/test.sh [--fast]   (--fast skips the sanitizer run)
+# The whole test suite: warnings-as-errors release build + tests, then an ASan+UBSan build + tests,
+# then the fuzz targets for a bounded time (scripts/fuzz.sh, about 90 s; docs/RELIABILITY.md).
+# Usage: scripts/test.sh [--fast]   (--fast skips the sanitizer run and the fuzzing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh >/dev/null
@@ -12,4 +13,5 @@ if [[ "${1:-}" != "--fast" ]]; then
   cmake --preset asan >/dev/null
   cmake --build --preset asan -j "$jobs"
   ctest --preset asan
+  bash scripts/fuzz.sh
 fi

@@ -17,7 +17,9 @@ Options:
   --rename old/name=org/name  requests for old/name get a relative 307 redirect (renamed repo)
   --fault KIND:FILE[:COUNT]   KIND: drop (close mid-body), corrupt (flip a byte), stall (half the
                               body, then silence), slow (throttled but complete), 404, 401, 403, 500,
-                              norange (ignore Range). FILE is a repo file name or "api". COUNT:
+                              norange (ignore Range), drip (one byte every --drip-seconds),
+                              extra (no Content-Length, 1 MiB of garbage after the body),
+                              nolength (no Content-Length on HEAD or GET). FILE is a repo file name or "api". COUNT:
                               times it fires (default: always).
   --log FILE                  one JSON line per request: method, path, range, status, auth
 Prints the chosen port on stdout (bound to 127.0.0.1, port 0), then serves until killed; it also
@@ -272,7 +274,8 @@ class Handler(BaseHTTPRequestHandler):
             status = 206
             headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
         body = data[start:end]
-        fault = None if head else STATE.take_fault(entry.name, {"drop", "corrupt", "stall", "slow"})
+        nolength = STATE.take_fault(entry.name, {"nolength"}) is not None
+        fault = None if head else STATE.take_fault(entry.name, {"drop", "corrupt", "stall", "slow", "drip", "extra"})
         if fault == "corrupt":
             mid = size // 2
             if start <= mid < end:
@@ -283,7 +286,10 @@ class Handler(BaseHTTPRequestHandler):
         for k, v in headers.items():
             self.send_header(k, v)
         self.send_header("Accept-Ranges", "bytes")
-        self.send_header("Content-Length", str(len(body)))
+        if fault == "extra" or nolength:
+            self.close_connection = True  # the body ends when the connection does
+        else:
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if head:
             return
@@ -299,6 +305,18 @@ class Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
             return
+        if fault == "extra":
+            self.wfile.write(body + b"\x00garbage" * (1 << 17))
+            return
+        if fault == "drip":
+            try:
+                for i in range(len(body)):
+                    self.wfile.write(body[i:i + 1])
+                    self.wfile.flush()
+                    time.sleep(DRIP_SECONDS)
+            except OSError:
+                pass  # the client gave up, as it should
+            return
         if fault == "slow":
             chunks = 20
             step = max(1, len(body) // chunks)
@@ -312,6 +330,7 @@ class Handler(BaseHTTPRequestHandler):
 
 STALL_SECONDS = 5.0
 SLOW_SECONDS = 1.0
+DRIP_SECONDS = 0.5
 
 
 def watchdog(parent, deadline):
@@ -322,7 +341,7 @@ def watchdog(parent, deadline):
 
 
 def main():
-    global STALL_SECONDS, SLOW_SECONDS
+    global STALL_SECONDS, SLOW_SECONDS, DRIP_SECONDS
     ap = argparse.ArgumentParser()
     ap.add_argument("--repo", action="append", default=[])
     ap.add_argument("--token")
@@ -330,10 +349,11 @@ def main():
     ap.add_argument("--fault", action="append", default=[])
     ap.add_argument("--log")
     ap.add_argument("--stall-seconds", type=float, default=5.0)
+    ap.add_argument("--drip-seconds", type=float, default=0.5)
     ap.add_argument("--slow-seconds", type=float, default=1.0)
     ap.add_argument("--max-seconds", type=float, default=300.0)
     args = ap.parse_args()
-    STALL_SECONDS, SLOW_SECONDS = args.stall_seconds, args.slow_seconds
+    STALL_SECONDS, SLOW_SECONDS, DRIP_SECONDS = args.stall_seconds, args.slow_seconds, args.drip_seconds
     for spec in args.repo:
         load_repo(spec)
     for spec in args.rename:

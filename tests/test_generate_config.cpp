@@ -44,7 +44,8 @@ TEST(GenerationConfig, TransformersDefaults) {
 
 TEST(GenerationConfig, LoadsEveryFixtureModel) {
   for (const auto& dir : test::fixture_models()) {
-    ModelConfig mc;
+    // The model's own config: the ids are checked against its vocabulary.
+    const ModelConfig mc = ModelConfig::load(dir / "config.json");
     auto g = GenerationConfig::for_model(dir, mc);
     ASSERT_FALSE(g.eos_token_ids.empty()) << dir;
     EXPECT_TRUE(g.bos_token_id.has_value()) << dir;
@@ -52,7 +53,8 @@ TEST(GenerationConfig, LoadsEveryFixtureModel) {
     EXPECT_EQ(g.top_k, 50);
     EXPECT_NO_THROW(g.validate());
   }
-  auto tiny = GenerationConfig::for_model(test::fixtures_dir() / "models" / "tiny-stablelm-2", ModelConfig{});
+  const auto tiny_dir = test::fixtures_dir() / "models" / "tiny-stablelm-2";
+  auto tiny = GenerationConfig::for_model(tiny_dir, ModelConfig::load(tiny_dir / "config.json"));
   EXPECT_EQ(tiny.eos_token_ids, std::vector<int32_t>{100257});
   EXPECT_EQ(tiny.bos_token_id, 100257);
 }

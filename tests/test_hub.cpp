@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "hub/download.h"
 #include "stablelm/error.h"
 #include "stablelm/hub.h"
 #include "testutil.h"
@@ -730,6 +731,96 @@ TEST(HubCli, ModelOptionTakesHubIds) {
   r = run_shell(env_prefix(server, cache) + STABLELM_CLI + " logits --model '' --ids 1");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("empty"), std::string::npos) << r.err;
+}
+
+// ---- reliability class 5 (docs/RELIABILITY.md): downloads that never end or keep bad data ----
+
+TEST(HubReliability, ADripFeedIsCutAndResumed) {
+  {
+    // One byte every 0.5 s never trips the stall watchdog; the low-speed limit cuts it, the retry
+    // resumes from the partial.
+    HubServer server(with(tiny_repo_args(), {"--fault", "drip:config.json:1", "--drip-seconds", "0.5"}));
+    fs::path cache = temp_dir("cache");
+    auto o = options_for(server, cache);
+    o.low_speed_bytes_per_s = 1000;
+    o.low_speed_time_s = 1;
+    fs::path snap = hub::snapshot_download(kRepo, "", o);
+    EXPECT_EQ(read_all(snap / "config.json"), read_all(tiny_dir() / "config.json"));
+    bool ranged = false;
+    for (auto& r : server.requests())
+      if (r["path"].get<std::string>().find("config.json") != std::string::npos && r["range"].is_string()) ranged = true;
+    EXPECT_TRUE(ranged);
+  }
+  // A server that only ever drips: a bounded error, the partial kept for the next run.
+  HubServer server(with(tiny_repo_args(), {"--fault", "drip:config.json", "--drip-seconds", "0.5"}));
+  fs::path cache = temp_dir("cache");
+  auto o = options_for(server, cache);
+  o.low_speed_bytes_per_s = 1000;
+  o.low_speed_time_s = 1;
+  o.retries = 1;
+  const std::string msg = message_of([&] { hub::snapshot_download(kRepo, "", o); });
+  EXPECT_NE(msg.find("slower than 1000 bytes/s for 1 s"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("run again to resume"), std::string::npos) << msg;
+  EXPECT_EQ(files_with_suffix(cache, ".incomplete").size(), 1u);
+}
+
+TEST(HubReliability, SmallFilesAreCheckedAgainstTheirGitBlobId) {
+  for (const char* file : {"config.json", "tokenizer.json"}) {
+    fs::path cache = temp_dir("cache");
+    HubServer server(with(tiny_repo_args(), {"--fault", std::string("corrupt:") + file}));
+    std::string msg = message_of([&] { hub::snapshot_download(kRepo, "", options_for(server, cache)); });
+    EXPECT_NE(msg.find(std::string("checksum mismatch for ") + file + ": expected git blob sha1"), std::string::npos)
+        << msg;
+    EXPECT_TRUE(files_with_suffix(cache, ".incomplete").empty());
+    expect_cache_sound(cache);
+  }
+  fs::path cache = temp_dir("cache");
+  HubServer server(tiny_repo_args());
+  fs::path snap = hub::snapshot_download(kRepo, "", options_for(server, cache));
+  EXPECT_EQ(read_all(snap / "tokenizer.json"), read_all(tiny_dir() / "tokenizer.json"));
+  EXPECT_EQ(hub::git_blob_sha1(snap / "config.json"), fs::canonical(snap / "config.json").filename().string());
+
+  // A cached copy damaged later is fetched again instead of being trusted forever.
+  const fs::path blob = fs::canonical(snap / "tokenizer.json");
+  fs::remove(blob);
+  write_file(blob, "{\"damaged\": true}");
+  snap = hub::snapshot_download(kRepo, "", options_for(server, cache));
+  EXPECT_EQ(read_all(snap / "tokenizer.json"), read_all(tiny_dir() / "tokenizer.json"));
+}
+
+TEST(HubReliability, BodiesBeyondTheAnnouncedSizeAndUnknownSizesAreRefused) {
+  {
+    HubServer server(with(tiny_repo_args(), {"--fault", "extra:config.json"}));
+    fs::path cache = temp_dir("cache");
+    std::string msg = message_of([&] { hub::snapshot_download(kRepo, "", options_for(server, cache)); });
+    EXPECT_NE(msg.find("the server sent more than the"), std::string::npos) << msg;
+    EXPECT_TRUE(files_with_suffix(cache, ".incomplete").empty());
+    EXPECT_TRUE(files_with_suffix(cache, "config.json").empty());
+  }
+  HubServer server(with(tiny_repo_args(), {"--fault", "nolength:config.json"}));
+  fs::path cache = temp_dir("cache");
+  std::string msg = message_of([&] { hub::snapshot_download(kRepo, "", options_for(server, cache)); });
+  EXPECT_NE(msg.find("the server announced no size for config.json"), std::string::npos) << msg;
+}
+
+TEST(HubReliability, TokensWithLineBreaksAreRefused) {
+  {
+    EnvScope env({{"HF_TOKEN", "hf_abc\r\nX-Injected: 1"}});
+    EXPECT_NE(message_of([] { hub::default_token(); }).find("HF_TOKEN contains a control character"),
+              std::string::npos);
+  }
+  fs::path home = temp_dir("home");
+  write_file(home / "token", "hf_abc\nX-Injected: 1\n");
+  {
+    EnvScope env({{"HF_HOME", home.c_str()}});
+    EXPECT_NE(message_of([] { hub::default_token(); }).find("contains a control character"), std::string::npos);
+  }
+  HubServer server(tiny_repo_args());
+  auto o = options_for(server, temp_dir("cache"));
+  o.token = "hf_abc\nX-Injected: 1";
+  EXPECT_NE(message_of([&] { hub::snapshot_download(kRepo, "", o); }).find("the hub token contains a control character"),
+            std::string::npos);
+  for (auto& r : server.requests()) EXPECT_TRUE(r["auth"].is_null() || r["auth"] == "") << r.dump();
 }
 
 TEST(HubDownload, RenamedRepoFollowsRelativeRedirects) {

@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "number_args.h"
 #include "kernels/kernels.h"
 #include "model_path.h"
 #include "run_options.h"
@@ -165,9 +166,18 @@ int run(const Options& o) {
   const auto dir = resolve_model_dir(o.model, o.revision);
   const auto weights = split(o.weights);
   std::vector<int> threads;
-  for (const auto& t : split(o.threads)) threads.push_back(static_cast<int>(to_int(t, "--threads")));
+  for (const auto& t : split(o.threads)) {
+    const int64_t v = to_int(t, "--threads");
+    if (v > kMaxThreads) throw Error("--threads " + t + ": must be at most " + std::to_string(kMaxThreads));
+    threads.push_back(static_cast<int>(v));
+  }
   std::vector<int64_t> depths;
-  for (const auto& d : split(o.depth)) depths.push_back(to_int(d, "--depth"));
+  for (const auto& d : split(o.depth)) {
+    const int64_t v = to_int(d, "--depth");
+    if (v < 0 || v > kMaxTokenCount)
+      throw Error("--depth " + d + ": must be in [0, " + std::to_string(kMaxTokenCount) + "]");
+    depths.push_back(v);
+  }
   RunOptions kvopt;
   kvopt.kv = o.kv;
   const KVFormat kv = kvopt.kv_format();
@@ -272,8 +282,8 @@ Registration reg("bench", "Prefill and decode throughput (llama-bench-like)", []
   auto o = std::make_shared<Options>();
   add_model_options(app, o->model, o->revision);
   app.add_option("--weights", o->weights, "Weight formats, comma-separated: stored|f32|f16|bf16|q8|q4");
-  app.add_option("-p,--n-prompt", o->n_prompt, "Prompt tokens for the prefill test (0 = skip)")->check(CLI::NonNegativeNumber);
-  app.add_option("-n,--n-gen", o->n_gen, "Tokens for the decode test (0 = skip)")->check(CLI::NonNegativeNumber);
+  app.add_option("-p,--n-prompt", o->n_prompt, "Prompt tokens for the prefill test (0 = skip)")->check(count_at_most(kMaxTokenCount));
+  app.add_option("-n,--n-gen", o->n_gen, "Tokens for the decode test (0 = skip)")->check(count_at_most(kMaxTokenCount));
   app.add_option("--depth", o->depth, "Tokens already in the KV cache before each test, comma-separated");
   app.add_option("--threads", o->threads, "Kernel threads, comma-separated (0 = all cores)");
   app.add_option("--reps", o->reps, "Repetitions per test (median reported)");

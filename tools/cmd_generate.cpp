@@ -29,6 +29,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "number_args.h"
 #include "ids_arg.h"
 #include "model_path.h"
 #include "run_options.h"
@@ -119,7 +120,12 @@ GenerationConfig build_config(const Options& o, const std::filesystem::path& dir
   if (given(o.o_eos)) {
     g.eos_token_ids.clear();
     for (const auto& item : o.eos_ids)
-      for (int32_t id : parse_ids(item, "--eos-id")) g.eos_token_ids.push_back(id);
+      for (int32_t id : parse_ids(item, "--eos-id")) {
+        if (id >= mc.vocab_size)
+          throw Error("--eos-id " + std::to_string(id) + " is outside the vocabulary (vocab_size " +
+                      std::to_string(mc.vocab_size) + ")");
+        g.eos_token_ids.push_back(id);
+      }
   }
   if (given(o.o_stop)) {
     g.stop_strings.clear();
@@ -190,7 +196,7 @@ int run(const Options& o) {
     std::string text;
     if (given(o.o_prompt)) text = o.prompt;
     else if (given(o.o_prompt_file)) text = read_prompt_file(o.prompt_file);
-    else text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    else text = read_stdin_text("the prompt");
     prompt = tok->encode(text);
   }
   start_prompt(prompt, cfg, mc.vocab_size);
@@ -226,7 +232,7 @@ int run(const Options& o) {
         last_char = piece.back();
         std::fflush(stdout);
       }
-      return true;
+      return !std::ferror(stdout);  // stdout failed (disk full, closed): stop; main reports it
     };
   }
 
@@ -265,9 +271,9 @@ Registration reg("generate", "Generate text (or token ids) like transformers' ge
   o->o_max_new = app.add_option("--max-new-tokens", o->max_new_tokens,
                                 "Tokens to generate at most (default: generation_config.json, else max_length 20 "
                                 "counting the prompt)")
-                     ->check(CLI::NonNegativeNumber);
+                     ->check(count_at_most(kMaxTokenCount));
   o->o_min_new = app.add_option("--min-new-tokens", o->min_new_tokens, "Suppress eos until this many new tokens")
-                     ->check(CLI::NonNegativeNumber);
+                     ->check(count_at_most(kMaxTokenCount));
   app.add_flag("--greedy", o->greedy, "Greedy decoding (argmax); conflicts with sampling options");
   app.add_flag("--do-sample", o->do_sample, "Sample (implied by --temperature > 0, --top-k/-p, --min-p, --typical-p)");
   o->o_temperature = app.add_option("--temperature", o->temperature, "Sampling temperature (0 = greedy)");
@@ -277,7 +283,8 @@ Registration reg("generate", "Generate text (or token ids) like transformers' ge
   o->o_typical_p = app.add_option("--typical-p", o->typical_p, "Typical-decoding mass in (0, 1] (1 = off)");
   o->o_rep = app.add_option("--repetition-penalty", o->repetition_penalty, "Penalty for seen tokens (1 = off)");
   o->o_ngram = app.add_option("--no-repeat-ngram-size", o->no_repeat_ngram_size, "Never repeat an n-gram of this size");
-  o->o_seed = app.add_option("--seed", o->seed, "PRNG seed: same seed + options + machine = same text (default: random)");
+  o->o_seed = app.add_option("--seed", o->seed, "PRNG seed: same seed + options + machine = same text (default: random)")
+                 ->check(uint64_value());
   o->o_eos = app.add_option("--eos-id", o->eos_ids, "Stop at these ids (repeatable or comma-separated; replaces "
                                                     "generation_config.json's eos_token_id)")
                  ->take_all();

@@ -10,6 +10,7 @@
 #include "ids_arg.h"
 #include "model_path.h"
 #include "run_options.h"
+#include "stablelm/check_finite.h"
 #include "stablelm/error.h"
 #include "stablelm/model.h"
 #include "text_input.h"
@@ -67,6 +68,7 @@ int run(const Options& o) {
   Session session(*model, static_cast<int64_t>(ids.size()), o.run.kv_format());
   const bool all = o.positions == "all";
   auto logits = session.forward(ids, all);
+  check_finite_logits(logits, c.vocab_size, "logits", all ? 0 : static_cast<int64_t>(ids.size()) - 1);
   print_rows(stdout, logits, all ? static_cast<int64_t>(ids.size()) : 1, c.vocab_size);
   return 0;
 }

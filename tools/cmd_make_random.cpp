@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "command.h"
+#include "number_args.h"
 #include "model/make_random.h"
 #include "stablelm/error.h"
 
@@ -19,6 +20,7 @@ struct Options {
   std::string tokenizer;
   std::string out;
   int threads = 0;
+  bool force = false;
 };
 
 int run(const Options& o) {
@@ -28,7 +30,7 @@ int run(const Options& o) {
   const io::DType dt = o.dtype == "f32" ? io::DType::F32 : o.dtype == "f16" ? io::DType::F16 : io::DType::BF16;
   if (!o.tokenizer.empty() && !fs::is_directory(o.tokenizer))
     throw Error("--tokenizer " + o.tokenizer + ": no such directory");
-  write_random_model(c, o.out, dt, o.seed, o.threads);
+  write_random_model(c, o.out, dt, o.seed, o.threads, o.force);
   if (!o.tokenizer.empty()) {
     int copied = 0;
     for (const char* f : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "arcade100k.tiktoken",
@@ -53,10 +55,11 @@ Registration reg("make-random", "Write a model directory with random weights sha
   app.add_option("--config", o->config, "Take the shape from this config.json instead")->check(CLI::ExistingFile)->excludes(like);
   app.add_option("--layers", o->layers, "Override the number of layers")->check(CLI::PositiveNumber);
   app.add_option("--dtype", o->dtype, "Stored dtype: bf16|f16|f32")->check(CLI::IsMember({"bf16", "f16", "f32"}));
-  app.add_option("--seed", o->seed, "Random seed");
+  app.add_option("--seed", o->seed, "Random seed")->check(uint64_value());
   app.add_option("--tokenizer", o->tokenizer, "Copy the tokenizer files of this directory");
-  app.add_option("--threads", o->threads, "Writer threads (0 = all cores)")->check(CLI::NonNegativeNumber);
-  app.add_option("OUT_DIR", o->out, "Output directory")->required();
+  app.add_option("--threads", o->threads, "Writer threads (0 = all cores)")->check(count_at_most(kMaxThreads));
+  app.add_flag("--force", o->force, "Write into OUT_DIR even when it is not empty (overwrites its model files)");
+  app.add_option("OUT_DIR", o->out, "Output directory (absent or empty unless --force)")->required();
   return [o] { return run(*o); };
 });
 

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "number_args.h"
 #include "common/thread_pool.h"
 #include "io/safetensors.h"
 #include "kernels/kernels.h"
@@ -47,10 +48,14 @@ int run(const Options& o) {
   if (fs::exists(out) && fs::equivalent(out, dir, ec)) throw Error("quantize: OUT_DIR is the model directory itself");
   if (fs::exists(out) && (!fs::is_directory(out) || !fs::is_empty(out)))
     throw Error("quantize: " + out.string() + " exists and is not an empty directory");
+  io::TensorStore store(dir);
+  for (const auto& [name, t] : store.all())
+    if (!t->quant.empty())
+      throw Error("quantize: " + dir.string() + " is already quantized (" + name + " is " + t->quant +
+                  "): quantize the original model instead");
   fs::create_directories(out, ec);
   if (ec) throw Error(out.string() + ": cannot create directory: " + ec.message());
 
-  io::TensorStore store(dir);
   nlohmann::json header;
   header["__metadata__"] = {{"format", "pt"}, {"stablelm.quant", o.weights}, {"stablelm.quant_layout", "g16b32v1"}};
   uint64_t offset = 0;
@@ -83,7 +88,12 @@ int run(const Options& o) {
       } else {
         f.write(reinterpret_cast<const char*>(t->data), static_cast<std::streamsize>(t->bytes));
       }
-      if (!f) throw Error(tmp.string() + ": write failed (disk full?)");
+      if (!f) break;
+    }
+    f.close();
+    if (!f) {
+      fs::remove(tmp, ec);
+      throw Error(tmp.string() + ": write failed (disk full?); the partial output was removed");
     }
   }
   fs::rename(tmp, out / "model.safetensors", ec);
@@ -106,7 +116,7 @@ Registration reg("quantize", "Write a model directory with Q8/Q4 weights (loads 
                    app.add_option("--weights", o->weights, "Target format: q8|q4")
                        ->required()
                        ->check(CLI::IsMember({"q8", "q4"}));
-                   app.add_option("--threads", o->threads, "Threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+                   app.add_option("--threads", o->threads, "Threads (0 = all cores)")->check(count_at_most(kMaxThreads));
                    app.add_option("OUT_DIR", o->out, "Output directory (created; must be empty)")->required();
                    return [o] { return run(*o); };
                  });

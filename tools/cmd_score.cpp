@@ -17,6 +17,7 @@
 #include "ids_arg.h"
 #include "model_path.h"
 #include "run_options.h"
+#include "stablelm/check_finite.h"
 #include "stablelm/error.h"
 #include "stablelm/engine.h"
 #include "stablelm/eval.h"
@@ -151,6 +152,7 @@ int run(const Options& o) {
   std::vector<int32_t> tail = {context.back()};
   tail.insert(tail.end(), cont.begin(), cont.end() - 1);
   auto logits = session.forward(tail, /*all_logits=*/true);
+  check_finite_logits(logits, c.vocab_size, "score", static_cast<int64_t>(context.size()) - 1);
 
   const int64_t V = c.vocab_size;
   std::vector<double> lps;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "command.h"
+#include "number_args.h"
 #include "common/thread_pool.h"
 #include "model_path.h"
 #include "stablelm/error.h"
@@ -162,7 +163,7 @@ Registration reg("tokenize", "Text to token ids with the model's tokenizer", [](
                "Read {\"text\": ..., \"special\": true|false} lines on stdin, write one {\"ids\": [...]} line each");
   app.add_flag("--no-special", o->no_special,
                "Treat special-token strings as plain text (transformers' split_special_tokens)");
-  app.add_option("--threads", o->threads, "Threads for --jsonl (default: all cores)")->check(CLI::NonNegativeNumber);
+  app.add_option("--threads", o->threads, "Threads for --jsonl (default: all cores)")->check(count_at_most(kMaxThreads));
   return [o] { return run(*o); };
 });
 

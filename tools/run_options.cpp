@@ -1,11 +1,12 @@
 #include "run_options.h"
 
+#include "number_args.h"
 #include "stablelm/error.h"
 
 namespace stablelm::cli {
 
 void add_run_options(CLI::App& app, RunOptions& o, bool with_kv) {
-  app.add_option("--threads", o.threads, "Kernel threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+  app.add_option("--threads", o.threads, "Kernel threads (0 = all cores)")->check(count_at_most(kMaxThreads));
   app.add_option("--weights", o.weights, "Weight format for compute: stored|f32|f16|bf16|q8|q4 (default: stored dtype)")
       ->check(CLI::IsMember(weight_format_names()));
   app.add_option("--matmul-precision", o.matmul,

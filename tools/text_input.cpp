@@ -1,6 +1,10 @@
 #include "text_input.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 #include "io/regular_file.h"
 #include "stablelm/error.h"
@@ -46,6 +50,18 @@ std::string read_text_file(const std::string& path, const std::string& option) {
     return io::read_regular_file(path);
   } catch (const Error& e) {
     throw Error(option + " " + e.what());
+  }
+}
+
+std::string read_stdin_text(const std::string& what) {
+  std::string text;
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t r = ::read(STDIN_FILENO, buf, sizeof buf);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) throw Error("cannot read " + what + " from stdin: " + std::strerror(errno));
+    if (r == 0) return text;
+    text.append(buf, static_cast<size_t>(r));
   }
 }
 

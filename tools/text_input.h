@@ -32,6 +32,10 @@ std::pair<std::vector<int32_t>, std::vector<int32_t>> encode_context_continuatio
 // an Error naming the option and the file.
 std::string read_text_file(const std::string& path, const std::string& option);
 
+// All of stdin, as text for `what` ("the prompt"). A failed read (stdin is a directory, or was
+// closed) is an Error, not an empty text.
+std::string read_stdin_text(const std::string& what);
+
 // Exactly one of an id list and a text must be given.
 void require_one(bool has_ids, bool has_text, const std::string& ids_option, const std::string& text_option);
 

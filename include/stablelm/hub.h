@@ -47,6 +47,10 @@ struct Options {
   Progress progress = Progress::Auto;
   double connect_timeout_s = 10;       // HF_HUB_ETAG_TIMEOUT
   double stall_timeout_s = 10;         // HF_HUB_DOWNLOAD_TIMEOUT: abort when no byte arrives for this long
+  // A transfer averaging less than low_speed_bytes_per_s over low_speed_time_s is cut and resumed
+  // (curl's LOW_SPEED_LIMIT / LOW_SPEED_TIME; HF_HUB_LOW_SPEED_LIMIT, HF_HUB_LOW_SPEED_TIME).
+  double low_speed_bytes_per_s = 1024;
+  double low_speed_time_s = 60;
   int retries = 3;                     // extra tries for transient failures (drops, timeouts, 5xx, 429)
   double retry_base_delay_s = 0.5;     // doubles each try, capped at 4 s
 
@@ -55,7 +59,9 @@ struct Options {
 
 // Resolved from the environment exactly as huggingface_hub's constants do.
 std::filesystem::path default_cache_dir();
+// Throws Error when the token holds a control character (a CR/LF would inject a request header).
 std::optional<std::string> default_token();
+void validate_token(const std::string& token, const std::string& where);
 
 // "models--org--name"
 std::string repo_folder_name(const std::string& repo);

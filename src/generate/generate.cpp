@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "stablelm/check_finite.h"
 #include "stablelm/engine.h"
 #include "stablelm/error.h"
 #include "stablelm/generate.h"
@@ -44,6 +45,9 @@ SequenceGenerator::SequenceGenerator(const GenerationConfig& cfg, int64_t vocab_
 
 SequenceGenerator::Step SequenceGenerator::step(std::span<const float> logits) {
   if (done_) throw Error("SequenceGenerator::step: the sequence has stopped");
+  // NaN/Inf logits mean broken weights: an error, not a sample from garbage (every path that
+  // generates, the CLI's and the server's, comes through here).
+  check_finite_logits(logits, static_cast<int64_t>(logits.size()), "generate");
   Step s;
   s.id = pipe_.choose(logits);
   pipe_.push(s.id);

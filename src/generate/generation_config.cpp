@@ -102,7 +102,24 @@ GenerationConfig GenerationConfig::load(const std::filesystem::path& file) {
 
 GenerationConfig GenerationConfig::for_model(const std::filesystem::path& model_dir, const ModelConfig& model) {
   const auto file = model_dir / "generation_config.json";
-  if (std::filesystem::exists(file)) return load(file);
+  if (std::filesystem::exists(file)) {
+    GenerationConfig c = load(file);
+    try {
+      c.validate();
+    } catch (const Error& e) {
+      throw Error(file.string() + ": " + e.what());  // name the file the bad value came from
+    }
+    // config.json's ids are checked against the vocabulary; these must be too.
+    auto check = [&](const char* key, int32_t id) {
+      if (id >= model.vocab_size)
+        throw Error(file.string() + ": " + key + " " + std::to_string(id) + " is outside the vocabulary (vocab_size " +
+                    std::to_string(model.vocab_size) + ")");
+    };
+    for (int32_t e : c.eos_token_ids) check("eos_token_id", e);
+    if (c.bos_token_id) check("bos_token_id", *c.bos_token_id);
+    if (c.pad_token_id) check("pad_token_id", *c.pad_token_id);
+    return c;
+  }
   // GenerationConfig.from_model_config: the model config's special ids, everything else default.
   GenerationConfig c;
   if (model.bos_token_id >= 0) c.bos_token_id = static_cast<int32_t>(model.bos_token_id);
@@ -129,6 +146,14 @@ void GenerationConfig::validate() const {
   if (min_new_tokens && *min_new_tokens < 0)
     fail("min_new_tokens=" + std::to_string(*min_new_tokens) + ": must be >= 0");
   if (min_length < 0) fail("min_length=" + std::to_string(min_length) + ": must be >= 0");
+  // Beyond any context; larger values would overflow prompt + budget arithmetic.
+  constexpr int64_t kMax = int64_t{1} << 30;
+  const std::pair<const char*, int64_t> sizes[] = {{"max_new_tokens", max_new_tokens.value_or(0)},
+                                                   {"max_length", max_length},
+                                                   {"min_new_tokens", min_new_tokens.value_or(0)},
+                                                   {"min_length", min_length}};
+  for (auto [name, v] : sizes)
+    if (v > kMax) fail(std::string(name) + "=" + std::to_string(v) + ": must be at most " + std::to_string(kMax));
   for (const auto& s : stop_strings)
     if (s.empty()) fail("stop_strings: a stop string must not be empty");
 }

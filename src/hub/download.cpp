@@ -75,6 +75,21 @@ bool progress_enabled(const Options& o) {
 
 }  // namespace
 
+bool is_sha1_hex(const std::string& s) {
+  return s.size() == 40 && s.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
+std::string git_blob_sha1(const fs::path& file) {
+  std::error_code ec;
+  const uint64_t size = fs::file_size(file, ec);
+  if (ec) throw Error("cannot read " + file.string() + ": " + ec.message());
+  Sha256 h("sha1");
+  const std::string head = "blob " + std::to_string(size) + '\0';
+  h.update(head.data(), head.size());
+  hash_prefix(file, size, h);
+  return h.hex_digest();
+}
+
 bool is_sha256_hex(const std::string& s) {
   if (s.size() != 64) return false;
   for (char c : s)
@@ -92,6 +107,10 @@ void download_blob(HttpClient& http, const Options& opts, const FileMeta& meta, 
   fs::path part = blob;
   part += ".incomplete";
   const bool lfs = is_sha256_hex(meta.etag);  // the hub names LFS files by their sha256
+  // Other files by their git blob id, sha1("blob <size>\0" + content): checked too, or a
+  // corrupted config or tokenizer would be cached as good.
+  const bool git = !lfs && is_sha1_hex(meta.etag) && meta.size.has_value();
+  const bool verify = lfs || git;
   for (int attempt = 0;; ++attempt) {
     UniqueFd fd(::open(part.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
     if (fd.get() < 0) throw write_error(errno, part);
@@ -102,8 +121,17 @@ void download_blob(HttpClient& http, const Options& opts, const FileMeta& meta, 
       if (::ftruncate(fd.get(), 0) != 0) throw write_error(errno, part);
       have = 0;
     }
-    Sha256 hasher;
-    if (lfs && have > 0) hash_prefix(part, have, hasher);
+    Sha256 hasher(lfs ? "sha256" : "sha1");
+    auto start_hash = [&] {
+      hasher.reset();
+      if (git) {
+        const std::string head = "blob " + std::to_string(*meta.size) + '\0';
+        hasher.update(head.data(), head.size());
+      }
+    };
+    start_hash();
+    if (verify && have > 0) hash_prefix(part, have, hasher);
+    bool oversize = false;
 
     if (!meta.size || have < *meta.size) {
       if (meta.size) check_free_space(part.parent_path(), *meta.size - have, display_name);
@@ -123,15 +151,19 @@ void download_blob(HttpClient& http, const Options& opts, const FileMeta& meta, 
             write_errno = errno;
             return false;
           }
-          hasher.reset();
+          start_hash();
           have = 0;
         }
         first_chunk = false;
+        if (meta.size && have + n > *meta.size) {  // more than announced: garbage, refuse it
+          oversize = true;
+          return false;
+        }
         if (!write_all(fd.get(), data, n)) {
           write_errno = errno;
           return false;
         }
-        if (lfs) hasher.update(data, n);
+        if (verify) hasher.update(data, n);
         have += n;
         bar.update(have);
         return true;
@@ -140,6 +172,13 @@ void download_blob(HttpClient& http, const Options& opts, const FileMeta& meta, 
       try {
         resp = http.perform(req);
       } catch (const NetworkError& e) {
+        if (oversize) {
+          fd.reset();
+          std::error_code ec;
+          fs::remove(part, ec);
+          throw Error("the server sent more than the " + std::to_string(*meta.size) + " bytes it announced for " +
+                      display_name + ": refused (partial removed)");
+        }
         if (e.kind == NetworkError::Kind::Aborted) throw write_error(write_errno, part);
         if (e.transient() && attempt < opts.retries) {
           bar.finish();
@@ -176,13 +215,13 @@ void download_blob(HttpClient& http, const Options& opts, const FileMeta& meta, 
       throw Error("size mismatch for " + display_name + ": the hub announced " + std::to_string(*meta.size) +
                   " bytes, " + std::to_string(have) + " arrived (partial removed; run again)");
     }
-    if (lfs) {
+    if (verify) {
       std::string got = hasher.hex_digest();
       if (got != meta.etag) {
         std::error_code ec;
         fs::remove(part, ec);
-        throw Error("checksum mismatch for " + display_name + ": expected sha256 " + meta.etag + ", got " + got +
-                    " (the corrupt download was removed; run again)");
+        throw Error("checksum mismatch for " + display_name + ": expected " + (lfs ? "sha256 " : "git blob sha1 ") +
+                    meta.etag + ", got " + got + " (the corrupt download was removed; run again)");
       }
     }
     fs::rename(part, blob);

@@ -22,6 +22,9 @@ struct FileMeta {
 };
 
 bool is_sha256_hex(const std::string& s);
+bool is_sha1_hex(const std::string& s);
+// The git blob id of a file: sha1("blob <size>\0" + content), the hub's ETag of small files.
+std::string git_blob_sha1(const std::filesystem::path& file);
 
 void download_blob(HttpClient& http, const Options& opts, const FileMeta& meta,
                    const std::vector<std::string>& headers, const std::filesystem::path& blob,

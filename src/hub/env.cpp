@@ -66,16 +66,25 @@ fs::path default_cache_dir() {
   return hf_home() / "hub";
 }
 
+void validate_token(const std::string& token, const std::string& where) {
+  for (char c : token)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+      throw Error(where + " contains a control character (a line break?): it would change the HTTP request "
+                  "rather than authenticate it; fix the token");
+}
+
 std::optional<std::string> default_token() {
   for (const char* name : {"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"})
     if (auto t = env(name)) {
       std::string s = trim(*t);
+      validate_token(s, name);
       if (!s.empty()) return s;
     }
   fs::path file = env("HF_TOKEN_PATH") ? expand_user(*env("HF_TOKEN_PATH")) : hf_home() / "token";
   std::error_code ec;
   if (!fs::exists(file, ec)) return std::nullopt;
   std::string s = trim(io::read_regular_file(file));
+  validate_token(s, "the token file " + file.string());
   if (s.empty()) return std::nullopt;
   return s;
 }
@@ -92,6 +101,8 @@ Options Options::from_env() {
   if (is_true(env("HF_HUB_DISABLE_PROGRESS_BARS"))) o.progress = Progress::Never;
   o.connect_timeout_s = seconds_from_env("HF_HUB_ETAG_TIMEOUT", o.connect_timeout_s);
   o.stall_timeout_s = seconds_from_env("HF_HUB_DOWNLOAD_TIMEOUT", o.stall_timeout_s);
+  o.low_speed_bytes_per_s = seconds_from_env("HF_HUB_LOW_SPEED_LIMIT", o.low_speed_bytes_per_s);
+  o.low_speed_time_s = seconds_from_env("HF_HUB_LOW_SPEED_TIME", o.low_speed_time_s);
   return o;
 }
 

@@ -91,8 +91,12 @@ void global_init() {
 
 }  // namespace
 
-HttpClient::HttpClient(double connect_timeout_s, double stall_timeout_s)
-    : connect_timeout_s_(connect_timeout_s), stall_timeout_s_(stall_timeout_s) {
+HttpClient::HttpClient(double connect_timeout_s, double stall_timeout_s, double low_speed_bytes_per_s,
+                       double low_speed_time_s)
+    : connect_timeout_s_(connect_timeout_s),
+      stall_timeout_s_(stall_timeout_s),
+      low_speed_bytes_per_s_(low_speed_bytes_per_s),
+      low_speed_time_s_(low_speed_time_s) {
   global_init();
   curl_ = curl_easy_init();
   if (!curl_) throw Error("libcurl: cannot create a handle");
@@ -123,6 +127,10 @@ HttpResponse HttpClient::perform(const HttpRequest& req) {
   curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
   curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+  if (low_speed_bytes_per_s_ > 0 && low_speed_time_s_ > 0) {
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, std::max(1L, static_cast<long>(low_speed_bytes_per_s_)));
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, std::max(1L, static_cast<long>(low_speed_time_s_)));
+  }
   CURLcode rc = curl_easy_perform(c);
   curl_slist_free_all(hdrs);
   if (rc == CURLE_OK) return std::move(t.resp);
@@ -134,7 +142,12 @@ HttpResponse HttpClient::perform(const HttpRequest& req) {
     case CURLE_COULDNT_CONNECT: kind = K::Connect; break;
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY: kind = K::Resolve; break;
-    case CURLE_OPERATION_TIMEDOUT: kind = K::Timeout; break;
+    case CURLE_OPERATION_TIMEDOUT:
+      kind = K::Timeout;
+      if (what.find("slower than") != std::string::npos || what.find("too slow") != std::string::npos)
+        what = "the transfer was slower than " + std::to_string(static_cast<long>(low_speed_bytes_per_s_)) +
+               " bytes/s for " + std::to_string(static_cast<long>(low_speed_time_s_)) + " s";
+      break;
     case CURLE_PARTIAL_FILE:
     case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:

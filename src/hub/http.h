@@ -43,7 +43,11 @@ class NetworkError : public std::runtime_error {
 
 class HttpClient {
  public:
-  HttpClient(double connect_timeout_s, double stall_timeout_s);
+  // low_speed_*: abort (as a timeout, so the caller resumes) when fewer than low_speed_bytes_per_s
+  // arrive per second for low_speed_time_s seconds: a server dripping a byte every few seconds
+  // never trips the stall watchdog. 0 disables.
+  HttpClient(double connect_timeout_s, double stall_timeout_s, double low_speed_bytes_per_s = 0,
+             double low_speed_time_s = 0);
   ~HttpClient();
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
@@ -52,7 +56,7 @@ class HttpClient {
 
  private:
   void* curl_;
-  double connect_timeout_s_, stall_timeout_s_;
+  double connect_timeout_s_, stall_timeout_s_, low_speed_bytes_per_s_, low_speed_time_s_;
 };
 
 // "https://host:port" of a URL (empty when it has none, i.e. a relative reference).

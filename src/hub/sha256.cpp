@@ -14,7 +14,9 @@ struct Sha256::Ctx {
   EVP_MD_CTX* md = nullptr;
 };
 
-Sha256::Sha256() : ctx_(std::make_unique<Ctx>()) {
+Sha256::Sha256(const char* algorithm) : ctx_(std::make_unique<Ctx>()) {
+  md_type_ = EVP_get_digestbyname(algorithm);
+  if (!md_type_) throw Error(std::string("digest ") + algorithm + " is not available");
   ctx_->md = EVP_MD_CTX_new();
   if (!ctx_->md) throw Error("sha256: out of memory");
   reset();
@@ -23,7 +25,7 @@ Sha256::Sha256() : ctx_(std::make_unique<Ctx>()) {
 Sha256::~Sha256() { EVP_MD_CTX_free(ctx_->md); }
 
 void Sha256::reset() {
-  if (EVP_DigestInit_ex(ctx_->md, EVP_sha256(), nullptr) != 1) throw Error("sha256: init failed");
+  if (EVP_DigestInit_ex(ctx_->md, static_cast<const EVP_MD*>(md_type_), nullptr) != 1) throw Error("digest: init failed");
 }
 
 void Sha256::update(const void* data, size_t n) {

@@ -8,7 +8,8 @@ namespace stablelm::hub {
 
 class Sha256 {
  public:
-  Sha256();
+  // algorithm: an OpenSSL digest name; "sha1" checks git blob ids of small (non-LFS) files.
+  explicit Sha256(const char* algorithm = "sha256");
   ~Sha256();
   Sha256(const Sha256&) = delete;
   Sha256& operator=(const Sha256&) = delete;
@@ -19,6 +20,7 @@ class Sha256 {
  private:
   struct Ctx;
   std::unique_ptr<Ctx> ctx_;
+  const void* md_type_ = nullptr;
 };
 
 }  // namespace stablelm::hub

@@ -28,10 +28,25 @@ struct RepoInfo {
   std::vector<std::string> siblings;
 };
 
+// Small (non-LFS) files are stored under their git blob sha1: check a cached one against its name
+// (a corrupted copy would otherwise be trusted forever). LFS blobs were sha256-checked when
+// downloaded and are large: not re-read.
+bool cached_blob_intact(const fs::path& pointer) {
+  std::error_code ec;
+  const fs::path blob = fs::canonical(pointer, ec);
+  if (ec) return false;
+  const std::string etag = blob.filename().string();
+  if (etag.size() != 40 || etag.find_first_not_of("0123456789abcdef") != std::string::npos) return true;
+  return git_blob_sha1(blob) == etag;
+}
+
 class Session {
  public:
   Session(const std::string& repo, const std::string& revision, const Options& opts)
-      : opts_(opts), http_(opts.connect_timeout_s, opts.stall_timeout_s), cache_(opts.cache_dir, repo) {
+      : opts_(opts),
+        http_(opts.connect_timeout_s, opts.stall_timeout_s, opts.low_speed_bytes_per_s, opts.low_speed_time_s),
+        cache_(opts.cache_dir, repo) {
+    if (opts.token) validate_token(*opts.token, "the hub token");
     ctx_.endpoint = opts.endpoint;
     ctx_.repo = repo;
     ctx_.revision = revision;
@@ -75,7 +90,13 @@ class Session {
   // Makes snapshots/<commit>/<file> present; no request when it already is.
   void ensure_file(const std::string& commit, const std::string& file) {
     fs::path pointer = cache_.pointer_path(commit, file);
-    if (fs::exists(pointer)) return;  // follows the link: a dangling one is fetched again
+    if (fs::exists(pointer)) {  // follows the link: a dangling one is fetched again
+      if (cached_blob_intact(pointer)) return;
+      std::fprintf(stderr, "%s: the cached copy does not match its git blob id; downloading it again\n", file.c_str());
+      std::error_code ec;
+      fs::remove(fs::canonical(pointer, ec), ec);
+      fs::remove(pointer, ec);
+    }
     ErrorContext ctx = ctx_;
     ctx.file = file;
     FileMeta meta = head(commit, file, ctx);
@@ -180,6 +201,10 @@ class Session {
       unsigned long long v = std::strtoull(size.c_str(), &end, 10);
       if (end != size.c_str() && *end == '\0') m.size = v;
     }
+    // The size bounds the download: without one a server could stream forever into the cache.
+    if (!m.size)
+      throw Error("the server announced no size for " + file + " (" + url +
+                  ": no X-Linked-Size or Content-Length): refusing an unbounded download");
     m.location = (resp.status >= 300 && resp.status < 400 && !resp.header("location").empty()) ? resp.header("location")
                                                                                                   : url;
     if (url_origin(m.location).empty()) m.location = url_origin(url) + m.location;

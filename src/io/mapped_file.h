@@ -27,6 +27,12 @@ class MappedFile {
   size_t size_ = 0;
 };
 
+// Turns a SIGBUS in a MappedFile (its file was truncated or replaced while mapped, e.g. a model
+// re-downloaded under a running process) into "error: <file>: ..." on stderr and exit status 1,
+// instead of a bare signal. Process-wide; for programs (the CLI, a server) to call once at start.
+// A SIGBUS elsewhere keeps its default action.
+void install_mapping_fault_handler();
+
 // Advises the pages of a range of a mapping (rounded out to whole pages) MADV_HUGEPAGE: the kernel
 // may then map it with 2 MiB pages where the page cache holds the file in large folios, and reads
 // it ahead in 2 MiB folios when it is not cached (fewer TLB misses for data streamed end to end).

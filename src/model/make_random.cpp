@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -140,19 +141,41 @@ void fill_chunk(float* out, int64_t n, uint64_t seed, uint64_t tensor, uint64_t 
 void write_text(const fs::path& p, const std::string& text) {
   std::ofstream f(p, std::ios::binary);
   f << text;
+  f.close();  // the data reaches the disk here: a full disk shows at close, not at <<
   if (!f) throw Error(p.string() + ": cannot write");
 }
 
+void write_files(const ModelConfig& c, const fs::path& out_dir, io::DType dtype, uint64_t seed, int threads);
+
 }  // namespace
 
-void write_random_model(const ModelConfig& config, const fs::path& out_dir, io::DType dtype, uint64_t seed, int threads) {
+void write_random_model(const ModelConfig& config, const fs::path& out_dir, io::DType dtype, uint64_t seed, int threads,
+                        bool overwrite) {
   ModelConfig c = config;
   c.torch_dtype = dtype == io::DType::F32 ? "float32" : dtype == io::DType::F16 ? "float16" : "bfloat16";
   c.validate("make-random");
   std::error_code ec;
+  if (fs::exists(out_dir, ec) && !fs::is_directory(out_dir, ec))
+    throw Error(out_dir.string() + ": exists and is not a directory");
+  if (fs::is_directory(out_dir, ec) && !fs::is_empty(out_dir, ec) && !overwrite)
+    throw Error(out_dir.string() + ": the directory is not empty; make-random would overwrite the model files in it "
+                "(pass --force to do that)");
   fs::create_directories(out_dir, ec);
   if (ec) throw Error(out_dir.string() + ": cannot create directory: " + ec.message());
 
+  // On any failure, what was written is removed: a half-written model must not look usable.
+  const fs::path written[] = {out_dir / "config.json", out_dir / "generation_config.json", out_dir / "model.safetensors"};
+  try {
+    write_files(c, out_dir, dtype, seed, threads);
+  } catch (...) {
+    for (const auto& p : written) fs::remove(p, ec);
+    throw;
+  }
+}
+
+namespace {
+void write_files(const ModelConfig& c, const fs::path& out_dir, io::DType dtype, uint64_t seed, int threads) {
+  std::error_code ec;
   write_text(out_dir / "config.json", c.to_json());
   nlohmann::json gen{{"_from_model_config", true},
                      {"bos_token_id", c.bos_token_id},
@@ -186,6 +209,7 @@ void write_random_model(const ModelConfig& config, const fs::path& out_dir, io::
   if (fd < 0) throw Error(path.string() + ": cannot create: " + std::strerror(errno));
   std::string failure;
   std::mutex failure_mu;
+  std::atomic<bool> failed{false};  // checked per chunk: stop at the first failed write
   auto write_at = [&](const void* data, size_t n, uint64_t pos) {
     const char* p = static_cast<const char*>(data);
     while (n > 0) {
@@ -194,6 +218,7 @@ void write_random_model(const ModelConfig& config, const fs::path& out_dir, io::
       if (w <= 0) {
         std::lock_guard<std::mutex> lock(failure_mu);
         if (failure.empty()) failure = std::strerror(w < 0 ? errno : ENOSPC);
+        failed.store(true, std::memory_order_relaxed);
         return;
       }
       p += w;
@@ -205,13 +230,13 @@ void write_random_model(const ModelConfig& config, const fs::path& out_dir, io::
   const uint64_t data_start = head.size();
 
   ThreadPool pool(threads);
-  for (size_t ti = 0; ti < items.size() && failure.empty(); ++ti) {
+  for (size_t ti = 0; ti < items.size() && !failed.load(); ++ti) {
     const Item& it = items[ti];
     const int64_t chunks = (it.numel + kChunk - 1) / kChunk;
     pool.parallel_for(chunks, [&](int, int64_t c0, int64_t c1) {
       std::vector<float> f(kChunk);
       std::vector<uint16_t> h(dtype == io::DType::F32 ? 0 : kChunk);
-      for (int64_t ch = c0; ch < c1; ++ch) {
+      for (int64_t ch = c0; ch < c1 && !failed.load(std::memory_order_relaxed); ++ch) {
         const int64_t n = std::min(kChunk, it.numel - ch * kChunk);
         fill_chunk(f.data(), n, seed, ti, static_cast<uint64_t>(ch), it.spec->mean, it.spec->std);
         const uint64_t pos = data_start + it.offset + static_cast<uint64_t>(ch * kChunk) * esize;
@@ -225,10 +250,8 @@ void write_random_model(const ModelConfig& config, const fs::path& out_dir, io::
     });
   }
   if (::close(fd) != 0 && failure.empty()) failure = std::strerror(errno);
-  if (!failure.empty()) {
-    fs::remove(path, ec);
-    throw Error(path.string() + ": write failed: " + failure);
-  }
+  if (!failure.empty()) throw Error(path.string() + ": write failed: " + failure);
 }
+}  // namespace
 
 }  // namespace stablelm

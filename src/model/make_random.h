@@ -18,7 +18,8 @@ ModelConfig preset_config(std::string_view like);
 // fixtures' init (embeddings N(0,1), lm_head N(0, 3/√H), matrices N(0, max(0.02, 1/√in)),
 // LayerNorm weights N(1, 0.1), biases N(0, 0.1)) with a fast approximate normal; the same seed
 // gives the same bytes whatever the thread count.
+// out_dir must be empty or absent unless overwrite; on a failed write everything written is removed.
 void write_random_model(const ModelConfig& config, const std::filesystem::path& out_dir, io::DType dtype, uint64_t seed,
-                        int threads = 0);
+                        int threads = 0, bool overwrite = false);
 
 }  // namespace stablelm

@@ -1,6 +1,7 @@
 // Sampling warpers on the finite candidates, each as transformers' *LogitsWarper computes it.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "stablelm/error.h"
 #include "stablelm/sampling.h"
@@ -55,7 +56,19 @@ bool descending(const Candidate& a, const Candidate& b) { return a.score > b.sco
 }  // namespace
 
 void apply_temperature(Candidates& c, float temperature) {
-  for (auto& x : c.mutable_items()) x.score = x.score / temperature;
+  decltype(auto) items = c.mutable_items();
+  bool overflow = false;
+  for (const auto& x : items) overflow |= std::isfinite(x.score) && std::isinf(x.score / temperature);
+  if (!overflow) {
+    for (auto& x : items) x.score = x.score / temperature;
+    return;
+  }
+  // A temperature so small that scores overflow float (1e-45): divide the distances to the top
+  // score instead. The top tokens get 0, the rest large negatives or -inf: the greedy limit of
+  // T -> 0, instead of every positive score becoming +inf and sharing the mass.
+  float top = -std::numeric_limits<float>::infinity();
+  for (const auto& x : items) top = std::max(top, x.score);
+  for (auto& x : items) x.score = x.score == top ? 0.0f : (x.score - top) / temperature;
 }
 
 void apply_top_k(Candidates& c, int top_k, int min_keep) {

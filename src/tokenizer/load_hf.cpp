@@ -17,7 +17,9 @@ namespace stablelm::tok {
 namespace {
 
 using nlohmann::json;
-constexpr int64_t kMaxId = 16 * 1024 * 1024;  // far above any real vocabulary; guards garbage
+// Far above any real vocabulary; guards garbage. Below 2^24 - 1: NameMap keeps id + 1 in 24 bits
+// (an id of 16777215 used to vanish from the map and be reported as "not in model.vocab").
+constexpr int64_t kMaxId = (int64_t{1} << 24) - 1;
 
 struct Ctx {
   std::string file;
@@ -230,7 +232,7 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::filesystem::path& path
   valid.reserve(vocab_entries.size() + 1024);
   std::string raw;
   auto place = [&](int64_t id, const std::string& bytes, const std::string& name) {
-    if (id < 0 || id >= kMaxId) c.fail("token \"" + io::text_excerpt(name) + "\" has id " + std::to_string(id) + ", out of range");
+    if (id < 0 || id >= kMaxId) c.fail("token \"" + io::text_excerpt(name) + "\" has id " + std::to_string(id) + ", out of range (ids must be below " + std::to_string(kMaxId) + ")");
     if (static_cast<size_t>(id) >= token_bytes.size()) {
       token_bytes.resize(id + 1);
       valid.resize(id + 1, 0);
@@ -239,7 +241,7 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::filesystem::path& path
     valid[id] = 1;
   };
   for (const auto& [name, id] : vocab_entries) {
-    if (id < 0 || id >= kMaxId) c.fail("model.vocab[\"" + io::text_excerpt(name) + "\"] = " + std::to_string(id) + " is out of range");
+    if (id < 0 || id >= kMaxId) c.fail("model.vocab[\"" + io::text_excerpt(name) + "\"] = " + std::to_string(id) + " is out of range (ids must be below " + std::to_string(kMaxId) + ")");
     if (static_cast<size_t>(id) < valid.size() && valid[id]) c.fail("model.vocab: id " + std::to_string(id) + " is used twice");
     if (!names.insert(name, static_cast<int32_t>(id))) c.fail("model.vocab: token \"" + io::text_excerpt(name) + "\" appears twice");
     if (byte_level_to_bytes(name, raw)) {
@@ -285,7 +287,7 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::filesystem::path& path
       a.content = t["content"].get<std::string>();
       if (a.content.empty()) c.fail(where + " has empty content");
       if (find_invalid_utf8(a.content) != std::string_view::npos) c.fail(where + " content is not valid UTF-8");
-      if (id < 0 || id >= kMaxId) c.fail(where + " id " + std::to_string(id) + " is out of range");
+      if (id < 0 || id >= kMaxId) c.fail(where + " id " + std::to_string(id) + " is out of range (ids must be below " + std::to_string(kMaxId) + ")");
       a.id = static_cast<int32_t>(id);
       a.special = c.flag(t, "special", false, where.c_str());
       a.normalized = c.flag(t, "normalized", !a.special, where.c_str());

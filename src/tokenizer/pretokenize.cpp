@@ -3,6 +3,8 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include "stablelm/error.h"
+
 #include <stdexcept>
 
 #include "tokenizer/unicode.h"
@@ -219,9 +221,18 @@ class Pcre2Splitter final : public RegexSplitter {
     size_t n = text.size();
     for (; pos <= n && limit > 0;) {
       int rc = pcre2_match(code_, s, n, pos, PCRE2_NO_UTF_CHECK, md, nullptr);
-      if (rc < 0) {
+      if (rc == PCRE2_ERROR_NOMATCH) {
         pos = n;
         break;
+      }
+      if (rc < 0) {
+        // An engine limit (match or depth limit, JIT stack): the rest of the text would be
+        // dropped silently; say so instead.
+        pcre2_match_data_free(md);
+        PCRE2_UCHAR msg[256];
+        pcre2_get_error_message(rc, msg, sizeof msg);
+        throw Error("the pre-tokenizer's regex failed at byte " + std::to_string(pos) + " of the text: " +
+                    reinterpret_cast<const char*>(msg) + " (the text was not tokenized)");
       }
       PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
       size_t b = ov[0], e = ov[1];
