@@ -185,6 +185,11 @@ TEST(ChatSandbox, OutputIsBounded) {
   EXPECT_EQ(render_error("{{ [1, 2] * 1000000000000 }}").type(), "MemoryError");
 }
 
+TEST(ChatSandbox, SelfReferenceIsBounded) {
+  EXPECT_EQ(render_error("{% set ns = namespace() %}{% set ns.me = ns %}{% set ns.l = [ns] %}{{ ns }}").type(),
+            "RecursionError");
+}
+
 TEST(ChatSandbox, DeepNestingIsASyntaxError) {
   for (const char* open : {"(", "[", "{{ -", "not "}) {
     std::string t = "{{ ";

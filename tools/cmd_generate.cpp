@@ -28,6 +28,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "chat_input.h"
 #include "command.h"
 #include "number_args.h"
 #include "ids_arg.h"
@@ -46,6 +47,8 @@ namespace {
 struct Options {
   std::string model, revision;
   std::string ids, prompt, prompt_file;
+  bool chat = false;
+  std::string messages_file, template_file;  // --chat
   int64_t max_new_tokens = 0, min_new_tokens = 0;
   bool greedy = false, do_sample = false, print_ids = false;
   float temperature = 1.0f;
@@ -190,7 +193,13 @@ int run(const Options& o) {
   if (text_in || text_out || !cfg.stop_strings.empty()) tok = Tokenizer::from_dir(dir);
 
   std::vector<int32_t> prompt;
-  if (given(o.o_ids)) {
+  if (o.chat != !o.messages_file.empty()) throw Error("generate: --chat takes its conversation from --messages FILE.json");
+  if (!o.chat && !o.template_file.empty()) throw Error("generate: --template is for --chat");
+  if (o.chat && (given(o.o_ids) || given(o.o_prompt) || given(o.o_prompt_file)))
+    throw Error("generate: --chat --messages gives the prompt; drop --ids/--prompt/--prompt-file");
+  if (o.chat) {
+    prompt = chat_prompt_from_files(dir, *tok, o.messages_file, o.template_file, cfg, given(o.o_eos));
+  } else if (given(o.o_ids)) {
     prompt = parse_ids(o.ids, "--ids");
   } else {
     std::string text;
@@ -268,6 +277,9 @@ Registration reg("generate", "Generate text (or token ids) like transformers' ge
   o->o_ids = app.add_option("--ids", o->ids, "Prompt as token ids, comma-separated (e.g. 1,2,3)");
   o->o_prompt = app.add_option("--prompt", o->prompt, "Prompt text");
   o->o_prompt_file = app.add_option("--prompt-file", o->prompt_file, "Read the prompt text from a file (as is)");
+  app.add_flag("--chat", o->chat, "Prompt with --messages rendered by the model's chat template (add_generation_prompt)");
+  app.add_option("--messages", o->messages_file, "With --chat: a JSON file of OpenAI-style messages");
+  app.add_option("--template", o->template_file, "With --chat: a chat template file (.jinja) instead of the model's");
   o->o_max_new = app.add_option("--max-new-tokens", o->max_new_tokens,
                                 "Tokens to generate at most (default: generation_config.json, else max_length 20 "
                                 "counting the prompt)")

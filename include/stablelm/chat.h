@@ -17,6 +17,10 @@
 
 #include "stablelm/error.h"
 
+namespace stablelm {
+class Tokenizer;
+}
+
 namespace stablelm::chat {
 
 // A template that failed: a syntax error, an error raised while rendering (the template's own
@@ -121,5 +125,24 @@ std::string render_chat(const Template& tmpl, const ChatRequest& request,
 // passes the model's special tokens, renders. Throws Error / TemplateError.
 std::string apply_chat_template(const ChatTemplateConfig& config, const ChatRequest& request,
                                 const RenderOptions& opts = {});
+
+// ---- from a conversation to token ids -------------------------------------------------------
+
+// Tokenizes rendered chat text as apply_chat_template(tokenize=True) does: special-token text
+// (<|im_start|>, <|endoftext|>, ...) becomes its id, and the tokenizer adds no BOS/EOS of its own
+// even when tokenizer_config.json asks for them (the template writes the ones it wants).
+std::vector<int32_t> tokenize_chat(const Tokenizer& tok, std::string_view text);
+
+// The prompt ids for generation: the request rendered with the model's template (tool_use when
+// tools are given), then tokenize_chat(). Throws Error / TemplateError.
+std::vector<int32_t> chat_prompt_ids(const ChatTemplateConfig& config, const Tokenizer& tok,
+                                     const ChatRequest& request, const RenderOptions& opts = {});
+
+// The ids that end an assistant turn: `eos_ids` (generation_config.json's) plus the template's
+// end-of-turn token when it is a special token of the vocabulary -- the first special token the
+// template writes after an assistant message's text (<|im_end|> for ChatML, <|endoftext|> for
+// zephyr), found by rendering a probe conversation. Order kept, no duplicates.
+std::vector<int32_t> end_of_turn_ids(const ChatTemplateConfig& config, const Tokenizer& tok,
+                                     std::vector<int32_t> eos_ids);
 
 }  // namespace stablelm::chat

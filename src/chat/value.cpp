@@ -251,6 +251,17 @@ std::string string_repr(const std::string& s) {
 }
 
 std::string repr(const Value& v) {
+  // A namespace can hold itself (ns.me = ns): bound the nesting instead of recursing forever.
+  thread_local int depth = 0;
+  struct Guard {
+    Guard() {
+      if (++depth > 200) {
+        --depth;
+        throw TemplateError("RecursionError", "maximum recursion depth exceeded while getting the repr of an object");
+      }
+    }
+    ~Guard() { --depth; }
+  } guard;
   switch (v.v.index()) {
     case 0: return "Undefined";
     case 5: return string_repr(v.str());
