@@ -1,7 +1,6 @@
 // stablelm score: log-likelihood of a continuation after a context, in one pass over the
-// sequence (what multiple-choice evaluation needs). log_softmax is evaluated in double.
-#include <algorithm>
-#include <cmath>
+// sequence (what multiple-choice evaluation needs). log_softmax is evaluated in double, by the
+// function `stablelm perplexity` uses too (stablelm/eval.h).
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -14,6 +13,7 @@
 #include "model_path.h"
 #include "run_options.h"
 #include "stablelm/error.h"
+#include "stablelm/eval.h"
 #include "stablelm/model.h"
 #include "text_input.h"
 
@@ -73,14 +73,11 @@ int run(const Options& o) {
   double sum = 0.0;
   bool greedy = true;
   for (size_t j = 0; j < cont.size(); ++j) {
-    const float* row = logits.data() + j * static_cast<size_t>(V);
-    const float mx = *std::max_element(row, row + V);
-    double s = 0.0;
-    for (int64_t i = 0; i < V; ++i) s += std::exp(static_cast<double>(row[i]) - mx);
-    const double lp = static_cast<double>(row[cont[j]]) - mx - std::log(s);
+    const std::span<const float> row = logits.subspan(j * static_cast<size_t>(V), static_cast<size_t>(V));
+    const double lp = eval::log_softmax_of(row)(row[static_cast<size_t>(cont[j])]);
     lps.push_back(lp);
     sum += lp;
-    if (std::max_element(row, row + V) - row != cont[j]) greedy = false;
+    if (eval::argmax(row) != cont[j]) greedy = false;
   }
   nlohmann::json out{{"logprob", sum}, {"token_logprobs", lps}, {"greedy", greedy}};
   std::printf("%s\n", out.dump().c_str());
