@@ -10,6 +10,8 @@ PKGS=(
   libcli11-dev             # command-line parsing
   libutf8proc-dev          # Unicode NFC + general categories for the tokenizer
   libpcre2-dev             # generic regex pre-tokenizers from tokenizer.json
+  libcpp-httplib-dev       # HTTP server of `stablelm serve`
+  curl                     # the server tests' SSE framing check
   libgtest-dev libgmock-dev libbenchmark-dev
   python3                  # the hub test server (http.server, stdlib only)
 )
