@@ -14,6 +14,8 @@ PKGS=(
   curl                     # the server tests' SSE framing check
   libgtest-dev libgmock-dev libbenchmark-dev
   python3                  # the hub test server (http.server, stdlib only)
+  python3-jinja2           # the reference for chat templates (tests/chat/gen_constructs.py)
+  libedit-dev              # line editing and history in `stablelm chat` on a terminal
 )
 missing=()
 for p in "${PKGS[@]}"; do
