@@ -15,6 +15,7 @@
 #include "server/responses.h"
 #include "server/scheduler.h"
 #include "server/text_output.h"
+#include "stablelm/chat.h"
 #include "stablelm/engine.h"
 #include "stablelm/error.h"
 #include "stablelm/generation_config.h"
@@ -36,6 +37,7 @@ struct State {
   std::unique_ptr<Engine> engine;
   std::unique_ptr<Scheduler> scheduler;
   GenerationConfig defaults;
+  chat::ChatTemplateConfig chat_cfg;
   Metrics metrics;
   int64_t ctx = 0;
   int64_t created = 0;
@@ -298,6 +300,240 @@ void handle_completions(State& st, const httplib::Request& http_req, httplib::Re
   });
 }
 
+// ---- chat templates and the tokenizer routes ------------------------------------------------------
+
+// Renders messages (+ tools) with the model's chat template; ApiError 400 when there is none or it fails.
+std::string render_messages(const State& st, const json& messages, const json& tools, bool add_generation_prompt) {
+  if (!st.chat_cfg.has_template())
+    throw ApiError(400, "the model has no chat template (tokenizer_config.json has no chat_template)", "messages");
+  chat::ChatRequest r;
+  r.messages = nlohmann::ordered_json::parse(messages.dump());
+  if (!tools.is_null()) r.tools = nlohmann::ordered_json::parse(tools.dump());
+  r.add_generation_prompt = add_generation_prompt;
+  try {
+    return chat::apply_chat_template(st.chat_cfg, r);
+  } catch (const chat::TemplateError& e) {
+    throw ApiError(400, std::string("chat template: ") + e.what(), "messages");
+  } catch (const Error& e) {
+    throw ApiError(400, std::string("chat template: ") + e.what(), "messages");
+  }
+}
+
+std::vector<int32_t> encode_or_400(const State& st, const std::string& text, bool add_special, const char* param) {
+  try {
+    std::vector<int32_t> ids;
+    if (add_special && st.tok->add_bos_token() && st.tok->bos_id()) ids.push_back(*st.tok->bos_id());
+    auto body = st.tok->encode(text, true);
+    ids.insert(ids.end(), body.begin(), body.end());
+    return ids;
+  } catch (const Error& e) {
+    throw ApiError(400, e.what(), param);
+  }
+}
+
+void handle_chat(State& st, const httplib::Request& http_req, httplib::Response& res) {
+  require_ready(st);
+  const json body = parse_json_object(http_req.body);
+  auto cr = std::make_shared<ChatRequest>(parse_chat_request(body, st.limits));
+  // The template writes the special tokens it wants (BOS included), so none are added here.
+  const std::string text = render_messages(st, cr->messages, cr->tools, true);
+  std::vector<int32_t> prompt = encode_or_400(st, text, false, "messages");
+  if (prompt.empty()) throw ApiError(400, "the rendered chat prompt has no tokens", "messages");
+  const auto L = static_cast<int64_t>(prompt.size());
+  if (L >= st.ctx) check_context(st, L, 1);
+  const int64_t max_tokens = cr->sampling.max_tokens ? *cr->sampling.max_tokens : st.ctx - L;
+  check_context(st, L, max_tokens);
+  JobSpec s;
+  s.prompt = prompt;
+  s.cfg = make_generation_config(cr->sampling, st.defaults, max_tokens);
+  s.max_tokens = max_tokens;
+  s.choices = cr->sampling.n;
+  s.seed = pick_seed(cr->sampling);
+  s.top_logprobs = cr->logprobs ? cr->top_logprobs : -1;
+  std::vector<JobSpec> specs;
+  specs.push_back(std::move(s));
+  auto req = std::make_shared<Request>(std::move(specs));
+  submit(st, req, res);
+
+  const std::string id = make_id("chatcmpl-");
+  const int64_t created = unix_now();
+  const std::string model = st.model_name;
+  const Tokenizer& tok = *st.tok;
+  auto usage = [L](const Snapshot& s) {
+    int64_t ct = 0;
+    for (const auto& c : s.progress[0].choices) ct += static_cast<int64_t>(c.ids.size());
+    return ojson{{"prompt_tokens", L}, {"completion_tokens", ct}, {"total_tokens", L + ct}};
+  };
+  if (!cr->stream) {
+    respond_async(res, req, st, false, [=, &tok](const Snapshot& s, httplib::DataSink& sink) {
+      if (s.error_status) {
+        const std::string e = dump(error_body(s.error_status, s.error_message));
+        sink.write(e.data(), e.size());
+        return false;
+      }
+      ojson choices = ojson::array();
+      const JobProgress& p = s.progress[0];
+      for (size_t i = 0; i < p.choices.size(); ++i) {
+        const ChoiceProgress& c = p.choices[i];
+        TextAssembler ta(tok, cr->sampling.stop);
+        std::string text;
+        for (int32_t t : c.ids) text += ta.push(t);
+        text += ta.finish(c.reason == StopReason::StopString ? c.stop_index : -1);
+        ojson lp = nullptr;
+        if (cr->logprobs) lp = ojson{{"content", chat_logprobs_content(tok, c.logprobs)}};
+        choices.push_back(ojson{{"index", i},
+                                {"message", ojson{{"role", "assistant"}, {"content", text}}},
+                                {"logprobs", lp},
+                                {"finish_reason", finish_reason(c.reason)}});
+      }
+      const std::string out = dump(ojson{{"id", id},           {"object", "chat.completion"}, {"created", created},
+                                         {"model", model},     {"choices", choices},          {"system_fingerprint", nullptr},
+                                         {"usage", usage(s)}});
+      sink.write(out.data(), out.size());
+      return false;
+    });
+    return;
+  }
+  struct ChoiceStream {
+    std::unique_ptr<TextAssembler> text;
+    size_t sent_tokens = 0;
+    bool started = false, finished = false;
+  };
+  auto streams = std::make_shared<std::vector<ChoiceStream>>(static_cast<size_t>(cr->sampling.n));
+  for (auto& cs : *streams) cs.text = std::make_unique<TextAssembler>(tok, cr->sampling.stop);
+  const bool include_usage = cr->include_usage;
+  respond_async(res, req, st, true, [=, &tok](const Snapshot& s, httplib::DataSink& sink) {
+    auto chunk = [&](size_t index, ojson delta, ojson lp, const char* reason) {
+      ojson c{{"id", id},
+              {"object", "chat.completion.chunk"},
+              {"created", created},
+              {"model", model},
+              {"system_fingerprint", nullptr},
+              {"choices", ojson::array({ojson{{"index", index},
+                                              {"delta", std::move(delta)},
+                                              {"logprobs", std::move(lp)},
+                                              {"finish_reason", reason ? ojson(reason) : ojson(nullptr)}}})}};
+      if (include_usage) c["usage"] = nullptr;
+      return write_sse(sink, dump(c));
+    };
+    if (s.error_status) {
+      write_sse(sink, dump(error_body(s.error_status, s.error_message)));
+      write_sse(sink, "[DONE]");
+      return false;
+    }
+    const JobProgress& p = s.progress[0];
+    for (size_t i = 0; i < p.choices.size(); ++i) {
+      ChoiceStream& cs = (*streams)[i];
+      const ChoiceProgress& c = p.choices[i];
+      if (cs.finished) continue;
+      if (!cs.started) {  // the role comes first, alone
+        cs.started = true;
+        if (!chunk(i, ojson{{"role", "assistant"}, {"content", ""}}, nullptr, nullptr)) return false;
+      }
+      std::string text;
+      const size_t upto = c.ids.size();
+      for (size_t k = cs.sent_tokens; k < upto; ++k) text += cs.text->push(c.ids[k]);
+      ojson lp = nullptr;
+      if (cr->logprobs)
+        lp = ojson{{"content", chat_logprobs_content(tok, std::span<const TokenLogprob>(c.logprobs)
+                                                               .subspan(cs.sent_tokens, upto - cs.sent_tokens))}};
+      cs.sent_tokens = upto;
+      if (c.done) text += cs.text->finish(c.reason == StopReason::StopString ? c.stop_index : -1);
+      if (!text.empty() || (cr->logprobs && !lp["content"].empty()))
+        if (!chunk(i, ojson{{"content", text}}, lp, nullptr)) return false;
+      if (c.done) {
+        cs.finished = true;
+        if (!chunk(i, ojson::object(), nullptr, finish_reason(c.reason))) return false;
+      }
+    }
+    if (!s.finished) return true;
+    if (include_usage) {
+      write_sse(sink, dump(ojson{{"id", id},       {"object", "chat.completion.chunk"}, {"created", created},
+                                 {"model", model}, {"choices", ojson::array()},         {"usage", usage(s)}}));
+    }
+    write_sse(sink, "[DONE]");
+    return false;
+  });
+}
+
+void handle_tokenize(State& st, const httplib::Request& http_req, httplib::Response& res) {
+  require_ready(st);
+  const json body = parse_json_object(http_req.body);
+  bool add_special = true;
+  if (auto it = body.find("add_special_tokens"); it != body.end() && !it->is_null()) {
+    if (!it->is_boolean()) throw bad_field("add_special_tokens", "'add_special_tokens' must be a boolean");
+    add_special = it->get<bool>();
+  }
+  std::vector<int32_t> ids;
+  auto p = body.find("prompt");
+  auto m = body.find("messages");
+  if (p != body.end() && p->is_string()) {
+    ids = encode_or_400(st, p->get<std::string>(), add_special, "prompt");
+  } else if (m != body.end()) {
+    json probe{{"messages", *m}};
+    const ChatRequest cr = parse_chat_request(probe, st.limits);
+    bool agp = true;
+    if (auto a = body.find("add_generation_prompt"); a != body.end() && a->is_boolean()) agp = a->get<bool>();
+    json tools = nullptr;
+    if (auto t = body.find("tools"); t != body.end() && t->is_array()) tools = *t;
+    ids = encode_or_400(st, render_messages(st, cr.messages, tools, agp), false, "messages");
+  } else {
+    throw bad_field("prompt", "'prompt' (a string) or 'messages' is required");
+  }
+  send_json(res, ojson{{"count", ids.size()}, {"max_model_len", st.ctx}, {"tokens", ids}});
+}
+
+void handle_detokenize(State& st, const httplib::Request& http_req, httplib::Response& res) {
+  require_ready(st);
+  const json body = parse_json_object(http_req.body);
+  auto t = body.find("tokens");
+  if (t == body.end() || !t->is_array()) throw bad_field("tokens", "'tokens' must be a list of token ids");
+  std::vector<int32_t> ids;
+  for (const json& x : *t) {
+    if (!x.is_number_integer() || x.get<int64_t>() < 0 || x.get<int64_t>() >= st.tok->vocab_size() ||
+        !st.tok->is_valid_id(static_cast<int32_t>(x.get<int64_t>())))
+      throw bad_field("tokens", "token id " + x.dump() + " is not in the vocabulary");
+    ids.push_back(static_cast<int32_t>(x.get<int64_t>()));
+  }
+  send_json(res, ojson{{"prompt", st.tok->decode(ids, false)}});
+}
+
+void handle_tokenizer_info(State& st, const httplib::Request&, httplib::Response& res) {
+  require_ready(st);
+  auto tok_str = [&](std::optional<int32_t> id) -> ojson {
+    if (!id || !st.tok->is_valid_id(*id)) return nullptr;
+    return st.tok->token_bytes(*id);
+  };
+  ojson out{{"tokenizer_class", "PreTrainedTokenizerFast"},
+            {"bos_token", tok_str(st.tok->bos_id())},
+            {"eos_token", tok_str(st.tok->eos_id())},
+            {"pad_token", tok_str(st.tok->pad_id())},
+            {"unk_token", tok_str(st.tok->unk_id())},
+            {"add_bos_token", st.tok->add_bos_token()},
+            {"add_eos_token", st.tok->add_eos_token()},
+            {"model_max_length", st.ctx},
+            {"vocab_size", st.tok->vocab_size()},
+            {"chat_template", st.chat_cfg.has_template() ? ojson(st.chat_cfg.select(false)) : ojson(nullptr)}};
+  send_json(res, out);
+}
+
+void handle_apply_template(State& st, const httplib::Request& http_req, httplib::Response& res) {
+  require_ready(st);
+  const json body = parse_json_object(http_req.body);
+  const ChatRequest cr = parse_chat_request(json{{"messages", body.value("messages", json())}}, st.limits);
+  bool agp = true;
+  if (auto a = body.find("add_generation_prompt"); a != body.end() && !a->is_null()) {
+    if (!a->is_boolean()) throw bad_field("add_generation_prompt", "'add_generation_prompt' must be a boolean");
+    agp = a->get<bool>();
+  }
+  json tools = nullptr;
+  if (auto t = body.find("tools"); t != body.end() && !t->is_null()) {
+    if (!t->is_array()) throw bad_field("tools", "'tools' must be a list");
+    tools = *t;
+  }
+  send_json(res, ojson{{"prompt", render_messages(st, cr.messages, tools, agp)}});
+}
+
 }  // namespace
 
 int serve(const std::filesystem::path& model_dir, const LoadOptions& load, const ServerOptions& opts) {
@@ -376,6 +612,16 @@ int serve(const std::filesystem::path& model_dir, const LoadOptions& load, const
   svr.Post("/v1/completions", wrap([&st](const httplib::Request& req, httplib::Response& res) {
              handle_completions(st, req, res);
            }));
+  svr.Post("/v1/chat/completions", wrap([&st](const httplib::Request& req, httplib::Response& res) {
+             handle_chat(st, req, res);
+           }));
+  svr.Post("/tokenize", wrap([&st](const httplib::Request& req, httplib::Response& res) { handle_tokenize(st, req, res); }));
+  svr.Post("/detokenize",
+           wrap([&st](const httplib::Request& req, httplib::Response& res) { handle_detokenize(st, req, res); }));
+  svr.Get("/tokenizer_info",
+          wrap([&st](const httplib::Request& req, httplib::Response& res) { handle_tokenizer_info(st, req, res); }));
+  svr.Post("/apply-template",
+           wrap([&st](const httplib::Request& req, httplib::Response& res) { handle_apply_template(st, req, res); }));
   svr.Get("/metrics", wrap([&st](const httplib::Request&, httplib::Response& res) {
             res.set_content(st.metrics.render(st.model_name), "text/plain; version=0.0.4");
           }));
@@ -396,6 +642,7 @@ int serve(const std::filesystem::path& model_dir, const LoadOptions& load, const
     st.model = Model::load(model_dir, load);
     st.tok = Tokenizer::from_dir(model_dir);
     st.defaults = GenerationConfig::for_model(model_dir, st.model->config());
+    st.chat_cfg = chat::ChatTemplateConfig::load(model_dir);
     st.ctx = opts.ctx_size > 0 ? opts.ctx_size : st.model->config().max_position_embeddings;
     if (st.ctx > st.model->config().max_position_embeddings)
       throw Error("--ctx-size " + std::to_string(st.ctx) + " exceeds the model's max_position_embeddings " +
