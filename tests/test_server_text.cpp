@@ -17,8 +17,14 @@ TEST(ServerText, StreamPiecesAddUpAndStopAtTheStopString) {
   const std::vector<int32_t> ids = tok->encode(text, false);
   for (const std::string stop : {"日本", "the", "d", "nowhere"}) {
     stablelm::server::TextAssembler ta(*tok, {stop});
-    std::string streamed;
+    std::string streamed, raw;
     for (int32_t id : ids) {
+      raw += tok->token_bytes(id);
+      if (raw.find(stop) != std::string::npos) {  // the generator stops at this token
+        streamed += ta.push(id);
+        EXPECT_EQ(streamed.find(stop), std::string::npos);
+        break;
+      }
       const std::string piece = ta.push(id);
       EXPECT_TRUE(stablelm::server::utf8_valid(piece)) << stop;
       streamed += piece;

@@ -5,7 +5,10 @@
 #include <httplib.h>
 #include <signal.h>
 
+#include <atomic>
 #include <cstdio>
+#include <functional>
+#include <random>
 #include <memory>
 #include <thread>
 
@@ -15,6 +18,7 @@
 #include "server/responses.h"
 #include "server/scheduler.h"
 #include "server/text_output.h"
+#include "server/web_page.h"
 #include "stablelm/chat.h"
 #include "stablelm/engine.h"
 #include "stablelm/error.h"
@@ -600,6 +604,10 @@ int serve(const std::filesystem::path& model_dir, const LoadOptions& load, const
   svr.Get("/health", [&st](const httplib::Request&, httplib::Response& res) {
     if (st.ready.load()) res.set_content(R"({"status":"ok"})", "application/json");
     else send_error(res, 503, "the model is loading", std::nullopt, "model_loading");
+  });
+  svr.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    const std::string_view page = web_page();
+    res.set_content(page.data(), page.size(), "text/html; charset=utf-8");
   });
   svr.Get("/v1/models", wrap([&st](const httplib::Request&, httplib::Response& res) {
             send_json(res, ojson{{"object", "list"},

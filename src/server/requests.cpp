@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <tuple>
 
 #include "server/api_error.h"
 #include "stablelm/error.h"

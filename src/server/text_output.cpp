@@ -66,6 +66,8 @@ std::string TextAssembler::push(int32_t id) {
         break;
       }
   size_t end = bytes_.size() - hold;
+  // Never past a whole stop string (the token that completes one is the last one pushed).
+  for (const std::string& s : stops_) end = std::min(end, bytes_.find(s));
   end = utf8_complete_prefix(std::string_view(bytes_).substr(0, end));
   if (end <= sent_) return {};
   std::string out = bytes_.substr(sent_, end - sent_);

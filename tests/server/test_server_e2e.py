@@ -384,6 +384,34 @@ class Chat(unittest.TestCase):
         s, b = SRV.post("/v1/chat/completions", {"messages": msgs})  # the fixture model has no template
         self.assertEqual(s, 400)
 
+    def test_openai_npm_client(self):
+        clients = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "clients")
+        if not os.path.isdir(os.path.join(clients, "node_modules", "openai")) or not shutil.which("node"):
+            self.skipTest("the openai npm client is not installed (scripts/install-test-clients.sh)")
+        out = subprocess.run(["node", os.path.join(clients, "openai_client.mjs"), "http://127.0.0.1:%d" % SRV.port,
+                              "http://127.0.0.1:%d" % CHAT.port], capture_output=True, text=True, timeout=300)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertIn("openai client: ok", out.stdout)
+
+    def test_web_page(self):
+        s, h, t = CHAT.request("GET", "/")
+        self.assertEqual(s, 200)
+        self.assertIn("text/html", h["Content-Type"])
+        self.assertIn("/v1/chat/completions", t)
+        self.assertNotIn("<script src", t)  # self-contained
+
+    def test_web_page_in_chromium(self):
+        clients = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "clients")
+        if not os.path.isdir(os.path.join(clients, "node_modules", "playwright-core")) or not os.path.exists(
+                "/usr/bin/chromium"):
+            self.skipTest("playwright-core or /usr/bin/chromium missing (scripts/install-test-clients.sh, install-deps.sh)")
+        out_dir = os.environ.get("STABLELM_TEST_OUT", tempfile.mkdtemp(prefix="stablelm-web-"))
+        os.makedirs(out_dir, exist_ok=True)
+        out = subprocess.run(["node", os.path.join(clients, "web_page.mjs"), "http://127.0.0.1:%d" % CHAT.port, out_dir],
+                             capture_output=True, text=True, timeout=300)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertTrue(os.path.exists(os.path.join(out_dir, "stopped.png")))
+
 
 if __name__ == "__main__":
     CLI, FIXTURES = sys.argv[1], sys.argv[2]
