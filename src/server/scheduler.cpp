@@ -246,6 +246,7 @@ void Scheduler::run() {
       std::lock_guard lk(mu_);
       metrics_.set_queue(running_count_.load(), static_cast<int64_t>(queue_.size()));
     }
+    metrics_.set_engine(engine_.stats());
     if (active_.empty()) continue;
     try {
       step();

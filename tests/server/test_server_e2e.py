@@ -335,7 +335,7 @@ class Chat(unittest.TestCase):
         cls.tmp = tempfile.mkdtemp()
         for f in os.listdir(MODEL):
             if f != "tokenizer_config.json":
-                os.symlink(os.path.join(MODEL, f), os.path.join(cls.tmp, f))
+                os.symlink(os.path.abspath(os.path.join(MODEL, f)), os.path.join(cls.tmp, f))
         cfg = json.load(open(os.path.join(MODEL, "tokenizer_config.json")))
         cfg["chat_template"] = json.load(open(os.path.join(tdir, "tokenizer_config.json")))["chat_template"]
         json.dump(cfg, open(os.path.join(cls.tmp, "tokenizer_config.json"), "w"))
