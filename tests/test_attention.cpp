@@ -197,3 +197,69 @@ TEST(KvQ8, ErrorAgainstF32CacheIsBounded) {
 }
 
 }  // namespace
+
+namespace {
+
+// The cache in blocks of 2^shift rows placed at shuffled physical blocks (as the engine's pool
+// hands them out): every ISA level against the oracle on the contiguous cache, and each query
+// bit-identical alone, in a batch with other queries of other sequences, and with 1-3 threads.
+TEST_P(IsaTest, BlockTableAttentionMatchesReferenceAndIsBatchInvariant) {
+  ThreadPool pool2(2), pool3(3);
+  uint32_t seed = 900;
+  const std::vector<Shape> shapes = {{4, 4, 16}, {8, 2, 64}, {34, 34, 80}, {2, 1, 20}};
+  const std::vector<int64_t> ctxs = sanitized() ? std::vector<int64_t>{1, 37, 530} : std::vector<int64_t>{1, 37, 257, 530};
+  for (k::WType t : {k::WType::F32, k::WType::F16, k::WType::BF16, k::WType::Q8}) {
+    for (const Shape& s : shapes) {
+      for (int shift : {0, 2, 4}) {
+        for (int64_t ctx : ctxs) {
+          const int64_t kvw = s.kv_heads * s.head_dim, B = int64_t{1} << shift, rb = k::kv_row_bytes(t, s.kv_heads, s.head_dim);
+          const int64_t nblocks = (ctx + B - 1) / B, phys_blocks = nblocks + 3;
+          auto kf = randn(static_cast<size_t>(ctx * kvw), seed++, 1.5f), vf = randn(static_cast<size_t>(ctx * kvw), seed++);
+          auto kc = encode(kf, ctx, s.kv_heads, s.head_dim, t), vc = encode(vf, ctx, s.kv_heads, s.head_dim, t);
+          // Blocks at shuffled places of a larger pool.
+          std::vector<int32_t> table(static_cast<size_t>(phys_blocks));
+          for (int32_t i = 0; i < phys_blocks; ++i) table[static_cast<size_t>(i)] = i;
+          std::shuffle(table.begin(), table.end(), std::mt19937(seed++));
+          table.resize(static_cast<size_t>(nblocks));
+          std::vector<uint8_t> kp(static_cast<size_t>(phys_blocks * B * rb), 0xCD), vp(kp.size(), 0xCD);
+          for (int64_t j = 0; j < ctx; ++j) {
+            const int64_t phys = table[static_cast<size_t>(j / B)] * B + j % B;
+            std::memcpy(kp.data() + phys * rb, kc.data() + j * rb, static_cast<size_t>(rb));
+            std::memcpy(vp.data() + phys * rb, vc.data() + j * rb, static_cast<size_t>(rb));
+          }
+          const k::KVLayerView view{kp.data(), vp.data(), table.data(), shift};
+          // Queries at the last and at a middle position.
+          const int64_t qw = s.heads * s.head_dim;
+          for (int64_t pos : {ctx - 1, ctx / 2}) {
+            auto q = randn(static_cast<size_t>(qw), seed++, 1.5f);
+            std::vector<float> want(static_cast<size_t>(qw)), alone(want.size()), alone3(want.size());
+            k::reference::attention(q.data(), 1, pos, s.heads, s.kv_heads, s.head_dim, kc.data(), vc.data(), t, want.data());
+            const k::AttnQuery one{q.data(), alone.data(), pos, &view};
+            k::attention(&one, 1, s.heads, s.kv_heads, s.head_dim, t, &pool2);
+            const k::AttnQuery one3{q.data(), alone3.data(), pos, &view};
+            k::attention(&one3, 1, s.heads, s.kv_heads, s.head_dim, t, &pool3);
+            // In a batch: other queries of the same sequence before and after it.
+            std::vector<float> others(static_cast<size_t>(5 * qw)), outs(static_cast<size_t>(5 * qw));
+            auto qo = randn(others.size(), seed++, 1.5f);
+            std::vector<k::AttnQuery> batch;
+            for (int64_t i = 0; i < 5; ++i) {
+              const bool mine = i == 2;
+              batch.push_back({mine ? q.data() : qo.data() + i * qw, outs.data() + i * qw, mine ? pos : (pos * i) / 5, &view});
+            }
+            k::attention(batch.data(), 5, s.heads, s.kv_heads, s.head_dim, t, nullptr);
+            for (int64_t i = 0; i < qw; ++i) {
+              const size_t u = static_cast<size_t>(i);
+              ASSERT_NEAR(alone[u], want[u], 3e-5f * (1 + std::fabs(want[u])))
+                  << k::wtype_name(t) << " heads=" << s.heads << "/" << s.kv_heads << " hd=" << s.head_dim
+                  << " block=" << B << " ctx=" << ctx << " pos=" << pos << " i=" << i;
+              ASSERT_EQ(alone3[u], alone[u]) << "threads change the result";
+              ASSERT_EQ(outs[static_cast<size_t>(2 * qw + i)], alone[u]) << "the batch changes the result";
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace

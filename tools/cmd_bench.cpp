@@ -5,6 +5,8 @@
 // the cache is filled with D tokens (untimed), a p-token prompt is timed as one prefill, the
 // cache is cut back to D and n tokens are decoded one at a time (like llama-bench's pp / tg
 // tests). Medians over --reps runs; the spread is min..max. Token ids are fixed pseudo-random.
+// --parallel 1,4,16,32 (like llama-batched-bench -npl): N sequences, each with its own p-token
+// prompt (one batch of N x p rows), then n decode steps of N rows; aggregate tok/s per N.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -24,6 +26,7 @@
 #include "kernels/kernels.h"
 #include "model_path.h"
 #include "run_options.h"
+#include "stablelm/engine.h"
 #include "stablelm/error.h"
 #include "stablelm/model.h"
 
@@ -42,6 +45,7 @@ struct Options {
   std::string matmul = "highest";
   std::string huge_pages = "auto";
   bool json = false;
+  std::string parallel;
 };
 
 std::vector<std::string> split(const std::string& s) {
@@ -82,6 +86,77 @@ Stat stat(std::vector<double> v) {
   const size_t m = v.size() / 2;
   const double med = v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
   return {med, v.front(), v.back()};
+}
+
+// N sequences through one Engine: prefill all prompts as one batch, then decode steps of N rows.
+template <class Rng, class Dist>
+void run_parallel(const Options& o, const Model& model, KVFormat kv, int64_t N, int64_t depth, Rng& rng, Dist& tok,
+                  const std::string& wname, int used_threads, double load_s) {
+  if (depth != 0) throw Error("bench: --parallel measures from an empty cache; drop --depth");
+  if (o.n_prompt + o.n_gen + 1 > model.config().max_position_embeddings)
+    throw Error("bench: -p + -n (" + std::to_string(o.n_prompt + o.n_gen + 1) + ") exceed max_position_embeddings " +
+                std::to_string(model.config().max_position_embeddings));
+  EngineOptions eo;
+  eo.kv = kv;
+  eo.max_context = o.n_prompt + o.n_gen + 1;
+  eo.kv_tokens = N * (eo.max_context + eo.block_size);
+  eo.prefix_cache = false;
+  Engine engine(model, eo);
+  std::vector<std::vector<int32_t>> prompts(static_cast<size_t>(N), std::vector<int32_t>(static_cast<size_t>(o.n_prompt)));
+  for (auto& p : prompts)
+    for (auto& id : p) id = tok(rng);
+  std::vector<int32_t> gen(static_cast<size_t>(o.n_gen));
+  for (auto& id : gen) id = tok(rng);
+  std::vector<double> pp, tg;
+  Batch b;
+  for (int rep = -1; rep < o.reps; ++rep) {  // rep -1: untimed warm-up
+    std::vector<SeqId> seqs;
+    for (int64_t i = 0; i < N; ++i) seqs.push_back(engine.create());
+    if (o.n_prompt > 0) {
+      b.clear();
+      for (int64_t i = 0; i < N; ++i)
+        for (int64_t t = 0; t < o.n_prompt; ++t) b.add(prompts[static_cast<size_t>(i)][static_cast<size_t>(t)], t, seqs[static_cast<size_t>(i)], t == o.n_prompt - 1);
+      const auto t0 = std::chrono::steady_clock::now();
+      engine.forward(b);
+      if (rep >= 0) pp.push_back(static_cast<double>(N * o.n_prompt) / seconds_since(t0));
+    } else {
+      // Decode needs a first position: one token each, untimed.
+      b.clear();
+      for (int64_t i = 0; i < N; ++i) b.add(gen.empty() ? 0 : gen[0], 0, seqs[static_cast<size_t>(i)], true);
+      engine.forward(b);
+    }
+    if (o.n_gen > 0) {
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int32_t id : gen) {
+        b.clear();
+        for (int64_t i = 0; i < N; ++i) b.add(id, engine.length(seqs[static_cast<size_t>(i)]), seqs[static_cast<size_t>(i)], true);
+        engine.forward(b);
+      }
+      if (rep >= 0) tg.push_back(static_cast<double>(N * o.n_gen) / seconds_since(t0));
+    }
+    for (SeqId s : seqs) engine.release(s);
+  }
+  const Stat p = stat(pp), g = stat(tg);
+  const size_t rss = peak_rss_bytes();
+  if (o.json) {
+    nlohmann::json j{{"weights", wname},         {"threads", used_threads},   {"n_prompt", o.n_prompt},
+                     {"n_gen", o.n_gen},         {"depth", depth},            {"parallel", N},
+                     {"prefill_tok_s", p.median}, {"decode_tok_s", g.median},  {"prefill_tok_s_min", p.min},
+                     {"prefill_tok_s_max", p.max}, {"decode_tok_s_min", g.min}, {"decode_tok_s_max", g.max},
+                     {"weight_bytes", model.weight_bytes()}, {"load_s", load_s}, {"peak_rss_bytes", rss},
+                     {"reps", o.reps},           {"kv", o.kv},                {"matmul_precision", o.matmul},
+                     {"huge_pages", o.huge_pages}, {"isa", kernels::active_isa()}};
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    auto row = [&](const std::string& test, const Stat& st) {
+      std::printf("| %s | %d | %s x%lld | %.2f | %.2f .. %.2f | %.1f | %.2f | %.0f |\n", wname.c_str(), used_threads,
+                  test.c_str(), static_cast<long long>(N), st.median, st.min, st.max,
+                  static_cast<double>(model.weight_bytes()) / 1e6, load_s, static_cast<double>(rss) / 1e6);
+    };
+    if (o.n_prompt > 0) row("pp" + std::to_string(o.n_prompt), p);
+    if (o.n_gen > 0) row("tg" + std::to_string(o.n_gen), g);
+  }
+  std::fflush(stdout);
 }
 
 int run(const Options& o) {
@@ -125,6 +200,14 @@ int run(const Options& o) {
             gen(static_cast<size_t>(o.n_gen));
         for (auto* v : {&fill, &prompt, &gen})
           for (auto& id : *v) id = tok(rng);
+        if (!o.parallel.empty()) {
+          for (const auto& np : split(o.parallel)) {
+            const int64_t N = to_int(np, "--parallel");
+            if (N < 1 || N > 4096) throw Error("--parallel: " + np + " is outside [1, 4096]");
+            run_parallel(o, *model, kv, N, depth, rng, tok, wname, used_threads, load_s);
+          }
+          continue;
+        }
         Session session(*model, ctx, kv);
         std::vector<double> pp, tg;
         for (int rep = -1; rep < o.reps; ++rep) {  // rep -1: untimed warm-up (page faults, scratch growth)
@@ -198,6 +281,9 @@ Registration reg("bench", "Prefill and decode throughput (llama-bench-like)", []
       ->check(CLI::IsMember({"highest", "medium"}));
   add_huge_pages_option(app, o->huge_pages);
   app.add_option("--kv", o->kv, "KV cache element type: f32|f16|bf16|q8")->check(CLI::IsMember({"f32", "f16", "bf16", "q8"}));
+  app.add_option("--parallel", o->parallel,
+                 "Sequences decoded together, comma-separated (e.g. 1,4,16,32): aggregate tok/s per count "
+                 "(like llama-batched-bench -npl)");
   app.add_flag("--json", o->json, "One JSON object per configuration and depth");
   return [o] { return run(*o); };
 });

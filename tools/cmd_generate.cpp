@@ -32,6 +32,7 @@
 #include "ids_arg.h"
 #include "model_path.h"
 #include "run_options.h"
+#include "stablelm/engine.h"
 #include "stablelm/error.h"
 #include "stablelm/generate.h"
 #include "stablelm/model.h"
@@ -53,6 +54,7 @@ struct Options {
   uint64_t seed = 0;
   std::vector<std::string> eos_ids, stops;
   std::string truncate = "none";
+  int num_return_sequences = 1;
   RunOptions run;
   // Which options were given (CLI11 counts them after parsing).
   CLI::Option *o_ids, *o_prompt, *o_prompt_file, *o_max_new, *o_min_new, *o_temperature, *o_top_k, *o_top_p,
@@ -139,8 +141,47 @@ GenerationConfig build_config(const Options& o, const std::filesystem::path& dir
   return g;
 }
 
+// --num-return-sequences K: K samples in one batch per step, sharing the prompt's KV blocks.
+// Text: each sample after a "--- sample i ---" line; --print-ids: {"ids": [[...], ...]}.
+int run_many(const Options& o, const Model& model, const Tokenizer* tok, const std::vector<int32_t>& prompt,
+             const GenerationConfig& cfg, int64_t budget, uint64_t seed) {
+  const int k = o.num_return_sequences;
+  EngineOptions eo;
+  eo.kv = o.run.kv_format();
+  eo.max_context = static_cast<int64_t>(prompt.size()) + budget;
+  eo.kv_tokens = static_cast<int64_t>(prompt.size()) + k * (budget + eo.block_size);
+  eo.prefix_cache = false;
+  Engine engine(model, eo);
+  MultiGenerateOptions mo;
+  mo.seed = seed;
+  mo.tokenizer = tok;
+  const std::vector<GenerationResult> rs = generate_n(engine, prompt, k, cfg, mo);
+  if (o.print_ids) {
+    nlohmann::json ids = nlohmann::json::array();
+    for (const auto& r : rs) ids.push_back(r.ids);
+    std::printf("%s\n", nlohmann::json{{"ids", ids}}.dump().c_str());
+  } else {
+    const auto& eos = cfg.eos_token_ids;
+    for (size_t i = 0; i < rs.size(); ++i) {
+      std::vector<int32_t> ids = rs[i].ids;
+      if (!ids.empty() && std::find(eos.begin(), eos.end(), ids.back()) != eos.end()) ids.pop_back();  // the final eos is not printed
+      std::printf("%s--- sample %zu ---\n%s\n", i ? "\n" : "", i + 1, tok->decode(ids).c_str());
+    }
+  }
+  std::fflush(stdout);
+  size_t total = 0;
+  for (const auto& r : rs) total += r.ids.size();
+  const GenerationResult& r0 = rs.front();
+  std::fprintf(stderr, "prompt tokens: %lld, samples: %d, generated tokens: %zu, prefill %.3f s, decode %.3f s (%.2f tok/s all samples), seed %llu (sample i: seed + i)\n",
+               static_cast<long long>(r0.prompt_tokens), k, total, r0.prefill_seconds, r0.decode_seconds,
+               r0.decode_seconds > 0 ? static_cast<double>(total - rs.size()) / r0.decode_seconds : 0.0,
+               static_cast<unsigned long long>(seed));
+  return 0;
+}
+
 int run(const Options& o) {
   check_conflicts(o);
+  if (o.num_return_sequences < 1) throw Error("--num-return-sequences must be at least 1");
   if (o.truncate != "left" && o.truncate != "none")
     throw Error("--truncate " + o.truncate + ": expected left or none");
   const auto dir = resolve_model_dir(o.model, o.revision);
@@ -195,11 +236,15 @@ int run(const Options& o) {
   }
   budget = cfg.new_token_budget(static_cast<int64_t>(prompt.size()));
 
+  const uint64_t seed = given(o.o_seed) ? o.seed : (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
+  if (o.num_return_sequences != 1) return run_many(o, *model, tok.get(), prompt, cfg, budget, seed);
+
   Session session(*model, static_cast<int64_t>(prompt.size()) + budget, o.run.kv_format());
   GenerateOptions gopts;
-  gopts.seed = given(o.o_seed) ? o.seed : (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
+  gopts.seed = seed;
   gopts.tokenizer = tok.get();
   std::optional<IncrementalDecoder> dec;
+  char last_char = 0;  // of the streamed text
   if (text_out) dec.emplace(*tok);
   const auto& eos = cfg.eos_token_ids;
   if (text_out) {
@@ -208,6 +253,7 @@ int run(const Options& o) {
       const std::string piece = dec->push(id);
       if (!piece.empty()) {
         std::fwrite(piece.data(), 1, piece.size(), stdout);
+        last_char = piece.back();
         std::fflush(stdout);
       }
       return true;
@@ -219,8 +265,12 @@ int run(const Options& o) {
   if (text_out) {
     const std::string rest = dec->finish();
     std::fwrite(rest.data(), 1, rest.size(), stdout);
-    if (isatty(STDOUT_FILENO)) std::fputc('\n', stdout);  // a pipe gets exactly the text
+    if (!rest.empty()) last_char = rest.back();
+    const bool tty = isatty(STDOUT_FILENO);
+    if (tty) std::fputc('\n', stdout);  // a pipe gets exactly the text
     std::fflush(stdout);
+    // ... so when stdout and stderr share a stream, the summary starts on a line of its own.
+    if (!tty && last_char != '\n' && last_char != 0) std::fputc('\n', stderr);
   } else {
     std::printf("%s\n", nlohmann::json{{"ids", r.ids}}.dump().c_str());
     std::fflush(stdout);
@@ -266,6 +316,8 @@ Registration reg("generate", "Generate text (or token ids) like transformers' ge
                   ->take_all();
   app.add_option("--truncate", o->truncate, "left: drop the prompt's oldest tokens to fit the context; none: error")
       ->check(CLI::IsMember({"left", "none"}));
+  app.add_option("--num-return-sequences", o->num_return_sequences,
+                 "Samples of the prompt to generate, in one batch sharing the prompt's KV (sample i uses seed + i)");
   app.add_flag("--print-ids", o->print_ids, "Print the new token ids as JSON {\"ids\": [...]} instead of text");
   add_run_options(app, o->run);
   return [o] { return run(*o); };

@@ -33,6 +33,7 @@ struct Options {
   std::string revision;
   std::string file;
   std::string ids;
+  std::string tokenizer;
   int64_t ctx = 0;  // 0: min(512, max_position_embeddings)
   int64_t stride = 0;  // 0: ctx / 2
   bool chunks = false;
@@ -58,7 +59,7 @@ std::vector<int32_t> read_tokens(const Options& o, const std::filesystem::path& 
   const std::string text = ss.str();
   if (text.empty()) throw Error("--file " + o.file + ": the file is empty");
   try {
-    return Tokenizer::from_dir(dir)->encode(text);
+    return Tokenizer::from_dir(o.tokenizer.empty() ? dir : std::filesystem::path(o.tokenizer))->encode(text);
   } catch (const Error& e) {
     throw Error("--file " + o.file + ": " + e.what());
   }
@@ -243,6 +244,8 @@ Registration reg("perplexity", "Perplexity of a text, and KL-divergence against 
   add_model_options(app, o->model, o->revision);
   o->file_opt = app.add_option("--file", o->file, "The text (UTF-8), tokenized with the model's tokenizer");
   o->ids_opt = app.add_option("--ids", o->ids, "Token ids, comma-separated (instead of --file)");
+  app.add_option("--tokenizer", o->tokenizer,
+                 "Tokenizer directory for --file when the model directory has none (e.g. a make-random model)");
   o->ctx_opt = app.add_option("--ctx", o->ctx, "Window / chunk length in tokens (default min(512, max_position_embeddings))")
                    ->check(CLI::PositiveNumber);
   o->stride_opt = app.add_option("--stride", o->stride,

@@ -18,6 +18,7 @@
 #include "io/safetensors.h"
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
+#include "model/formats.h"
 #include "model_path.h"
 #include "stablelm/error.h"
 
@@ -41,7 +42,7 @@ bool quantized(const io::TensorInfo& t) { return t.shape.size() == 2 && t.name !
 int run(const Options& o) {
   const fs::path dir = resolve_model_dir(o.model);
   const fs::path out = o.out;
-  const kernels::WType target = o.weights == "q8" ? kernels::WType::Q8 : kernels::WType::Q4;
+  const kernels::WType target = stablelm::wtype_of(parse_weight_format(o.weights));
   std::error_code ec;
   if (fs::exists(out) && fs::equivalent(out, dir, ec)) throw Error("quantize: OUT_DIR is the model directory itself");
   if (fs::exists(out) && (!fs::is_directory(out) || !fs::is_empty(out)))

@@ -1,8 +1,13 @@
 // stablelm score: log-likelihood of a continuation after a context, in one pass over the
 // sequence (what multiple-choice evaluation needs). log_softmax is evaluated in double, by the
 // function `stablelm perplexity` uses too (stablelm/eval.h).
+// --jsonl: many requests from stdin, scored in batches through the engine with prefix reuse
+// (stablelm/score.h); the numbers are bitwise those of one call per line.
 #include <cstdio>
+#include <climits>
 #include <filesystem>
+#include <iostream>
+#include <string>
 #include <memory>
 #include <tuple>
 
@@ -13,8 +18,11 @@
 #include "model_path.h"
 #include "run_options.h"
 #include "stablelm/error.h"
+#include "stablelm/engine.h"
 #include "stablelm/eval.h"
 #include "stablelm/model.h"
+#include "stablelm/score.h"
+#include "stablelm/tokenizer.h"
 #include "text_input.h"
 
 namespace stablelm::cli {
@@ -33,9 +41,85 @@ struct Options {
   CLI::Option* prompt_opt = nullptr;
   CLI::Option* cont_opt = nullptr;
   CLI::Option* cont_text_opt = nullptr;
+  bool jsonl = false;
+  int64_t batch = 512;
+  int64_t kv_tokens = 0;
 };
 
+// One request per line: {"context": [ids], "continuation": [ids]} or {"context_text": "...",
+// "continuation_text": "..."} (split as lm-eval does). Errors name the line.
+std::vector<eval::ScoreRequest> read_requests(std::istream& in, const std::filesystem::path& dir) {
+  std::vector<eval::ScoreRequest> reqs;
+  std::unique_ptr<Tokenizer> tok;
+  std::string line;
+  for (int64_t n = 1; std::getline(in, line); ++n) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const std::string where = "line " + std::to_string(n) + ": ";
+    try {
+      const nlohmann::json j = nlohmann::json::parse(line);
+      if (!j.is_object()) throw Error("expected a JSON object");
+      eval::ScoreRequest r;
+      const bool ids = j.contains("context") || j.contains("continuation");
+      const bool text = j.contains("context_text") || j.contains("continuation_text");
+      if (ids == text) throw Error("give \"context\" and \"continuation\" (ids) or \"context_text\" and \"continuation_text\"");
+      if (ids) {
+        for (const char* key : {"context", "continuation"}) {
+          if (!j.contains(key) || !j[key].is_array()) throw Error(std::string("\"") + key + "\" must be an array of token ids");
+          for (const auto& v : j[key])
+            if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > INT32_MAX)
+              throw Error(std::string("\"") + key + "\" holds a value that is not a token id: " + v.dump());
+        }
+        r.context = j["context"].get<std::vector<int32_t>>();
+        r.continuation = j["continuation"].get<std::vector<int32_t>>();
+      } else {
+        for (const char* key : {"context_text", "continuation_text"})
+          if (!j.contains(key) || !j[key].is_string()) throw Error(std::string("\"") + key + "\" must be a string");
+        if (!tok) tok = Tokenizer::from_dir(dir);
+        std::tie(r.context, r.continuation) =
+            encode_context_continuation(*tok, j["context_text"].get<std::string>(), j["continuation_text"].get<std::string>());
+      }
+      if (r.context.empty() || r.continuation.empty()) throw Error("the context and the continuation need at least one token each");
+      reqs.push_back(std::move(r));
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(where + "not valid JSON (" + e.what() + ")");
+    } catch (const Error& e) {
+      throw Error(where + e.what());
+    }
+  }
+  if (in.bad()) throw Error("reading stdin failed");
+  return reqs;
+}
+
+int run_jsonl(const Options& o) {
+  if (o.ids_opt->count() || o.prompt_opt->count() || o.cont_opt->count() || o.cont_text_opt->count())
+    throw Error("--jsonl reads its requests from stdin: drop --ids/--prompt/--continuation/--continuation-text");
+  if (o.batch < 1) throw Error("--batch must be at least 1");
+  const std::filesystem::path dir = resolve_model_dir(o.model, o.revision);
+  const std::vector<eval::ScoreRequest> reqs = read_requests(std::cin, dir);
+  auto model = Model::load(dir, o.run.load_options());
+  EngineOptions eo;
+  eo.kv = o.run.kv_format();
+  eo.kv_tokens = o.kv_tokens > 0 ? o.kv_tokens : model->config().max_position_embeddings + o.batch;
+  Engine engine(*model, eo);
+  std::vector<eval::ScoreResult> res;
+  try {
+    res = eval::score_requests(engine, reqs, o.batch);
+  } catch (const Error& e) {
+    // Requests are numbered from 0 in the library; name the input line instead.
+    const std::string msg = e.what();
+    if (msg.rfind("request ", 0) == 0) {
+      const size_t i = std::stoul(msg.substr(8));
+      throw Error("request on input line " + std::to_string(i + 1) + " (counting non-blank lines)" + msg.substr(msg.find(':')));
+    }
+    throw;
+  }
+  for (const eval::ScoreResult& r : res)
+    std::printf("%s\n", nlohmann::json{{"logprob", r.logprob}, {"token_logprobs", r.token_logprobs}, {"greedy", r.greedy}}.dump().c_str());
+  return 0;
+}
+
 int run(const Options& o) {
+  if (o.jsonl) return run_jsonl(o);
   require_one(o.ids_opt->count() > 0, o.prompt_opt->count() > 0, "--ids", "--prompt");
   require_one(o.cont_opt->count() > 0, o.cont_text_opt->count() > 0, "--continuation", "--continuation-text");
   if (o.ids_opt->count() > 0 && o.cont_opt->count() == 0) throw Error("--ids needs --continuation (ids), not --continuation-text");
@@ -92,6 +176,11 @@ Registration reg("score", "Log-likelihood of a continuation after a context (tok
   o->prompt_opt = app.add_option("--prompt", o->prompt, "Context text (instead of --ids)");
   o->cont_text_opt = app.add_option("--continuation-text", o->continuation_text,
                  "Continuation text (with --prompt): the tail of tokenize(prompt + text) after tokenize(prompt)");
+  app.add_flag("--jsonl", o->jsonl,
+               "Read requests from stdin, one JSON object per line ({\"context\": [ids], \"continuation\": [ids]} or "
+               "{\"context_text\", \"continuation_text\"}); write one result per line, in input order");
+  app.add_option("--batch", o->batch, "--jsonl: rows per forward pass (default 512)");
+  app.add_option("--kv-tokens", o->kv_tokens, "--jsonl: KV pool size in tokens (default max_position_embeddings + --batch)");
   add_run_options(app, o->run);
   return [o] { return run(*o); };
 });

@@ -7,15 +7,16 @@ namespace stablelm::cli {
 void add_run_options(CLI::App& app, RunOptions& o, bool with_kv) {
   app.add_option("--threads", o.threads, "Kernel threads (0 = all cores)")->check(CLI::NonNegativeNumber);
   app.add_option("--weights", o.weights, "Weight format for compute: stored|f32|f16|bf16|q8|q4 (default: stored dtype)")
-      ->check(CLI::IsMember({"stored", "f32", "f16", "bf16", "q8", "q4"}));
+      ->check(CLI::IsMember(weight_format_names()));
   app.add_option("--matmul-precision", o.matmul,
-                 "highest: fp32 activations, reproduces transformers (default); medium: prefill over bf16 weights "
-                 "rounds activations to bf16 (AVX512-BF16 dot products, ~2x faster, like llama.cpp)")
+                 "highest: fp32 activations, reproduces transformers (default); medium: matmuls over bf16 weights "
+                 "(prefill and decode) round activations to bf16 (AVX512-BF16 dot products, prefill ~2x faster, "
+                 "like llama.cpp)")
       ->check(CLI::IsMember({"highest", "medium"}));
   add_huge_pages_option(app, o.huge_pages);
   if (with_kv)
     app.add_option("--kv", o.kv, "KV cache element type: f32|f16|bf16|q8 (f32 reproduces transformers exactly)")
-        ->check(CLI::IsMember({"f32", "f16", "bf16", "q8"}));
+        ->check(CLI::IsMember(kv_format_names()));
 }
 
 void add_huge_pages_option(CLI::App& app, std::string& value) {
@@ -28,13 +29,7 @@ void add_huge_pages_option(CLI::App& app, std::string& value) {
 LoadOptions RunOptions::load_options() const {
   LoadOptions lo;
   lo.threads = threads;
-  if (weights == "stored") lo.weights = WeightFormat::Stored;
-  else if (weights == "f32") lo.weights = WeightFormat::F32;
-  else if (weights == "f16") lo.weights = WeightFormat::F16;
-  else if (weights == "bf16") lo.weights = WeightFormat::BF16;
-  else if (weights == "q8") lo.weights = WeightFormat::Q8;
-  else if (weights == "q4") lo.weights = WeightFormat::Q4;
-  else throw Error("--weights " + weights + ": expected stored, f32, f16, bf16, q8 or q4");
+  lo.weights = parse_weight_format(weights);
   if (matmul == "highest") lo.matmul = MatmulPrecision::Highest;
   else if (matmul == "medium") lo.matmul = MatmulPrecision::Medium;
   else throw Error("--matmul-precision " + matmul + ": expected highest or medium");
@@ -44,12 +39,6 @@ LoadOptions RunOptions::load_options() const {
   return lo;
 }
 
-KVFormat RunOptions::kv_format() const {
-  if (kv == "f32") return KVFormat::F32;
-  if (kv == "f16") return KVFormat::F16;
-  if (kv == "bf16") return KVFormat::BF16;
-  if (kv == "q8") return KVFormat::Q8;
-  throw Error("--kv " + kv + ": expected f32, f16, bf16 or q8");
-}
+KVFormat RunOptions::kv_format() const { return parse_kv_format(kv); }
 
 }  // namespace stablelm::cli

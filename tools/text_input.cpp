@@ -20,9 +20,15 @@ std::pair<std::vector<int32_t>, std::vector<int32_t>> encode_context_continuatio
     const std::filesystem::path& model_dir, const std::string& context, const std::string& continuation) {
   if (context.empty()) throw Error("--prompt: the context text is empty");
   if (continuation.empty()) throw Error("--continuation-text: the continuation text is empty");
-  auto tok = Tokenizer::from_dir(model_dir);
-  std::vector<int32_t> ctx = tok->encode(context);
-  std::vector<int32_t> whole = tok->encode(context + continuation);
+  return encode_context_continuation(*Tokenizer::from_dir(model_dir), context, continuation);
+}
+
+std::pair<std::vector<int32_t>, std::vector<int32_t>> encode_context_continuation(
+    const Tokenizer& tok, const std::string& context, const std::string& continuation) {
+  if (context.empty()) throw Error("the context text is empty");
+  if (continuation.empty()) throw Error("the continuation text is empty");
+  std::vector<int32_t> ctx = tok.encode(context);
+  std::vector<int32_t> whole = tok.encode(context + continuation);
   // The context's ids are normally a prefix of the whole; where a merge crosses the boundary
   // they are not, and the continuation starts where the two first differ.
   size_t common = 0;

@@ -7,6 +7,10 @@
 #include <utility>
 #include <vector>
 
+namespace stablelm {
+class Tokenizer;
+}
+
 namespace stablelm::cli {
 
 // The ids of `text` (special tokens recognised, BOS/EOS only if tokenizer_config.json asks).
@@ -19,6 +23,10 @@ std::vector<int32_t> encode_text(const std::filesystem::path& model_dir, const s
 // the boundary is tokenized as the whole string would be.
 std::pair<std::vector<int32_t>, std::vector<int32_t>> encode_context_continuation(
     const std::filesystem::path& model_dir, const std::string& context, const std::string& continuation);
+
+// The same split with a loaded tokenizer (for many pairs).
+std::pair<std::vector<int32_t>, std::vector<int32_t>> encode_context_continuation(
+    const Tokenizer& tok, const std::string& context, const std::string& continuation);
 
 // Exactly one of an id list and a text must be given.
 void require_one(bool has_ids, bool has_text, const std::string& ids_option, const std::string& text_option);

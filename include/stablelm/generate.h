@@ -16,6 +16,7 @@
 
 namespace stablelm {
 
+class Engine;
 class Session;
 class Tokenizer;
 
@@ -102,5 +103,22 @@ class SequenceGenerator {
 // non-empty and prompt + budget must fit the session's context; otherwise stablelm::Error says so.
 GenerationResult generate(Session& session, std::span<const int32_t> prompt, const GenerationConfig& cfg,
                           const GenerateOptions& opts = {});
+
+}  // namespace stablelm
+
+namespace stablelm {
+
+// num_return_sequences: n samples of one prompt in one batch per step on an Engine, sharing
+// the prompt's KV blocks (prefilled once, then forked). Sample i draws with seed + i, so each
+// sample equals a single-sequence generate() with that seed (the engine is row-invariant).
+// Needs sampling when n > 1, as transformers does. on_token, when set, is called as
+// on_token(i, id) and may return false to stop sample i.
+struct MultiGenerateOptions {
+  uint64_t seed = 0;
+  const Tokenizer* tokenizer = nullptr;
+  std::function<bool(int index, int32_t id)> on_token;
+};
+std::vector<GenerationResult> generate_n(Engine& engine, std::span<const int32_t> prompt, int n,
+                                         const GenerationConfig& cfg, const MultiGenerateOptions& opts = {});
 
 }  // namespace stablelm

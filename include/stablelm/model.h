@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -21,9 +22,11 @@ enum class WeightFormat { Stored, F32, F16, BF16, Q8, Q4 };
 enum class KVFormat { F32, F16, BF16, Q8 };
 
 // Precision of the matrix products, named after torch.set_float32_matmul_precision: Highest keeps
-// fp32 activations everywhere (reproduces the goldens); Medium lets prefill over BF16 weights
-// round activations to bf16 and use the CPU's bf16 dot product (AVX512-BF16), as llama.cpp's
-// BF16 matmul and PyTorch's bf16 compute do: about twice as fast, documented logit error.
+// fp32 activations everywhere (reproduces the goldens); Medium lets every matmul over BF16 weights
+// (prefill and decode alike, so that a token's logits do not depend on how many tokens a pass
+// carries) round activations to bf16 and use the CPU's bf16 dot product (AVX512-BF16), as
+// llama.cpp's BF16 matmul and PyTorch's bf16 compute do: prefill about twice as fast,
+// documented logit error.
 enum class MatmulPrecision { Highest, Medium };
 
 // Page size of the weight matrices, which the decode streams end to end: with 4 KiB pages its
@@ -37,6 +40,16 @@ enum class MatmulPrecision { Highest, Medium };
 // 2.4-3.3 s of page zeroing for a 1.5 GB model on our VM and +0.4 GB of peak RSS, so it is not
 // offered.)
 enum class HugePages { Auto, Off };
+
+// The formats' names as the command line, bench JSON and server spell them: weights "stored",
+// "f32", "f16", "bf16", "q8", "q4"; KV "f32", "f16", "bf16", "q8" (src/model/formats.cpp). The
+// parsers throw stablelm::Error naming `what` (an option) and the accepted names.
+const char* format_name(WeightFormat f);
+const char* format_name(KVFormat f);
+WeightFormat parse_weight_format(std::string_view name, std::string_view what = "--weights");
+KVFormat parse_kv_format(std::string_view name, std::string_view what = "--kv");
+std::vector<std::string> weight_format_names();
+std::vector<std::string> kv_format_names();
 
 struct LoadOptions {
   WeightFormat weights = WeightFormat::Stored;
@@ -56,9 +69,9 @@ class Model {
   const ModelConfig& config() const;
   const std::filesystem::path& dir() const;
   size_t weight_bytes() const;  // bytes of weights read per decoded token
-  ModelImpl& impl() const { return *impl_; }
 
  private:
+  friend const ModelImpl& model_impl(const Model& m);  // src/model/model_impl.h
   explicit Model(std::unique_ptr<ModelImpl> impl);
   std::unique_ptr<ModelImpl> impl_;
 };

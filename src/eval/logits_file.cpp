@@ -66,7 +66,7 @@ ModelIdentity model_identity(const Model& model) {
   std::vector<float> row(H);
   std::vector<uint8_t> bits;
   for (int64_t r : {int64_t{0}, c.vocab_size / 2, c.vocab_size - 1}) {
-    model.impl().embed_rows.read(r, row.data());
+    model_impl(model).embed_rows.read(r, row.data());
     for (float v : row) bits.push_back(std::signbit(v) ? 1 : 0);
   }
   id.weights = sha256_hex(bits.data(), bits.size());

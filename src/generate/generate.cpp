@@ -2,8 +2,10 @@
 // a stop string, the token budget or the caller says stop.
 #include <algorithm>
 #include <chrono>
+#include <memory>
 #include <string>
 
+#include "stablelm/engine.h"
 #include "stablelm/error.h"
 #include "stablelm/generate.h"
 #include "stablelm/model.h"
@@ -110,6 +112,99 @@ GenerationResult generate(Session& session, std::span<const int32_t> prompt, con
   r.prefill_seconds = std::chrono::duration<double>(t_first - t0).count();
   r.decode_seconds = std::chrono::duration<double>(t_end - t_first).count();
   return r;
+}
+
+std::vector<GenerationResult> generate_n(Engine& engine, std::span<const int32_t> prompt, int n,
+                                         const GenerationConfig& cfg, const MultiGenerateOptions& opts) {
+  using Clock = std::chrono::steady_clock;
+  cfg.validate();
+  if (n < 1) throw Error("num_return_sequences must be at least 1 (got " + std::to_string(n) + ")");
+  if (n > 1 && !cfg.sampling())
+    throw Error("greedy decoding does not support num_return_sequences > 1 (got " + std::to_string(n) +
+                "): every sequence would be the same; sample instead (e.g. --do-sample or --temperature)");
+  if (prompt.empty()) throw Error("generate: the prompt is empty (no token to start from)");
+  const auto prompt_len = static_cast<int64_t>(prompt.size());
+  const int64_t budget = cfg.new_token_budget(prompt_len);
+  if (prompt_len + budget > engine.max_context())
+    throw Error("generate: prompt of " + std::to_string(prompt_len) + " tokens + " + std::to_string(budget) +
+                " new tokens exceeds the context of " + std::to_string(engine.max_context()) +
+                " positions (shorten the prompt or lower --max-new-tokens)");
+  const int64_t V = engine.model().config().vocab_size;
+
+  struct Sample {
+    SeqId seq;
+    std::unique_ptr<SequenceGenerator> gen;
+    GenerationResult r;
+    bool done = false;
+  };
+  std::vector<Sample> samples(static_cast<size_t>(n));
+  const auto t0 = Clock::now();
+  const SeqId first = engine.create();
+  Batch b;
+  for (int64_t t = 0; t < prompt_len; ++t) b.add(prompt[static_cast<size_t>(t)], t, first, t == prompt_len - 1);
+  std::vector<float> logits;
+  try {
+    const auto l = engine.forward(b);
+    logits.assign(l.begin(), l.end());
+  } catch (...) {
+    engine.release(first);
+    throw;
+  }
+  for (int i = 0; i < n; ++i) {
+    Sample& s = samples[static_cast<size_t>(i)];
+    s.seq = i == 0 ? first : engine.fork(first);  // the prompt's blocks, shared
+    s.gen = std::make_unique<SequenceGenerator>(cfg, V, prompt, opts.seed + static_cast<uint64_t>(i), opts.tokenizer);
+    s.r.prompt_tokens = prompt_len;
+  }
+  auto t_first = t0;
+  std::vector<int> rows;  // sample of each logits row
+  try {
+    for (int64_t step = 0;; ++step) {
+      // Every live sample chooses from its row (all share the prompt's row at step 0).
+      b.clear();
+      rows.clear();
+      int live = 0;
+      for (int i = 0; i < n; ++i) {
+        Sample& s = samples[static_cast<size_t>(i)];
+        if (s.done) continue;
+        const size_t row = step == 0 ? 0 : static_cast<size_t>(live);
+        ++live;
+        SequenceGenerator::Step st = s.gen->step(std::span<const float>(logits).subspan(row * static_cast<size_t>(V), static_cast<size_t>(V)));
+        if (opts.on_token && !opts.on_token(i, st.id)) {
+          st.done = true;
+          st.reason = StopReason::Callback;
+          st.stop_string_index = -1;
+        }
+        if (st.done) {
+          s.done = true;
+          s.r.stop = st.reason;
+          s.r.stop_string_index = st.stop_string_index;
+        } else {
+          b.add(st.id, engine.length(s.seq), s.seq, true);
+          rows.push_back(i);
+        }
+      }
+      if (step == 0) t_first = Clock::now();
+      if (b.empty()) break;
+      const auto l = engine.forward(b);
+      logits.assign(l.begin(), l.end());
+      for (int i : rows) ++samples[static_cast<size_t>(i)].r.decode_steps;
+      // Rows are in the order of the samples still live: the next step reads them in that order.
+    }
+  } catch (...) {
+    for (Sample& s : samples) engine.release(s.seq);
+    throw;
+  }
+  const auto t_end = Clock::now();
+  std::vector<GenerationResult> out;
+  for (Sample& s : samples) {
+    s.r.ids = s.gen->ids();
+    s.r.prefill_seconds = std::chrono::duration<double>(t_first - t0).count();
+    s.r.decode_seconds = std::chrono::duration<double>(t_end - t_first).count();
+    engine.release(s.seq);
+    out.push_back(std::move(s.r));
+  }
+  return out;
 }
 
 }  // namespace stablelm

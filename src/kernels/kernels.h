@@ -28,9 +28,10 @@ struct Weight {
   int64_t cols = 0;
   const void* data = nullptr;  // not owned: points into the mmap or into model-owned buffers
   size_t bytes = 0;            // size of data, for bandwidth accounting
-  // Matmul precision "medium" (BF16 weights only): prefill may round the activations to bf16 and
-  // use the CPU's bf16 dot product (vdpbf16ps, fp32 accumulation) — twice the fp32 FMA rate at
-  // llama.cpp's / PyTorch-bf16 accuracy. Decode, and CPUs without AVX512-BF16, stay exact fp32.
+  // Matmul precision "medium" (BF16 weights only): the activations are rounded to bf16 and the
+  // CPU's bf16 dot product (vdpbf16ps, fp32 accumulation) is used — twice the fp32 FMA rate at
+  // llama.cpp's / PyTorch-bf16 accuracy — for every n, decode included (so that a row's result
+  // does not depend on n). CPUs without AVX512-BF16 stay exact fp32.
   bool bf16_acts = false;
 };
 
@@ -45,6 +46,9 @@ void embed_row(const Weight& w, int64_t row, float* out);
 
 // y[n, rows] = x[n, cols] · wᵀ (+ bias[rows] when bias != nullptr). The workhorse: decode is
 // n = 1 (matrix × vector, bandwidth bound), prefill is n = prompt length (compute bound).
+// Row-invariant: at a given ISA level (and precision), row t of y is bit for bit the result of
+// linear(w, bias, x + t * cols, 1, ...) whatever n and the thread count (one summation order per
+// output element on every path); levels may differ from each other.
 void linear(const Weight& w, const float* bias, const float* x, int64_t n, float* y, ThreadPool* pool);
 
 // LayerNorm over the last dim of x[n, dim]: (x - mean) / sqrt(var + eps) * weight (+ bias).

@@ -15,7 +15,7 @@ int64_t blocks_for(int64_t tokens, int shift) { return (tokens + (int64_t{1} << 
 
 Engine::Impl::Impl(const Model& mdl, const EngineOptions& o)
     : model(mdl),
-      m(mdl.impl()),
+      m(model_impl(mdl)),
       opts(o),
       max_context(o.max_context > 0 ? o.max_context : mdl.config().max_position_embeddings),
       pool(mdl.config(), o.kv, (std::max<int64_t>(o.kv_tokens > 0 ? o.kv_tokens : max_context, 1) + o.block_size - 1) / std::max(o.block_size, 1),

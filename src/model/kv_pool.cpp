@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "model/formats.h"
 #include "stablelm/error.h"
 
 namespace stablelm {
@@ -22,18 +23,8 @@ uint64_t block_key(uint64_t parent, std::span<const int32_t> tokens) {
   return h;
 }
 
-kernels::WType kv_wtype(KVFormat f) {
-  switch (f) {
-    case KVFormat::F32: return kernels::WType::F32;
-    case KVFormat::F16: return kernels::WType::F16;
-    case KVFormat::BF16: return kernels::WType::BF16;
-    case KVFormat::Q8: return kernels::WType::Q8;
-  }
-  return kernels::WType::F32;
-}
-
 KVPool::KVPool(const ModelConfig& c, KVFormat format, int64_t n_blocks, int block_rows)
-    : type_(kv_wtype(format)), n_blocks_(n_blocks), layers_(c.num_hidden_layers), block_rows_(block_rows) {
+    : type_(wtype_of(format)), n_blocks_(n_blocks), layers_(c.num_hidden_layers), block_rows_(block_rows) {
   if (block_rows < 1 || block_rows > 4096 || (block_rows & (block_rows - 1)) != 0)
     throw Error("KV block size " + std::to_string(block_rows) + " must be a power of two in [1, 4096]");
   if (n_blocks < 1 || n_blocks * block_rows > (int64_t{1} << 24))

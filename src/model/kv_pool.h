@@ -77,6 +77,4 @@ class KVPool {
   std::unordered_map<uint64_t, int32_t> by_key_;
 };
 
-kernels::WType kv_wtype(KVFormat f);
-
 }  // namespace stablelm

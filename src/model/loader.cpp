@@ -13,6 +13,7 @@
 #include <string>
 
 #include "common/huge_pages.h"
+#include "model/formats.h"
 #include "model/model_impl.h"
 #include "stablelm/error.h"
 
@@ -176,14 +177,7 @@ ModelImpl::ModelImpl(const std::filesystem::path& model_dir, const LoadOptions& 
   const int64_t nh = c.num_attention_heads, nkv = c.num_key_value_heads;
 
   Binder b(*this);
-  switch (opts.weights) {
-    case WeightFormat::Stored: break;
-    case WeightFormat::F32: b.set_target(kernels::WType::F32); break;
-    case WeightFormat::F16: b.set_target(kernels::WType::F16); break;
-    case WeightFormat::BF16: b.set_target(kernels::WType::BF16); break;
-    case WeightFormat::Q8: b.set_target(kernels::WType::Q8); break;
-    case WeightFormat::Q4: b.set_target(kernels::WType::Q4); break;
-  }
+  if (opts.weights != WeightFormat::Stored) b.set_target(wtype_of(opts.weights));
   b.set_pages(opts.huge_pages);
   // The embedding is read one row per token: it stays in its stored form.
   embed = b.matrix("model.embed_tokens.weight", V, H, /*convert=*/false);
@@ -227,15 +221,7 @@ ModelImpl::ModelImpl(const std::filesystem::path& model_dir, const LoadOptions& 
     lm_head = embed;
     if (opts.weights != WeightFormat::Stored) {
       // Same conversion as the other matrices, as a separate copy (the embedding stays stored).
-      const kernels::WType t = [&] {
-        switch (opts.weights) {
-          case WeightFormat::F32: return kernels::WType::F32;
-          case WeightFormat::F16: return kernels::WType::F16;
-          case WeightFormat::BF16: return kernels::WType::BF16;
-          case WeightFormat::Q8: return kernels::WType::Q8;
-          default: return kernels::WType::Q4;
-        }
-      }();
+      const kernels::WType t = wtype_of(opts.weights);
       if (t != embed.type) {
         owned.push_back(kernels::convert_weight(embed, t, pool.get()));
         lm_head = owned.back().view;

@@ -46,4 +46,7 @@ class ModelImpl {
   mutable std::mutex run_mutex;
 };
 
+// The loaded model's internals, for the engine and the tools that look inside (bench, quantize).
+inline const ModelImpl& model_impl(const Model& m) { return *m.impl_; }
+
 }  // namespace stablelm

@@ -62,28 +62,14 @@ inline __m512 exp512(__m512 x) {
   return _mm512_scalef_ps(p, n);
 }
 
-// Epilogue of the prefill GEMMs' 32-row x MR-token register tile: token t's 32 outputs (rows
-// masked by m0/m1) are stored as c + bias on the first column chunk, else added to y.
-template <int MR>
-inline void store_tile32(const __m512* c0, const __m512* c1, float* y, int64_t ys, __mmask16 m0, __mmask16 m1,
-                         const float* bias, bool first) {
-  const __m512 b0 = bias && first ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
-  const __m512 b1 = bias && first ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
-  for (int t = 0; t < MR; ++t) {
-    float* yt = y + t * ys;
-    const __m512 p0 = first ? b0 : _mm512_maskz_loadu_ps(m0, yt);
-    const __m512 p1 = first ? b1 : _mm512_maskz_loadu_ps(m1, yt + 16);
-    _mm512_mask_storeu_ps(yt, m0, _mm512_add_ps(c0[t], p0));
-    _mm512_mask_storeu_ps(yt + 16, m1, _mm512_add_ps(c1[t], p1));
-  }
-}
-
 // The kernels, one file per concept; avx512_ops() (elementwise_avx512.cpp) gathers them.
-void linear_float(const Weight& w, const float* bias, const float* x, int64_t n, float* y, int64_t r0, int64_t r1);
+void linear_float(const Weight& w, const float* bias, const float* x, const float* xp, int64_t n, float* y,
+                  int64_t r0, int64_t r1);
+void pack_acts_f32(const float* x, int64_t n, int64_t K, int64_t tile0, int64_t tile1, float* xp);
 void quantize_acts(const float* x, int64_t t0, int64_t t1, const qlayout::QActs& xa);
 void linear_quant(const Weight& w, const float* bias, const qlayout::QActs& xa, float* y, int64_t g0, int64_t g1);
 void attention(const AttnArgs& a, int64_t n_keys, int64_t h0, int64_t h1, float* scratch, float* out);
-void pack_acts_bf16(const float* x, int64_t n, int64_t K, int64_t tile0, int64_t tile1, uint32_t* xp);
-void gemm_bf16(const Weight& w, const float* bias, const uint32_t* xp, int64_t n, float* y, int64_t r0, int64_t r1);
+void pack_acts_bf16(const float* x, int64_t n, int64_t K, int64_t tile0, int64_t tile1, uint16_t* xp);
+void linear_bf16(const Weight& w, const float* bias, const uint16_t* xp, int64_t n, float* y, int64_t r0, int64_t r1);
 
 }  // namespace stablelm::kernels::simd::avx512

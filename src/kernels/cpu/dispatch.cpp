@@ -78,7 +78,8 @@ struct Scratch {
   std::vector<float> xd, attn, attn_part, row, trig;
   std::vector<int64_t> seg_first;
   std::vector<int32_t> xs;
-  std::vector<uint32_t> xbf;
+  std::vector<uint16_t> xbf;
+  std::vector<float> xpack;
 };
 Scratch& scratch() {
   thread_local Scratch s;
@@ -90,8 +91,13 @@ auto* grow(V& v, size_t n) {
   return v.data();
 }
 
-// Below this many tokens the exact fp32 kernels are as fast (bandwidth bound) as the bf16 GEMM.
-constexpr int64_t kBf16MinTokens = 16;
+// v's storage grown to n elements, from a 64-byte boundary (the packed activation tiles).
+template <class V>
+auto* grow_aligned(V& v, size_t n) {
+  using T = typename V::value_type;
+  auto* p = grow(v, n + 64 / sizeof(T));
+  return reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t{63});
+}
 
 // Scalar rows [r0, r1): the reference's arithmetic, written into the full-width y.
 void scalar_linear_rows(const Weight& w, const float* bias, const float* x, int64_t n, float* y, int64_t r0,
@@ -185,26 +191,38 @@ void linear(const Weight& w, const float* bias, const float* x, int64_t n, float
     else run(0, 0, groups);
     return;
   }
-  if (o && o->gemm_bf16 && w.bf16_acts && w.type == WType::BF16 && n >= kBf16MinTokens) {
-    // Round and pack the activations once (shared by all threads), then split the rows.
-    uint32_t* xp = grow(scratch().xbf, static_cast<size_t>(simd::bf16_pack_words(n, w.cols)));
-    const int64_t tiles = simd::bf16_tiles(n);
+  // The float paths are row-invariant (linear_float_avx512.cpp): the activations are packed
+  // once per call (shared by all threads), then the threads split the rows; no row's arithmetic
+  // depends on n, on the split or on the other rows.
+  if (o && o->linear_bf16 && w.bf16_acts && w.type == WType::BF16) {
+    // Matmul precision "medium", every n (decode too): activations rounded to bf16 once.
+    uint16_t* xp = grow_aligned(scratch().xbf, static_cast<size_t>(simd::bf16_pack_elems(n, w.cols)));
+    const int64_t tiles = simd::act_tiles(n);
     auto pack = [&](int, int64_t t0, int64_t t1) { o->pack_acts_bf16(x, n, w.cols, t0, t1, xp); };
-    auto gemm = [&](int, int64_t r0, int64_t r1) { o->gemm_bf16(w, bias, xp, n, y, r0, r1); };
+    auto run = [&](int, int64_t r0, int64_t r1) { o->linear_bf16(w, bias, xp, n, y, r0, r1); };
     if (threaded) {
-      pool->parallel_for(tiles, pack);
-      pool->parallel_for(w.rows, gemm, 32);
+      if (tiles > 1) pool->parallel_for(tiles, pack);
+      else pack(0, 0, tiles);
+      pool->parallel_for(w.rows, run, n == 1 ? 8 : 16);
     } else {
       pack(0, 0, tiles);
-      gemm(0, 0, w.rows);
+      run(0, 0, w.rows);
     }
     return;
   }
+  float* xp = nullptr;
+  if (o && o->pack_acts_f32 && n > 1) {
+    xp = grow_aligned(scratch().xpack, static_cast<size_t>(simd::f32_pack_floats(n, w.cols)));
+    const int64_t tiles = simd::act_tiles(n);
+    auto pack = [&](int, int64_t t0, int64_t t1) { o->pack_acts_f32(x, n, w.cols, t0, t1, xp); };
+    if (threaded && tiles > 1) pool->parallel_for(tiles, pack);
+    else pack(0, 0, tiles);
+  }
   auto run = [&](int, int64_t r0, int64_t r1) {
-    if (o) o->linear_float(w, bias, x, n, y, r0, r1);
+    if (o) o->linear_float(w, bias, x, xp, n, y, r0, r1);
     else scalar_linear_rows(w, bias, x, n, y, r0, r1);
   };
-  if (threaded) pool->parallel_for(w.rows, run, n >= 16 ? 32 : 8);  // 32: the prefill GEMM panel
+  if (threaded) pool->parallel_for(w.rows, run, n > 1 ? 16 : 8);
   else run(0, 0, w.rows);
 }
 

@@ -92,9 +92,9 @@ void store_kv(const float* src, int64_t n, int64_t width, WType t, void* dst) {
 }  // namespace
 
 const Ops* avx512_ops() {
-  static const Ops ops{"avx512", &avx512::linear_float, &avx512::quantize_acts, &avx512::linear_quant,
-                       &avx512::attention, &silu_mul, &layer_norm, &store_kv,
-                       &avx512::pack_acts_bf16, &avx512::gemm_bf16};
+  static const Ops ops{"avx512",        &avx512::linear_float,   &avx512::pack_acts_f32, &avx512::quantize_acts,
+                       &avx512::linear_quant, &avx512::attention,   &silu_mul,              &layer_norm,
+                       &store_kv,             &avx512::pack_acts_bf16, &avx512::linear_bf16};
   return &ops;
 }
 

@@ -94,6 +94,8 @@ constexpr std::array<FloatTileFn, sizeof...(I)> float_tiles(std::index_sequence<
   return {&float_tile<T, static_cast<int>(I / kToks) + 1, static_cast<int>(I % kToks) + 1>...};
 }
 
+// Row-invariant: every output is one float_tile pass over the whole K (8 lanes, one accumulator,
+// then hsum, then + bias), whatever n, so a token's row is the same alone or in any batch.
 template <WType T>
 void linear_float_t(const Weight& w, const float* bias, const float* x, int64_t n, float* y, int64_t r0, int64_t r1) {
   static constexpr auto tiles = float_tiles<T>(std::make_index_sequence<kRows * kToks>{});
@@ -107,26 +109,22 @@ void linear_float_t(const Weight& w, const float* bias, const float* x, int64_t 
     for (; r < r1; ++r) float_tile<T, 1, 1>(wb + r * row_bytes, K, 0, K, x, K, y + r, M, bias ? bias + r : nullptr, true);
     return;
   }
-  const int64_t k_chunks = (K + 2047) / 2048;
-  const int64_t kc = ((K + k_chunks - 1) / k_chunks + 7) / 8 * 8;
   constexpr int64_t kTokChunk = 48;
   for (int64_t t0 = 0; t0 < n; t0 += kTokChunk) {
     const int64_t t1 = std::min(n, t0 + kTokChunk);
-    for (int64_t k0 = 0; k0 < K; k0 += kc) {
-      const int64_t k1 = std::min(K, k0 + kc);
-      for (int64_t r = r0; r < r1; r += kRows) {
-        const int rb = static_cast<int>(std::min<int64_t>(kRows, r1 - r));
-        for (int64_t t = t0; t < t1; t += kToks) {
-          const int nt = static_cast<int>(std::min<int64_t>(kToks, t1 - t));
-          tiles[(rb - 1) * kToks + (nt - 1)](wb + r * row_bytes, K, k0, k1, x + t * K, K, y + t * M + r, M,
-                                             bias ? bias + r : nullptr, k0 == 0);
-        }
+    for (int64_t r = r0; r < r1; r += kRows) {
+      const int rb = static_cast<int>(std::min<int64_t>(kRows, r1 - r));
+      for (int64_t t = t0; t < t1; t += kToks) {
+        const int nt = static_cast<int>(std::min<int64_t>(kToks, t1 - t));
+        tiles[(rb - 1) * kToks + (nt - 1)](wb + r * row_bytes, K, 0, K, x + t * K, K, y + t * M + r, M,
+                                           bias ? bias + r : nullptr, true);
       }
     }
   }
 }
 
-void linear_float(const Weight& w, const float* bias, const float* x, int64_t n, float* y, int64_t r0, int64_t r1) {
+void linear_float(const Weight& w, const float* bias, const float* x, const float*, int64_t n, float* y, int64_t r0,
+                  int64_t r1) {
   switch (w.type) {
     case WType::F32: return linear_float_t<WType::F32>(w, bias, x, n, y, r0, r1);
     case WType::F16: return linear_float_t<WType::F16>(w, bias, x, n, y, r0, r1);
@@ -321,8 +319,8 @@ void silu_mul(float* gate, const float* up, int64_t n) { reference::silu_mul(gat
 }  // namespace
 
 const Ops* avx2_ops() {
-  static const Ops ops{"avx2", &linear_float, &quantize_acts, &linear_quant, &attention, &silu_mul, &reference::layer_norm, &reference::store_kv,
-                       nullptr, nullptr};
+  static const Ops ops{"avx2",    &linear_float, nullptr,  &quantize_acts, &linear_quant, &attention,
+                       &silu_mul, &reference::layer_norm, &reference::store_kv, nullptr, nullptr};
   return &ops;
 }
 

@@ -1,13 +1,19 @@
-// AVX-512 float linear (F32/F16/BF16 weights, fp32 activations, fp32 FMA): register tiles of R
-// weight rows x N tokens for a few tokens, a 4-stream decode kernel for one token, and a
-// BLIS-style GEMM for prefill.
+// AVX-512 float linear (F32/F16/BF16 weights, fp32 activations, fp32 FMA), row-invariant: every
+// output y[t, r] is computed in one order whatever n, the thread count or the tile it falls in,
+// so a token's row is bit for bit the same alone or in any batch (the batched engine's contract):
+//   16 lanes, lane j accumulates fma(w[r, k], x[t, k]) for k = j, j + 16, j + 32, ... < K in
+//   increasing k (the last partial step with zeros in the missing lanes), then
+//   _mm512_reduce_add_ps, then + bias[r].
+// Decode (n = 1) streams rows with one accumulator each (bandwidth bound); n > 1 runs register
+// tiles of up to kRows rows x kTileToks tokens over the whole K in this dot-product form, with the
+// activations packed once per call (pack_acts_f32) and F16/BF16 rows widened to fp32 once per
+// row tile and token chunk into an L1-resident buffer shared by the chunk's token tiles.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
 #include <algorithm>
 #include <array>
-#include <cmath>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -17,143 +23,59 @@
 namespace stablelm::kernels::simd::avx512 {
 namespace {
 
-// y[t * ys + r] (+)= Σ_k w[r, k] x[t, k] over k in [k0, k1), for R rows from `w` (row stride K
-// elements) and N tokens from x (row stride xs). `first`: store (adding bias) instead of add.
+constexpr int kRows = 4;  // rows per register tile: kRows x kTileToks = 24 zmm accumulators
+
+// y[t * ys + r] = Σ_k w[r, k] x[t, k] (+ bias[r]) for R rows of w (ws elements apart, format T)
+// and N tokens of one packed activation tile xp ([K / 16][kTileToks][16]).
 template <WType T, int R, int N>
-void float_tile(const void* w, int64_t K, int64_t k0, int64_t k1, const float* x, int64_t xs, float* y, int64_t ys,
-                const float* bias, bool first) {
-  __m512 acc[N][R];
-  for (int t = 0; t < N; ++t)
-    for (int r = 0; r < R; ++r) acc[t][r] = _mm512_setzero_ps();
-  int64_t k = k0;
-  for (; k + 16 <= k1; k += 16) {
+void dot_tile(const void* w, int64_t ws, int64_t K, const float* xp, float* y, int64_t ys, const float* bias) {
+  __m512 acc[R][N];
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < N; ++t) acc[r][t] = _mm512_setzero_ps();
+  const int64_t full = K / 16;
+  for (int64_t s = 0; s < full; ++s) {
     __m512 wv[R];
-    for (int r = 0; r < R; ++r) wv[r] = load16<T>(w, r * K + k);
+    for (int r = 0; r < R; ++r) wv[r] = load16<T>(w, r * ws + 16 * s);
+    const float* xs = xp + s * (16 * kTileToks);
     for (int t = 0; t < N; ++t) {
-      const __m512 xv = _mm512_loadu_ps(x + t * xs + k);
-      for (int r = 0; r < R; ++r) acc[t][r] = _mm512_fmadd_ps(wv[r], xv, acc[t][r]);
+      const __m512 xv = _mm512_load_ps(xs + 16 * t);
+      for (int r = 0; r < R; ++r) acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);
     }
   }
-  if (k < k1) {
-    const __mmask16 m = static_cast<__mmask16>((1u << (k1 - k)) - 1);
+  if (full * 16 < K) {
+    const __mmask16 m = lanes(K - full * 16);
     __m512 wv[R];
-    for (int r = 0; r < R; ++r) wv[r] = load16_mask<T>(w, r * K + k, m);
+    for (int r = 0; r < R; ++r) wv[r] = load16_mask<T>(w, r * ws + 16 * full, m);
+    const float* xs = xp + full * (16 * kTileToks);
     for (int t = 0; t < N; ++t) {
-      const __m512 xv = _mm512_maskz_loadu_ps(m, x + t * xs + k);
-      for (int r = 0; r < R; ++r) acc[t][r] = _mm512_fmadd_ps(wv[r], xv, acc[t][r]);
+      const __m512 xv = _mm512_load_ps(xs + 16 * t);
+      for (int r = 0; r < R; ++r) acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);
     }
   }
   for (int t = 0; t < N; ++t)
     for (int r = 0; r < R; ++r) {
-      const float s = _mm512_reduce_add_ps(acc[t][r]);
-      float& out = y[t * ys + r];
-      out = first ? (bias ? s + bias[r] : s) : out + s;
+      const float s = _mm512_reduce_add_ps(acc[r][t]);
+      y[t * ys + r] = bias ? s + bias[r] : s;
     }
 }
 
-using FloatTileFn = void (*)(const void*, int64_t, int64_t, int64_t, const float*, int64_t, float*, int64_t,
-                             const float*, bool);
-constexpr int kRows = 4, kToks = 6;
-
+using DotTileFn = void (*)(const void*, int64_t, int64_t, const float*, float*, int64_t, const float*);
 template <WType T, size_t... I>
-constexpr std::array<FloatTileFn, sizeof...(I)> float_tiles(std::index_sequence<I...>) {
-  // Index = (R - 1) * kToks + (N - 1).
-  return {&float_tile<T, static_cast<int>(I / kToks) + 1, static_cast<int>(I % kToks) + 1>...};
-}
-
-// Prefill GEMM (n >= kGemmMinTokens): BLIS-style. For each chunk of kKc columns and each panel
-// of 32 weight rows, the panel is widened to fp32 and transposed once into L1 ([k][32]), then
-// a 32-row x kMr-token register tile (2 x kMr zmm accumulators) runs over every token: per
-// column, 2 panel loads + kMr broadcast activations feed 2 * kMr FMAs, no horizontal sums.
-constexpr int64_t kKc = 256, kNr = 32;
-constexpr int kMr = 12;
-constexpr int64_t kGemmMinTokens = 16;
-
-// x: the token tile packed as [k][kMr] (contiguous broadcasts; the rows of x are 4 KiB-aliased
-// multiples apart and would fight over the same L1 sets).
-template <int MR>
-void gemm_ukernel(const float* panel, int64_t kc, const float* x, float* y, int64_t ys, __mmask16 m0,
-                  __mmask16 m1, const float* bias, bool first) {
-  __m512 c0[MR], c1[MR];
-  for (int t = 0; t < MR; ++t) c0[t] = c1[t] = _mm512_setzero_ps();
-  for (int64_t k = 0; k < kc; ++k) {
-    const __m512 w0 = _mm512_load_ps(panel + kNr * k), w1 = _mm512_load_ps(panel + kNr * k + 16);
-    for (int t = 0; t < MR; ++t) {
-      const __m512 xb = _mm512_set1_ps(x[k * kMr + t]);
-      c0[t] = _mm512_fmadd_ps(w0, xb, c0[t]);
-      c1[t] = _mm512_fmadd_ps(w1, xb, c1[t]);
-    }
-  }
-  store_tile32<MR>(c0, c1, y, ys, m0, m1, bias, first);
-}
-
-using UkernelFn = void (*)(const float*, int64_t, const float*, float*, int64_t, __mmask16, __mmask16, const float*,
-                           bool);
-template <size_t... I>
-constexpr std::array<UkernelFn, sizeof...(I)> ukernels(std::index_sequence<I...>) {
-  return {&gemm_ukernel<static_cast<int>(I) + 1>...};
-}
-
-// panel[k][j] = w[r0 + j, k0 + k] as fp32 for j < nr (zero rows above nr).
-template <WType T>
-void pack_panel(const void* w, int64_t K, int64_t r0, int64_t nr, int64_t k0, int64_t kc, float* panel) {
-  for (int64_t j = 0; j < kNr; ++j) {
-    if (j >= nr) {
-      for (int64_t k = 0; k < kc; ++k) panel[k * kNr + j] = 0.0f;
-      continue;
-    }
-    const int64_t base = (r0 + j) * K + k0;
-    int64_t k = 0;
-    alignas(64) float tmp[16];
-    for (; k + 16 <= kc; k += 16) {
-      _mm512_store_ps(tmp, load16<T>(w, base + k));
-      for (int i = 0; i < 16; ++i) panel[(k + i) * kNr + j] = tmp[i];
-    }
-    if (k < kc) {
-      _mm512_store_ps(tmp, load16_mask<T>(w, base + k, static_cast<__mmask16>((1u << (kc - k)) - 1)));
-      for (int64_t i = 0; i < kc - k; ++i) panel[(k + i) * kNr + j] = tmp[i];
-    }
-  }
-}
-
-template <WType T>
-void gemm_float(const Weight& w, const float* bias, const float* x, int64_t n, float* y, int64_t r0, int64_t r1,
-                float* xpack) {
-  static constexpr auto uk = ukernels(std::make_index_sequence<kMr>{});
-  alignas(64) static thread_local float panel[kKc * kNr];
-  const int64_t K = w.cols, M = w.rows;
-  for (int64_t k0 = 0; k0 < K; k0 += kKc) {
-    const int64_t kc = std::min(kKc, K - k0);
-    // Pack this column chunk of every token: tile tt holds [k][kMr] (missing tokens are zero).
-    for (int64_t t0 = 0; t0 < n; t0 += kMr) {
-      float* dst = xpack + (t0 / kMr) * kKc * kMr;
-      for (int64_t t = 0; t < kMr; ++t)
-        for (int64_t k = 0; k < kc; ++k) dst[k * kMr + t] = t0 + t < n ? x[(t0 + t) * K + k0 + k] : 0.0f;
-    }
-    for (int64_t r = r0; r < r1; r += kNr) {
-      const int64_t nr = std::min(kNr, r1 - r);
-      pack_panel<T>(w.data, K, r, nr, k0, kc, panel);
-      const __mmask16 m0 = nr >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << nr) - 1);
-      const __mmask16 m1 = nr >= 32 ? __mmask16(0xFFFF) : nr <= 16 ? __mmask16(0) : static_cast<__mmask16>((1u << (nr - 16)) - 1);
-      for (int64_t t = 0; t < n; t += kMr) {
-        const int mr = static_cast<int>(std::min<int64_t>(kMr, n - t));
-        uk[mr - 1](panel, kc, xpack + (t / kMr) * kKc * kMr, y + t * M + r, M, m0, m1, bias ? bias + r : nullptr,
-                   k0 == 0);
-      }
-    }
-  }
+constexpr std::array<DotTileFn, sizeof...(I)> dot_tiles(std::index_sequence<I...>) {
+  // Index = (R - 1) * kTileToks + (N - 1).
+  return {&dot_tile<T, static_cast<int>(I / kTileToks) + 1, static_cast<int>(I % kTileToks) + 1>...};
 }
 
 // Decode reads each weight byte once. A stored 2048-wide bf16 row is exactly one 4 KiB page and
 // hardware prefetchers do not cross pages, so rows are prefetched explicitly ~2 KiB ahead.
 constexpr int64_t kAhead = 2048;
 
-// S rows from S distant places (S independent streams in flight), 2 accumulators each; x stays
-// in L1.
+// S rows from S distant places (S independent streams in flight), one accumulator each (the
+// order above); x stays in L1.
 template <WType T, int S>
 inline void decode_rows(const uint8_t* const* w, int64_t K, const float* x, float* v) {
-  __m512 a[S][2];
-  for (int i = 0; i < S; ++i) a[i][0] = a[i][1] = _mm512_setzero_ps();
+  __m512 a[S];
+  for (int i = 0; i < S; ++i) a[i] = _mm512_setzero_ps();
   int64_t k = 0;
   for (; k + 32 <= K; k += 32) {
     const int64_t off = k * static_cast<int64_t>(elem_size(T));
@@ -162,17 +84,15 @@ inline void decode_rows(const uint8_t* const* w, int64_t K, const float* x, floa
       if constexpr (T == WType::F32) _mm_prefetch(reinterpret_cast<const char*>(w[i] + off + kAhead + 64), _MM_HINT_T0);
     }
     const __m512 x0 = _mm512_loadu_ps(x + k), x1 = _mm512_loadu_ps(x + k + 16);
-    for (int i = 0; i < S; ++i) {
-      a[i][0] = _mm512_fmadd_ps(load16<T>(w[i], k), x0, a[i][0]);
-      a[i][1] = _mm512_fmadd_ps(load16<T>(w[i], k + 16), x1, a[i][1]);
-    }
+    for (int i = 0; i < S; ++i) a[i] = _mm512_fmadd_ps(load16<T>(w[i], k), x0, a[i]);
+    for (int i = 0; i < S; ++i) a[i] = _mm512_fmadd_ps(load16<T>(w[i], k + 16), x1, a[i]);
   }
   for (; k < K; k += 16) {
     const __mmask16 m = lanes(K - k);
     const __m512 xv = _mm512_maskz_loadu_ps(m, x + k);
-    for (int i = 0; i < S; ++i) a[i][0] = _mm512_fmadd_ps(load16_mask<T>(w[i], k, m), xv, a[i][0]);
+    for (int i = 0; i < S; ++i) a[i] = _mm512_fmadd_ps(load16_mask<T>(w[i], k, m), xv, a[i]);
   }
-  for (int i = 0; i < S; ++i) v[i] = _mm512_reduce_add_ps(_mm512_add_ps(a[i][0], a[i][1]));
+  for (int i = 0; i < S; ++i) v[i] = _mm512_reduce_add_ps(a[i]);
 }
 
 // Decode over rows [r0, r1): the range is cut into S parts read side by side, i.e. S sequential
@@ -200,37 +120,86 @@ void decode_streams(const uint8_t* wb, size_t row_bytes, int64_t K, const float*
   }
 }
 
+// Token tiles per chunk: every row tile of the thread's range runs over the chunk's packed
+// activations (~kChunkBytes, one sequential stream per tile: L2 and L3 feed it fast enough);
+// each row tile is widened once per chunk. (1 thread, bf16 n = 512: 384 KiB chunks ran the
+// 2048 x 5632 matrix at 49 GFLOP/s, re-reading its weights from DRAM 43 times; 2 MiB at 89.)
+constexpr int64_t kChunkBytes = 2 << 20;
+
+// Widened rows start 64 bytes past a 4 KiB multiple apart, so kRows rows and the activation
+// stream never compete for one L1 set.
+inline int64_t wide_stride(int64_t K) { return (K + 15) / 16 * 16 + 16; }
+
 template <WType T>
-void linear_float_t(const Weight& w, const float* bias, const float* x, int64_t n, float* y, int64_t r0, int64_t r1) {
-  if (n >= kGemmMinTokens) {
-    // Per-thread activation pack buffer, grown (rarely) to the largest prompt seen.
-    static thread_local std::vector<float> xpack;
-    const size_t need = static_cast<size_t>((n + kMr - 1) / kMr * kMr * kKc);
-    if (xpack.size() < need) xpack.resize(need);
-    return gemm_float<T>(w, bias, x, n, y, r0, r1, xpack.data());
-  }
-  static constexpr auto tiles = float_tiles<T>(std::make_index_sequence<kRows * kToks>{});
-  const int64_t K = w.cols, M = w.rows;
-  const auto* wb = static_cast<const uint8_t*>(w.data);
+void tiles_float(const Weight& w, const float* bias, const float* xp, int64_t n, float* y, int64_t r0, int64_t r1) {
+  static constexpr auto raw = dot_tiles<T>(std::make_index_sequence<kRows * kTileToks>{});
+  static constexpr auto wide = dot_tiles<WType::F32>(std::make_index_sequence<kRows * kTileToks>{});
+  const int64_t K = w.cols, M = w.rows, Kp = (K + 15) / 16 * 16, n_tiles = act_tiles(n);
   const size_t row_bytes = static_cast<size_t>(K) * elem_size(T);
-  if (n == 1) return decode_streams<T, 4>(wb, row_bytes, K, x, bias, y, r0, r1);
-  // A few tokens: register tiles of kRows rows x kToks tokens straight from the stored rows.
-  for (int64_t r = r0; r < r1; r += kRows) {
-    const int rb = static_cast<int>(std::min<int64_t>(kRows, r1 - r));
-    for (int64_t t = 0; t < n; t += kToks) {
-      const int nt = static_cast<int>(std::min<int64_t>(kToks, n - t));
-      tiles[(rb - 1) * kToks + (nt - 1)](wb + r * row_bytes, K, 0, K, x + t * K, K, y + t * M + r, M,
-                                         bias ? bias + r : nullptr, true);
+  const auto* wb = static_cast<const uint8_t*>(w.data);
+  const int64_t chunk = std::max<int64_t>(1, kChunkBytes / (Kp * kTileToks * 4));
+  // Widening pays once a row tile is reused by several token tiles; F32 rows are read in place.
+  const bool widen = T != WType::F32 && n_tiles > 2;
+  static thread_local std::vector<float> buf;
+  const int64_t ws = wide_stride(K);
+  if (widen && buf.size() < static_cast<size_t>(kRows * ws + 16)) buf.resize(static_cast<size_t>(kRows * ws + 16));
+  float* wide_rows = widen ? reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) & ~uintptr_t{63})
+                           : nullptr;
+  for (int64_t c0 = 0; c0 < n_tiles; c0 += chunk) {
+    const int64_t c1 = std::min(n_tiles, c0 + chunk);
+    for (int64_t r = r0; r < r1; r += kRows) {
+      const int rb = static_cast<int>(std::min<int64_t>(kRows, r1 - r));
+      if (widen) {
+        for (int i = 0; i < rb; ++i) {
+          const uint8_t* src = wb + (r + i) * row_bytes;
+          float* dst = wide_rows + i * ws;
+          int64_t k = 0;
+          for (; k + 16 <= K; k += 16) _mm512_store_ps(dst + k, load16<T>(src, k));
+          if (k < K) _mm512_store_ps(dst + k, load16_mask<T>(src, k, lanes(K - k)));
+        }
+      }
+      for (int64_t tt = c0; tt < c1; ++tt) {
+        const int nt = static_cast<int>(std::min<int64_t>(kTileToks, n - tt * kTileToks));
+        const float* xt = xp + tt * Kp * kTileToks;
+        float* yt = y + tt * kTileToks * M + r;
+        const float* bt = bias ? bias + r : nullptr;
+        if (widen) wide[(rb - 1) * kTileToks + (nt - 1)](wide_rows, ws, K, xt, yt, M, bt);
+        else raw[(rb - 1) * kTileToks + (nt - 1)](wb + r * row_bytes, K, K, xt, yt, M, bt);
+      }
     }
   }
 }
+
+template <WType T>
+void linear_float_t(const Weight& w, const float* bias, const float* x, const float* xp, int64_t n, float* y,
+                    int64_t r0, int64_t r1) {
+  if (n == 1)
+    return decode_streams<T, 4>(static_cast<const uint8_t*>(w.data), static_cast<size_t>(w.cols) * elem_size(T),
+                                w.cols, x, bias, y, r0, r1);
+  tiles_float<T>(w, bias, xp, n, y, r0, r1);
+}
 }  // namespace
 
-void linear_float(const Weight& w, const float* bias, const float* x, int64_t n, float* y, int64_t r0, int64_t r1) {
+void pack_acts_f32(const float* x, int64_t n, int64_t K, int64_t tile0, int64_t tile1, float* xp) {
+  const int64_t tw = tile_width(n), steps = (K + 15) / 16;
+  for (int64_t tt = tile0; tt < tile1; ++tt) {
+    float* dst = xp + tt * steps * 16 * tw;
+    for (int64_t t = 0; t < tw; ++t) {
+      const int64_t tok = tt * tw + t;
+      for (int64_t s = 0; s < steps; ++s) {
+        const __m512 v = tok < n ? _mm512_maskz_loadu_ps(lanes(K - 16 * s), x + tok * K + 16 * s) : _mm512_setzero_ps();
+        _mm512_storeu_ps(dst + (s * tw + t) * 16, v);
+      }
+    }
+  }
+}
+
+void linear_float(const Weight& w, const float* bias, const float* x, const float* xp, int64_t n, float* y,
+                  int64_t r0, int64_t r1) {
   switch (w.type) {
-    case WType::F32: return linear_float_t<WType::F32>(w, bias, x, n, y, r0, r1);
-    case WType::F16: return linear_float_t<WType::F16>(w, bias, x, n, y, r0, r1);
-    case WType::BF16: return linear_float_t<WType::BF16>(w, bias, x, n, y, r0, r1);
+    case WType::F32: return linear_float_t<WType::F32>(w, bias, x, xp, n, y, r0, r1);
+    case WType::F16: return linear_float_t<WType::F16>(w, bias, x, xp, n, y, r0, r1);
+    case WType::BF16: return linear_float_t<WType::BF16>(w, bias, x, xp, n, y, r0, r1);
     default: break;
   }
 }

@@ -39,9 +39,12 @@ struct AttnArgs {
 
 struct Ops {
   const char* name;
-  // y[t, r] for r in [r0, r1) and all n tokens; F32/F16/BF16 weights, fp32 activations.
-  void (*linear_float)(const Weight& w, const float* bias, const float* x, int64_t n, float* y, int64_t r0,
-                       int64_t r1);
+  // y[t, r] for r in [r0, r1) and all n tokens; F32/F16/BF16 weights, fp32 activations. xp: x
+  // packed by pack_acts_f32 for n > 1 (nullptr where this level has no packing: it reads x).
+  void (*linear_float)(const Weight& w, const float* bias, const float* x, const float* xp, int64_t n, float* y,
+                       int64_t r0, int64_t r1);
+  // Packs token tiles [tile0, tile1) of x[n, K] into xp (f32_pack_floats; nullptr where unused).
+  void (*pack_acts_f32)(const float* x, int64_t n, int64_t K, int64_t tile0, int64_t tile1, float* xp);
   // Quantizes tokens [t0, t1) of x[n, cols] into xa (arrays sized by the caller).
   void (*quantize_acts)(const float* x, int64_t t0, int64_t t1, const qlayout::QActs& xa);
   // y[t, r] for the rows of groups [g0, g1) and all tokens of xa; Q8/Q4 weights.
@@ -54,18 +57,23 @@ struct Ops {
   void (*layer_norm)(const float* x, int64_t n, int64_t dim, const float* weight, const float* bias, float eps,
                      float* out);
   void (*store_kv)(const float* src, int64_t n, int64_t width, WType t, void* dst);
-  // Matmul precision "medium" for BF16 weights (nullptr where the ISA lacks a bf16 dot product):
-  // pack_acts_bf16 rounds token tiles [tile0, tile1) of x[n, K] to bf16 pairs into xp (sized by
-  // bf16_pack_words), then gemm_bf16 computes y[t, r] for rows [r0, r1) from the packed tiles.
-  void (*pack_acts_bf16)(const float* x, int64_t n, int64_t K, int64_t tile0, int64_t tile1, uint32_t* xp);
-  void (*gemm_bf16)(const Weight& w, const float* bias, const uint32_t* xp, int64_t n, float* y, int64_t r0,
-                    int64_t r1);
+  // Matmul precision "medium" for BF16 weights (nullptr where the ISA lacks a bf16 dot product),
+  // for every n: pack_acts_bf16 rounds token tiles [tile0, tile1) of x[n, K] to bf16 into xp
+  // (bf16_pack_elems), then linear_bf16 computes y[t, r] for rows [r0, r1) from the packed tiles.
+  void (*pack_acts_bf16)(const float* x, int64_t n, int64_t K, int64_t tile0, int64_t tile1, uint16_t* xp);
+  void (*linear_bf16)(const Weight& w, const float* bias, const uint16_t* xp, int64_t n, float* y, int64_t r0,
+                      int64_t r1);
 };
 
-// Tokens per register tile of the bf16 GEMM, and the packed activation size in 32-bit words.
-constexpr int kBf16Mr = 12;
-inline int64_t bf16_tiles(int64_t n) { return (n + kBf16Mr - 1) / kBf16Mr; }
-inline int64_t bf16_pack_words(int64_t n, int64_t K) { return bf16_tiles(n) * kBf16Mr * ((K + 1) / 2); }
+// Packed activations of the row-invariant linear kernels (linear_float_avx512.cpp): tokens in
+// tiles of kTileToks (one tile of width 1 when n == 1), each tile laid out as [k step][token]
+// [lanes] (16 fp32 or 32 bf16 per step), zero past K and past n, so that a register tile reads
+// one sequential stream of activations.
+constexpr int kTileToks = 6;
+inline int64_t tile_width(int64_t n) { return n == 1 ? 1 : kTileToks; }
+inline int64_t act_tiles(int64_t n) { return (n + tile_width(n) - 1) / tile_width(n); }
+inline int64_t f32_pack_floats(int64_t n, int64_t K) { return act_tiles(n) * tile_width(n) * ((K + 15) / 16 * 16); }
+inline int64_t bf16_pack_elems(int64_t n, int64_t K) { return act_tiles(n) * tile_width(n) * ((K + 31) / 32 * 32); }
 
 // Per-thread scratch the attention kernels need for one query, n_keys keys and `heads` heads:
 // scores for groups of 16 heads × keys, 1/Σ per head and the heads' sums; 16 floats of slack

@@ -1,0 +1,155 @@
+// AVX512-BF16 linear for BF16 weights at matmul precision "medium", for every n (decode too):
+// activations are rounded to bf16 (vcvtneps2bf16) and each vdpbf16ps multiplies 16 column pairs
+// of a weight row by 16 pairs of activations, accumulating in fp32. Products of two bf16 values
+// are exact in fp32, so the only difference from the "highest" path is the activation rounding
+// (the numerics of llama.cpp's BF16 matmul and PyTorch's bf16 autocast), for twice the fp32 FMA
+// rate. Row-invariant like linear_float_avx512.cpp, with one order per output whatever n:
+//   16 lanes, lane j accumulates the pair (32s + 2j, 32s + 2j + 1) for s = 0, 1, ... in order
+//   (zeros past K), then _mm512_reduce_add_ps, then + bias[r].
+// The weights are read in place (already bf16 pairs); the activations are packed once per call
+// as token tiles [K / 32][kTileToks][32] (pack_acts_bf16).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <utility>
+
+#include "kernels/cpu/avx512_common.h"
+
+namespace stablelm::kernels::simd::avx512 {
+namespace {
+
+constexpr int kRows = 4;  // rows per register tile: kRows x kTileToks = 24 zmm accumulators
+
+inline __m512bh as_bh(__m512i v) { return reinterpret_cast<__m512bh&>(v); }
+inline __mmask32 lanes32(int64_t n) { return n >= 32 ? ~__mmask32(0) : static_cast<__mmask32>((1u << n) - 1); }
+
+// y[t * ys + r] = Σ_k w[r, k] bf16(x[t, k]) (+ bias[r]) for R rows (K elements apart) and N
+// tokens of one packed tile xp (tw tokens per step).
+template <int R, int N>
+void dot_tile(const uint16_t* w, int64_t K, const uint16_t* xp, int64_t tw, float* y, int64_t ys, const float* bias) {
+  __m512 acc[R][N];
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < N; ++t) acc[r][t] = _mm512_setzero_ps();
+  const int64_t full = K / 32;
+  for (int64_t s = 0; s < full; ++s) {
+    __m512bh wv[R];
+    for (int r = 0; r < R; ++r) wv[r] = as_bh(_mm512_loadu_si512(w + r * K + 32 * s));
+    const uint16_t* xs = xp + s * 32 * tw;
+    for (int t = 0; t < N; ++t) {
+      const __m512bh xv = as_bh(_mm512_loadu_si512(xs + 32 * t));
+      for (int r = 0; r < R; ++r) acc[r][t] = _mm512_dpbf16_ps(acc[r][t], wv[r], xv);
+    }
+  }
+  if (full * 32 < K) {
+    const __mmask32 m = lanes32(K - full * 32);
+    __m512bh wv[R];
+    for (int r = 0; r < R; ++r) wv[r] = as_bh(_mm512_maskz_loadu_epi16(m, w + r * K + 32 * full));
+    const uint16_t* xs = xp + full * 32 * tw;
+    for (int t = 0; t < N; ++t) {
+      const __m512bh xv = as_bh(_mm512_loadu_si512(xs + 32 * t));
+      for (int r = 0; r < R; ++r) acc[r][t] = _mm512_dpbf16_ps(acc[r][t], wv[r], xv);
+    }
+  }
+  for (int t = 0; t < N; ++t)
+    for (int r = 0; r < R; ++r) {
+      const float s = _mm512_reduce_add_ps(acc[r][t]);
+      y[t * ys + r] = bias ? s + bias[r] : s;
+    }
+}
+
+using DotTileFn = void (*)(const uint16_t*, int64_t, const uint16_t*, int64_t, float*, int64_t, const float*);
+template <size_t... I>
+constexpr std::array<DotTileFn, sizeof...(I)> dot_tiles(std::index_sequence<I...>) {
+  // Index = (R - 1) * kTileToks + (N - 1).
+  return {&dot_tile<static_cast<int>(I / kTileToks) + 1, static_cast<int>(I % kTileToks) + 1>...};
+}
+
+// Decode: S rows from the S parts of the range side by side (S streams in flight, as the fp32
+// decode), one accumulator each, prefetched ~2 KiB ahead (a 2048-wide row is one 4 KiB page).
+template <int S>
+void decode_streams(const uint16_t* wb, int64_t K, const uint16_t* xp, const float* bias, float* y, int64_t r0,
+                    int64_t r1) {
+  constexpr int64_t kAhead = 1024;  // elements
+  auto rows = [&](const uint16_t* const* w, float* v, auto s_count) {
+    constexpr int SS = decltype(s_count)::value;
+    __m512 a[SS];
+    for (int i = 0; i < SS; ++i) a[i] = _mm512_setzero_ps();
+    const int64_t full = K / 32;
+    for (int64_t s = 0; s < full; ++s) {
+      for (int i = 0; i < SS; ++i)  // one 64-byte line per step
+        _mm_prefetch(reinterpret_cast<const char*>(w[i] + 32 * s + kAhead), _MM_HINT_T0);
+      const __m512bh xv = as_bh(_mm512_loadu_si512(xp + 32 * s));
+      for (int i = 0; i < SS; ++i) a[i] = _mm512_dpbf16_ps(a[i], as_bh(_mm512_loadu_si512(w[i] + 32 * s)), xv);
+    }
+    if (full * 32 < K) {
+      const __mmask32 m = lanes32(K - full * 32);
+      const __m512bh xv = as_bh(_mm512_loadu_si512(xp + 32 * full));
+      for (int i = 0; i < SS; ++i) a[i] = _mm512_dpbf16_ps(a[i], as_bh(_mm512_maskz_loadu_epi16(m, w[i] + 32 * full)), xv);
+    }
+    for (int i = 0; i < SS; ++i) v[i] = _mm512_reduce_add_ps(a[i]);
+  };
+  const int64_t part = (r1 - r0) / S;
+  for (int64_t i = 0; i < part; ++i) {
+    const uint16_t* w[S];
+    float v[S];
+    for (int s = 0; s < S; ++s) w[s] = wb + (r0 + s * part + i) * K;
+    rows(w, v, std::integral_constant<int, S>{});
+    for (int s = 0; s < S; ++s) {
+      const int64_t r = r0 + s * part + i;
+      y[r] = bias ? v[s] + bias[r] : v[s];
+    }
+  }
+  for (int64_t r = r0 + S * part; r < r1; ++r) {
+    const uint16_t* w = wb + r * K;
+    float v;
+    rows(&w, &v, std::integral_constant<int, 1>{});
+    y[r] = bias ? v + bias[r] : v;
+  }
+}
+
+}  // namespace
+
+void pack_acts_bf16(const float* x, int64_t n, int64_t K, int64_t tile0, int64_t tile1, uint16_t* xp) {
+  const int64_t tw = tile_width(n), steps = (K + 31) / 32;
+  for (int64_t tt = tile0; tt < tile1; ++tt) {
+    uint16_t* dst = xp + tt * steps * 32 * tw;
+    for (int64_t t = 0; t < tw; ++t) {
+      const int64_t tok = tt * tw + t;
+      for (int64_t s = 0; s < steps; ++s) {
+        uint16_t* d = dst + (s * tw + t) * 32;
+        for (int64_t h = 0; h < 2; ++h) {
+          const int64_t k = 32 * s + 16 * h;
+          const __m512 v = tok < n && k < K ? _mm512_maskz_loadu_ps(lanes(K - k), x + tok * K + k) : _mm512_setzero_ps();
+          const __m256bh b = _mm512_cvtneps_pbh(v);
+          std::memcpy(d + 16 * h, &b, sizeof b);
+        }
+      }
+    }
+  }
+}
+
+void linear_bf16(const Weight& w, const float* bias, const uint16_t* xp, int64_t n, float* y, int64_t r0, int64_t r1) {
+  static constexpr auto tiles = dot_tiles(std::make_index_sequence<kRows * kTileToks>{});
+  const int64_t K = w.cols, M = w.rows, Kp = (K + 31) / 32 * 32;
+  const auto* wb = static_cast<const uint16_t*>(w.data);
+  if (n == 1) return decode_streams<4>(wb, K, xp, bias, y, r0, r1);
+  // Token chunks of ~2 MiB of packed activations that every row tile runs over (as the fp32 path).
+  const int64_t n_tiles = act_tiles(n), chunk = std::max<int64_t>(1, (int64_t{2} << 20) / (Kp * kTileToks * 2));
+  for (int64_t c0 = 0; c0 < n_tiles; c0 += chunk) {
+    const int64_t c1 = std::min(n_tiles, c0 + chunk);
+    for (int64_t r = r0; r < r1; r += kRows) {
+      const int rb = static_cast<int>(std::min<int64_t>(kRows, r1 - r));
+      for (int64_t tt = c0; tt < c1; ++tt) {
+        const int nt = static_cast<int>(std::min<int64_t>(kTileToks, n - tt * kTileToks));
+        tiles[(rb - 1) * kTileToks + (nt - 1)](wb + r * K, K, xp + tt * Kp * kTileToks, kTileToks,
+                                               y + tt * kTileToks * M + r, M, bias ? bias + r : nullptr);
+      }
+    }
+  }
+}
+
+}  // namespace stablelm::kernels::simd::avx512

@@ -1,0 +1,223 @@
+// Row invariance (the batched engine's contract, kernels.h): at every ISA level, for every weight
+// format and precision and any thread count, row t of a kernel run over n rows is bit for bit
+// the kernel run over row t alone. Then the same end to end: a prompt's last logits are the same
+// whether the Session is fed the prompt whole or in chunks.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/thread_pool.h"
+#include "isa_test.h"
+#include "kernels/kernels.h"
+#include "kernels/quant.h"
+#include "stablelm/model.h"
+#include "testutil.h"
+
+namespace k = stablelm::kernels;
+using stablelm::ThreadPool;
+
+namespace {
+
+using stablelm::test::IsaTest;
+using stablelm::test::isa_name;
+using stablelm::test::randn;
+using stablelm::test::sanitized;
+
+// A weight format under test: the storage type, and matmul precision "medium" for BF16.
+struct Format {
+  k::WType type;
+  bool bf16_acts;
+  std::string name() const { return std::string(k::wtype_name(type)) + (bf16_acts ? "+bf16_acts" : ""); }
+};
+const Format kFormats[] = {{k::WType::F32, false}, {k::WType::F16, false}, {k::WType::BF16, false},
+                           {k::WType::BF16, true}, {k::WType::Q8, false},  {k::WType::Q4, false}};
+
+// Bitwise equality (memcmp, so that -0 != +0 and NaN payloads count), with the first mismatch.
+void expect_same_bits(const float* got, const float* want, int64_t count, const std::string& what) {
+  if (std::memcmp(got, want, static_cast<size_t>(count) * sizeof(float)) == 0) return;
+  for (int64_t i = 0; i < count; ++i)
+    if (std::memcmp(got + i, want + i, sizeof(float)) != 0) {
+      ADD_FAILURE() << what << ": element " << i << " is " << got[i] << ", alone " << want[i];
+      return;
+    }
+}
+
+// Row t of linear(x[n]) == linear(x[t], 1) for n in a list covering every register-tile
+// remainder, at 1, 2 and 3 threads; shapes with odd K and row counts off every tile size.
+TEST_P(IsaTest, LinearRowsEqualSingleRowCalls) {
+  struct Shape {
+    int64_t rows, cols;
+  };
+  std::vector<Shape> shapes = {{37, 67}, {21, 520}, {1, 33}};
+  if (!sanitized()) shapes.push_back({26, 1031});
+  const int64_t ns[] = {1, 2, 3, 5, 7, 12, 13, 16, 17, 31, 33, 64, 100};
+  ThreadPool pool2(2), pool3(3);
+  ThreadPool* pools[] = {nullptr, &pool2, &pool3};
+  uint32_t seed = 1;
+  for (const Format& f : kFormats) {
+    for (const Shape& s : shapes) {
+      const auto wf = randn(static_cast<size_t>(s.rows * s.cols), seed++);
+      const k::Weight src{k::WType::F32, s.rows, s.cols, wf.data(), wf.size() * 4};
+      k::OwnedWeight ow = k::convert_weight(src, f.type, nullptr);
+      k::Weight w = ow.view;
+      w.bf16_acts = f.bf16_acts;
+      const auto bias = randn(static_cast<size_t>(s.rows), seed++);
+      const int64_t max_n = 100;
+      const auto x = randn(static_cast<size_t>(max_n * s.cols), seed++, 3.0f);
+      // Every token alone, one thread: the values every other call must reproduce.
+      std::vector<float> alone(static_cast<size_t>(max_n * s.rows));
+      for (int64_t t = 0; t < max_n; ++t)
+        k::linear(w, bias.data(), x.data() + t * s.cols, 1, alone.data() + t * s.rows, nullptr);
+      std::vector<float> y(alone.size());
+      for (ThreadPool* pool : pools) {
+        for (int64_t n : ns) {
+          // Start at an offset so that the batch is not always aligned with token 0.
+          const int64_t t0 = n < max_n ? (n * 7) % (max_n - n) : 0;
+          k::linear(w, bias.data(), x.data() + t0 * s.cols, n, y.data(), pool);
+          const std::string what = f.name() + " rows=" + std::to_string(s.rows) + " cols=" +
+                                   std::to_string(s.cols) + " n=" + std::to_string(n) + " threads=" +
+                                   std::to_string(pool ? pool->size() : 1);
+          expect_same_bits(y.data(), alone.data() + t0 * s.rows, n * s.rows, what);
+          if (HasFailure()) return;
+        }
+        // Without a bias too (a separate epilogue branch).
+        k::linear(w, nullptr, x.data(), 13, y.data(), pool);
+        for (int64_t t = 0; t < 13; ++t) {
+          std::vector<float> one(static_cast<size_t>(s.rows));
+          k::linear(w, nullptr, x.data() + t * s.cols, 1, one.data(), nullptr);
+          expect_same_bits(y.data() + t * s.rows, one.data(), s.rows, f.name() + " no bias t=" + std::to_string(t));
+        }
+        if (HasFailure()) return;
+      }
+    }
+  }
+}
+
+// Long rows and many tokens: the AVX-512 tiles cut the tokens into chunks by the size of their
+// packed activations; rows on either side of a chunk edge keep their bits.
+TEST_P(IsaTest, LinearRowsEqualAcrossTokenChunks) {
+  if (sanitized()) GTEST_SKIP() << "large shapes; covered by the release run";
+  const int64_t rows = 6, cols = 12001, n = 64;
+  ThreadPool pool(2);
+  uint32_t seed = 900;
+  for (const Format& f : {Format{k::WType::F32, false}, Format{k::WType::BF16, false}, Format{k::WType::BF16, true}}) {
+    const auto wf = randn(static_cast<size_t>(rows * cols), seed++);
+    k::OwnedWeight ow = k::convert_weight(k::Weight{k::WType::F32, rows, cols, wf.data(), wf.size() * 4}, f.type, nullptr);
+    k::Weight w = ow.view;
+    w.bf16_acts = f.bf16_acts;
+    const auto x = randn(static_cast<size_t>(n * cols), seed++);
+    std::vector<float> y(static_cast<size_t>(n * rows)), one(static_cast<size_t>(rows));
+    k::linear(w, nullptr, x.data(), n, y.data(), &pool);
+    for (int64_t t = 0; t < n; ++t) {
+      k::linear(w, nullptr, x.data() + t * cols, 1, one.data(), nullptr);
+      expect_same_bits(y.data() + t * rows, one.data(), rows, f.name() + " t=" + std::to_string(t));
+    }
+  }
+}
+
+// The other row-wise kernels: row t of an n-row call equals the call on row t alone. (embed_row
+// takes one row by construction.)
+TEST_P(IsaTest, RowWiseKernelsRowsEqualSingleRowCalls) {
+  const int64_t n = 13, dim = 67, heads = 3, head_dim = 24, rot = 10;
+  const auto x = randn(static_cast<size_t>(n * dim), 51, 2.0f);
+  const auto up = randn(static_cast<size_t>(n * dim), 52);
+  const auto gain = randn(static_cast<size_t>(dim), 53), shift = randn(static_cast<size_t>(dim), 54);
+  for (int64_t t = 0; t < n; ++t) {
+    const std::string at = " row " + std::to_string(t);
+    const float* xt = x.data() + t * dim;
+    {  // layer_norm
+      std::vector<float> all(x.size()), one(static_cast<size_t>(dim));
+      k::layer_norm(x.data(), n, dim, gain.data(), shift.data(), 1e-5f, all.data());
+      k::layer_norm(xt, 1, dim, gain.data(), shift.data(), 1e-5f, one.data());
+      expect_same_bits(all.data() + t * dim, one.data(), dim, "layer_norm" + at);
+    }
+    {  // silu_mul and add over n rows of dim values (a flat call: lanes fall differently per row)
+      std::vector<float> all = x, one(xt, xt + dim);
+      k::silu_mul(all.data(), up.data(), n * dim);
+      k::silu_mul(one.data(), up.data() + t * dim, dim);
+      expect_same_bits(all.data() + t * dim, one.data(), dim, "silu_mul" + at);
+      all = x, one.assign(xt, xt + dim);
+      k::add(all.data(), up.data(), n * dim);
+      k::add(one.data(), up.data() + t * dim, dim);
+      expect_same_bits(all.data() + t * dim, one.data(), dim, "add" + at);
+    }
+    {  // rope on [n, heads, head_dim]
+      const auto q = randn(static_cast<size_t>(n * heads * head_dim), 55);
+      std::vector<int32_t> pos(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) pos[static_cast<size_t>(i)] = static_cast<int32_t>(3 * i + 1);
+      std::vector<float> inv(static_cast<size_t>(rot / 2));
+      for (size_t j = 0; j < inv.size(); ++j) inv[j] = 1.0f / static_cast<float>(j + 1);
+      std::vector<float> all = q, one(q.begin() + t * heads * head_dim, q.begin() + (t + 1) * heads * head_dim);
+      k::rope(all.data(), n, heads, head_dim, rot, pos.data(), inv.data());
+      k::rope(one.data(), 1, heads, head_dim, rot, pos.data() + t, inv.data());
+      expect_same_bits(all.data() + t * heads * head_dim, one.data(), heads * head_dim, "rope" + at);
+    }
+    for (k::WType kv : {k::WType::F32, k::WType::F16, k::WType::BF16, k::WType::Q8}) {  // store_kv
+      const int64_t width = heads * head_dim, row_bytes = k::kv_row_bytes(kv, heads, head_dim);
+      const auto v = randn(static_cast<size_t>(n * width), 56);
+      std::vector<uint8_t> all(static_cast<size_t>(n * row_bytes)), one(static_cast<size_t>(row_bytes));
+      k::store_kv(v.data(), n, width, kv, all.data(), head_dim);
+      k::store_kv(v.data() + t * width, 1, width, kv, one.data(), head_dim);
+      EXPECT_EQ(std::memcmp(all.data() + t * row_bytes, one.data(), one.size()), 0)
+          << "store_kv " << k::wtype_name(kv) << at;
+    }
+  }
+}
+
+std::vector<std::string> levels() { return k::supported_isas(); }
+INSTANTIATE_TEST_SUITE_P(Levels, IsaTest, ::testing::ValuesIn(levels()), isa_name);
+
+// End to end through the Session (f32 KV cache): the last position's logits of a prompt fed
+// whole equal those of the prompt fed in chunks of 3 and 5 and one token at a time, for the
+// stored weights, Q8, Q4 and matmul precision medium, at every ISA level. Except one token at a
+// time on AVX-512: its decode attention (n = 1, lane-per-head softmax) sums in another order
+// than the prefill attention, so that case differs in the last bits until the attention is
+// row-invariant too (the linear layers are, as the tests above show).
+class SessionRowInvariance : public IsaTest {};
+TEST_P(SessionRowInvariance, ChunkedPromptGivesTheSameLastLogits) {
+  const auto dir = stablelm::test::fixtures_dir() / "models" / "tiny-stablelm-2";
+  const bool decode_attention_differs = GetParam() == "avx512";
+  struct Load {
+    stablelm::WeightFormat weights;
+    stablelm::MatmulPrecision matmul;
+    const char* name;
+  };
+  for (const Load& l : {Load{stablelm::WeightFormat::Stored, stablelm::MatmulPrecision::Highest, "stored"},
+                        Load{stablelm::WeightFormat::BF16, stablelm::MatmulPrecision::Medium, "bf16 medium"},
+                        Load{stablelm::WeightFormat::Q8, stablelm::MatmulPrecision::Highest, "q8"},
+                        Load{stablelm::WeightFormat::Q4, stablelm::MatmulPrecision::Highest, "q4"}}) {
+    stablelm::LoadOptions opts;
+    opts.weights = l.weights;
+    opts.matmul = l.matmul;
+    opts.threads = 2;
+    if (sanitized() && l.weights != stablelm::WeightFormat::Stored) continue;  // the kernels are covered above
+    auto m = stablelm::Model::load(dir, opts);
+    const int64_t V = m->config().vocab_size;
+    std::vector<int32_t> ids(17);
+    for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>((i * 7919 + 11) % static_cast<size_t>(V));
+    std::vector<float> whole;
+    {
+      stablelm::Session s(*m);
+      const auto out = s.forward(ids);
+      whole.assign(out.begin(), out.end());
+    }
+    ASSERT_EQ(whole.size(), static_cast<size_t>(V));
+    for (size_t chunk : {size_t{3}, size_t{5}, size_t{1}}) {
+      if (chunk == 1 && decode_attention_differs) continue;
+      stablelm::Session s(*m);
+      std::vector<float> last;
+      for (size_t p = 0; p < ids.size(); p += chunk) {
+        const auto out = s.forward(std::span<const int32_t>(ids).subspan(p, std::min(chunk, ids.size() - p)));
+        last.assign(out.begin(), out.end());
+      }
+      expect_same_bits(last.data(), whole.data(), V, std::string(l.name) + " chunks of " + std::to_string(chunk));
+    }
+  }
+}
+INSTANTIATE_TEST_SUITE_P(Levels, SessionRowInvariance, ::testing::ValuesIn(levels()), isa_name);
+
+}  // namespace
