@@ -193,24 +193,6 @@ class Streaming(unittest.TestCase):
         self.assertEqual(text, whole["choices"][0]["text"])
         self.assertEqual(usage, whole["usage"])
 
-    def test_chat_stream_role_first(self):
-        if not CHAT:
-            self.skipTest("no chat server")
-        c = CHAT.conn()
-        c.request("POST", "/v1/chat/completions", body=json.dumps(
-            {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 6, "stream": True, "temperature": 0}),
-                  headers={"Content-Type": "application/json"})
-        events = sse_events(c.getresponse())
-        self.assertEqual(events[-1], "[DONE]")
-        chunks = [json.loads(e) for e in events[:-1]]
-        self.assertEqual(chunks[0]["choices"][0]["delta"]["role"], "assistant")
-        self.assertEqual(chunks[0]["object"], "chat.completion.chunk")
-        self.assertIn(chunks[-1]["choices"][0]["finish_reason"], ("stop", "length"))
-        text = "".join(ch["choices"][0]["delta"].get("content", "") for ch in chunks)
-        status, whole = CHAT.post("/v1/chat/completions",
-                                  {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 6, "temperature": 0})
-        self.assertEqual(text, whole["choices"][0]["message"]["content"])
-
 
 class Errors(unittest.TestCase):
     def check_error(self, status, body, want_status, param=None):
@@ -383,6 +365,22 @@ class Chat(unittest.TestCase):
                 self.assertEqual(bytes(e["bytes"]).decode("utf-8"), e["token"])
         s, b = SRV.post("/v1/chat/completions", {"messages": msgs})  # the fixture model has no template
         self.assertEqual(s, 400)
+
+    def test_chat_stream_role_first(self):
+        c = CHAT.conn()
+        c.request("POST", "/v1/chat/completions", body=json.dumps(
+            {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 6, "stream": True, "temperature": 0}),
+                  headers={"Content-Type": "application/json"})
+        events = sse_events(c.getresponse())
+        self.assertEqual(events[-1], "[DONE]")
+        chunks = [json.loads(e) for e in events[:-1]]
+        self.assertEqual(chunks[0]["choices"][0]["delta"]["role"], "assistant")
+        self.assertEqual(chunks[0]["object"], "chat.completion.chunk")
+        self.assertIn(chunks[-1]["choices"][0]["finish_reason"], ("stop", "length"))
+        text = "".join(ch["choices"][0]["delta"].get("content", "") for ch in chunks)
+        status, whole = CHAT.post("/v1/chat/completions",
+                                  {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 6, "temperature": 0})
+        self.assertEqual(text, whole["choices"][0]["message"]["content"])
 
     def test_openai_npm_client(self):
         clients = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "clients")
