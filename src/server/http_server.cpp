@@ -121,10 +121,14 @@ void respond_async(httplib::Response& res, const std::shared_ptr<Request>& req, 
                    std::function<bool(const Snapshot&, httplib::DataSink&)> on_data) {
   auto seen = std::make_shared<uint64_t>(0);
   auto provider = [req, seen, stream, on_data](size_t, httplib::DataSink& sink) {
-    const Snapshot snap = wait_snapshot(*req, *seen, !stream);
-    if (!stream && !snap.finished) return true;  // httplib checks the socket before calling again
-    if (!on_data(snap, sink)) sink.done();
-    return true;
+    try {
+      const Snapshot snap = wait_snapshot(*req, *seen, !stream);
+      if (!stream && !snap.finished) return true;  // httplib checks the socket before calling again
+      if (!on_data(snap, sink)) sink.done();
+      return true;
+    } catch (const std::exception&) {
+      return false;  // nothing may escape into httplib's worker: the connection is closed instead
+    }
   };
   auto releaser = [req, &st](bool success) {
     if (!success) req->cancelled = true;  // the client went away: the scheduler drops it at the next step

@@ -174,6 +174,23 @@ class Sampling(unittest.TestCase):
         self.assertEqual(alone["choices"], crowd["choices"])
 
 
+class PrefixCacheAndMetrics(unittest.TestCase):
+    def test_second_turn_hits_the_prefix_cache(self):
+        prompt = tokenize("A long shared context. " * 12)
+        self.assertGreater(len(prompt), 40)
+        before = SRV.metrics()
+        s, first = SRV.post("/v1/completions", {"prompt": prompt, "max_tokens": 4, "temperature": 0})
+        s, second = SRV.post("/v1/completions", {"prompt": prompt, "max_tokens": 4, "temperature": 0})
+        after = SRV.metrics()
+        self.assertEqual(first["choices"], second["choices"])  # the cached prefix gives the same bits
+        hits = after["stablelm_prefix_cache_hits_total"] - before["stablelm_prefix_cache_hits_total"]
+        self.assertGreaterEqual(hits, (len(prompt) - 1) // 16 * 16)
+        self.assertGreater(after["stablelm_prefix_cache_hit_rate"], 0)
+        self.assertGreater(after["stablelm_kv_blocks_total"], 0)
+        self.assertGreater(after['stablelm_time_to_first_token_seconds_bucket{le="+Inf"}'],
+                           before['stablelm_time_to_first_token_seconds_bucket{le="+Inf"}'])
+
+
 class Streaming(unittest.TestCase):
     def test_curl_sse_framing_and_usage(self):
         body = {"prompt": "Hello world", "max_tokens": 12, "temperature": 0, "stream": True,
@@ -233,6 +250,16 @@ class Errors(unittest.TestCase):
         self.check_error(s, b, 404)
         s, b = SRV.post("/v1/engines", {})
         self.check_error(s, b, 404)
+
+    def test_hostile_bodies(self):
+        for raw in ["[" * 200000, '{"prompt": "' + "\\u00" * 1000 + '"}', '{"prompt": "\\udc00"}',
+                    '{"prompt": [' + ",".join(["1"] * 100000) + '], "max_tokens": 1}', "\x00\xff", ""]:
+            s, _, t = SRV.request("POST", "/v1/completions", raw=raw.encode("utf-8", "surrogatepass"))
+            self.assertEqual(s, 400, t[:200])
+            self.assertIn("error", json.loads(t))
+        s, b = SRV.post("/v1/completions", {"prompt": "x", "max_tokens": 2, "n": 2, "best_of": 3, "stream": True})
+        self.assertEqual(s, 400)
+        self.assertEqual(SRV.json("GET", "/health")[0], 200)
 
     def test_server_survives(self):
         # Garbage on a raw socket, then a normal request still works.
