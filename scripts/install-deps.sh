@@ -10,6 +10,9 @@ PKGS=(
   libcli11-dev             # command-line parsing
   libutf8proc-dev          # Unicode NFC + general categories for the tokenizer
   libpcre2-dev             # generic regex pre-tokenizers from tokenizer.json
+  libcpp-httplib-dev       # HTTP server of `stablelm serve`
+  curl                     # the server tests' SSE framing check
+  nodejs chromium          # the server client tests: the openai npm client (npm comes with nodejs 20 here), headless Chromium for the web page
   libgtest-dev libgmock-dev libbenchmark-dev
   python3                  # the hub test server (http.server, stdlib only)
   python3-jinja2           # the reference for chat templates (tests/chat/gen_constructs.py)

@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh >/dev/null
+# The server's npm test clients (openai, playwright-core); their tests skip when npm cannot fetch them.
+bash scripts/install-test-clients.sh || echo "warning: npm test clients not installed; their server tests will skip" >&2
 jobs=$(nproc)
 cmake --preset ci >/dev/null
 cmake --build --preset ci -j "$jobs"

@@ -1,0 +1,241 @@
+#include "server/requests.h"
+
+#include <algorithm>
+#include <limits>
+#include <tuple>
+
+#include "server/api_error.h"
+#include "stablelm/error.h"
+#include "stablelm/tokenizer.h"
+
+namespace stablelm::server {
+namespace {
+
+using nlohmann::json;
+
+const json* field(const json& body, const char* name) {
+  auto it = body.find(name);
+  if (it == body.end() || it->is_null()) return nullptr;  // null = absent, as OpenAI's clients send
+  return &*it;
+}
+
+bool get_bool(const json& body, const char* name, bool def) {
+  const json* v = field(body, name);
+  if (!v) return def;
+  if (!v->is_boolean()) throw bad_field(name, std::string("'") + name + "' must be a boolean");
+  return v->get<bool>();
+}
+
+double get_number(const json& body, const char* name, double def, double lo, double hi) {
+  const json* v = field(body, name);
+  if (!v) return def;
+  if (!v->is_number()) throw bad_field(name, std::string("'") + name + "' must be a number");
+  const double x = v->get<double>();
+  if (!(x >= lo && x <= hi))
+    throw bad_field(name, std::string("'") + name + "' must be in [" + json(lo).dump() + ", " + json(hi).dump() +
+                              "], got " + v->dump());
+  return x;
+}
+
+std::optional<int64_t> get_int(const json& body, const char* name, int64_t lo, int64_t hi) {
+  const json* v = field(body, name);
+  if (!v) return std::nullopt;
+  if (!v->is_number_integer())
+    throw bad_field(name, std::string("'") + name + "' must be an integer, got " + v->dump());
+  // Unsigned values above int64's range are refused like any other out-of-range value.
+  if (v->is_number_unsigned() && v->get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+    throw bad_field(name, std::string("'") + name + "' is out of range");
+  const int64_t x = v->get<int64_t>();
+  if (x < lo || x > hi)
+    throw bad_field(name, std::string("'") + name + "' must be in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                              "], got " + std::to_string(x));
+  return x;
+}
+
+std::vector<std::string> get_stop(const json& body) {
+  const json* v = field(body, "stop");
+  if (!v) return {};
+  std::vector<std::string> out;
+  if (v->is_string()) {
+    out.push_back(v->get<std::string>());
+  } else if (v->is_array()) {
+    if (v->size() > 16) throw bad_field("stop", "'stop' takes at most 16 strings");
+    for (const json& s : *v) {
+      if (!s.is_string()) throw bad_field("stop", "'stop' must be a string or a list of strings");
+      out.push_back(s.get<std::string>());
+    }
+  } else {
+    throw bad_field("stop", "'stop' must be a string or a list of strings");
+  }
+  for (const std::string& s : out) {
+    if (s.empty()) throw bad_field("stop", "'stop' strings must not be empty");
+    if (s.size() > 256) throw bad_field("stop", "'stop' strings are limited to 256 bytes");
+  }
+  return out;
+}
+
+SamplingFields get_sampling(const json& body, const Limits& limits, const char* max_tokens_name) {
+  SamplingFields s;
+  s.temperature = static_cast<float>(get_number(body, "temperature", 1.0, 0.0, 100.0));
+  s.top_p = get_number(body, "top_p", 1.0, 0.0, 1.0);
+  if (s.top_p <= 0.0) throw bad_field("top_p", "'top_p' must be in (0, 1]");
+  s.top_k = static_cast<int>(get_int(body, "top_k", -1, 1 << 30).value_or(0));
+  if (s.top_k < 0) s.top_k = 0;
+  s.min_p = get_number(body, "min_p", 0.0, 0.0, 1.0);
+  s.repetition_penalty = static_cast<float>(get_number(body, "repetition_penalty", 1.0, 0.0, 100.0));
+  if (s.repetition_penalty <= 0.0f) throw bad_field("repetition_penalty", "'repetition_penalty' must be > 0");
+  if (const json* v = field(body, "seed")) {
+    if (!v->is_number_integer()) throw bad_field("seed", "'seed' must be an integer");
+    s.seed = v->is_number_unsigned() ? v->get<uint64_t>() : static_cast<uint64_t>(v->get<int64_t>());
+  }
+  s.stop = get_stop(body);
+  s.max_tokens = get_int(body, max_tokens_name, 0, std::numeric_limits<int32_t>::max());
+  s.n = static_cast<int>(get_int(body, "n", 1, limits.max_n).value_or(1));
+  return s;
+}
+
+std::pair<bool, bool> get_stream(const json& body) {
+  const bool stream = get_bool(body, "stream", false);
+  bool include_usage = false;
+  if (const json* so = field(body, "stream_options")) {
+    if (!so->is_object()) throw bad_field("stream_options", "'stream_options' must be an object");
+    if (!stream) throw bad_field("stream_options", "'stream_options' is only allowed with 'stream': true");
+    include_usage = get_bool(*so, "include_usage", false);
+  }
+  return {stream, include_usage};
+}
+
+std::vector<int32_t> token_list(const json& arr, const Tokenizer& tok) {
+  std::vector<int32_t> ids;
+  ids.reserve(arr.size());
+  for (const json& x : arr) {
+    if (!x.is_number_integer()) throw bad_field("prompt", "'prompt' token lists must hold integers");
+    // Non-negative JSON integers are stored unsigned; anything past int64 is out of range anyway.
+    const int64_t id = x.is_number_unsigned() ? static_cast<int64_t>(std::min<uint64_t>(x.get<uint64_t>(), 1ull << 40))
+                                              : x.get<int64_t>();
+    if (id < 0 || id >= tok.vocab_size() || !tok.is_valid_id(static_cast<int32_t>(id)))
+      throw bad_field("prompt", "token id " + x.dump() + " is outside the vocabulary [0, " +
+                                    std::to_string(tok.vocab_size()) + ")");
+    ids.push_back(static_cast<int32_t>(id));
+  }
+  return ids;
+}
+
+std::vector<int32_t> encode_text(const Tokenizer& tok, const std::string& text) {
+  try {
+    std::vector<int32_t> ids;
+    if (tok.add_bos_token() && tok.bos_id()) ids.push_back(*tok.bos_id());
+    std::vector<int32_t> body = tok.encode(text, /*allow_special=*/true);
+    ids.insert(ids.end(), body.begin(), body.end());
+    return ids;
+  } catch (const Error& e) {
+    throw bad_field("prompt", e.what());  // invalid UTF-8 and the like
+  }
+}
+
+}  // namespace
+
+nlohmann::json parse_json_object(const std::string& body) {
+  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) throw ApiError(400, "the request body is not valid JSON");
+  if (!j.is_object()) throw ApiError(400, "the request body must be a JSON object");
+  return j;
+}
+
+CompletionRequest parse_completion_request(const json& body, const Tokenizer& tok, const Limits& limits) {
+  CompletionRequest r;
+  const json* p = field(body, "prompt");
+  if (!p) throw bad_field("prompt", "'prompt' is required");
+  auto add_text = [&](const json& s) {
+    r.prompt_texts.push_back(s.get<std::string>());
+    r.prompts.push_back(encode_text(tok, *r.prompt_texts.back()));
+  };
+  if (p->is_string()) {
+    add_text(*p);
+  } else if (p->is_array() && !p->empty() && p->front().is_number()) {
+    r.prompts.push_back(token_list(*p, tok));
+    r.prompt_texts.emplace_back();
+  } else if (p->is_array() && !p->empty()) {
+    if (p->size() > 1024) throw bad_field("prompt", "'prompt' holds more than 1024 prompts");
+    for (const json& e : *p) {
+      if (e.is_string()) {
+        add_text(e);
+      } else if (e.is_array()) {
+        r.prompts.push_back(token_list(e, tok));
+        r.prompt_texts.emplace_back();
+      } else {
+        throw bad_field("prompt", "'prompt' must be a string, a list of strings, a list of token ids or a list of lists");
+      }
+    }
+  } else {
+    throw bad_field("prompt", "'prompt' must be a non-empty string, list of strings, list of token ids or list of lists");
+  }
+  for (const auto& ids : r.prompts)
+    if (ids.empty()) throw bad_field("prompt", "a prompt has no tokens");
+  r.sampling = get_sampling(body, limits, "max_tokens");
+  if (!r.sampling.max_tokens) r.sampling.max_tokens = 16;  // OpenAI's legacy default
+  r.best_of = static_cast<int>(get_int(body, "best_of", 1, limits.max_n).value_or(r.sampling.n));
+  if (r.best_of < r.sampling.n) throw bad_field("best_of", "'best_of' must be >= 'n'");
+  r.echo = get_bool(body, "echo", false);
+  if (auto lp = get_int(body, "logprobs", 0, limits.max_logprobs)) r.logprobs = static_cast<int>(*lp);
+  std::tie(r.stream, r.include_usage) = get_stream(body);
+  if (r.stream && r.best_of > r.sampling.n) throw bad_field("best_of", "'best_of' > 'n' cannot be streamed");
+  if (*r.sampling.max_tokens == 0 && !r.echo)
+    throw bad_field("max_tokens", "'max_tokens' must be at least 1 (0 is allowed with 'echo')");
+  if (*r.sampling.max_tokens == 0 && (r.sampling.n > 1 || r.best_of > 1))
+    throw bad_field("max_tokens", "'max_tokens': 0 generates nothing: 'n' and 'best_of' must be 1");
+  return r;
+}
+
+ChatRequest parse_chat_request(const json& body, const Limits& limits) {
+  ChatRequest r;
+  const json* m = field(body, "messages");
+  if (!m || !m->is_array() || m->empty()) throw bad_field("messages", "'messages' must be a non-empty list");
+  for (const json& msg : *m) {
+    if (!msg.is_object()) throw bad_field("messages", "each message must be an object");
+    auto role = msg.find("role");
+    if (role == msg.end() || !role->is_string()) throw bad_field("messages", "each message needs a string 'role'");
+    auto content = msg.find("content");
+    if (content != msg.end() && !content->is_null() && !content->is_string() && !content->is_array())
+      throw bad_field("messages", "a message's 'content' must be a string or a list of parts");
+  }
+  r.messages = *m;
+  if (const json* t = field(body, "tools")) {
+    if (!t->is_array()) throw bad_field("tools", "'tools' must be a list");
+    r.tools = *t;
+  }
+  r.sampling = get_sampling(body, limits, "max_completion_tokens");
+  if (!r.sampling.max_tokens) r.sampling.max_tokens = get_int(body, "max_tokens", 1, std::numeric_limits<int32_t>::max());
+  if (r.sampling.max_tokens && *r.sampling.max_tokens < 1)
+    throw bad_field("max_completion_tokens", "'max_completion_tokens' must be at least 1");
+  r.logprobs = get_bool(body, "logprobs", false);
+  r.top_logprobs = static_cast<int>(get_int(body, "top_logprobs", 0, limits.max_logprobs).value_or(0));
+  if (field(body, "top_logprobs") && !r.logprobs)
+    throw bad_field("top_logprobs", "'top_logprobs' needs 'logprobs': true");
+  std::tie(r.stream, r.include_usage) = get_stream(body);
+  return r;
+}
+
+GenerationConfig make_generation_config(const SamplingFields& s, const GenerationConfig& model_defaults,
+                                        int64_t max_new_tokens) {
+  GenerationConfig c;
+  c.eos_token_ids = model_defaults.eos_token_ids;
+  c.bos_token_id = model_defaults.bos_token_id;
+  c.pad_token_id = model_defaults.pad_token_id;
+  c.temperature = s.temperature;
+  c.do_sample = s.temperature > 0.0f;
+  c.top_k = s.top_k;
+  c.top_p = s.top_p;
+  if (s.min_p > 0.0) c.min_p = s.min_p;
+  c.repetition_penalty = s.repetition_penalty;
+  c.max_new_tokens = max_new_tokens;
+  c.stop_strings = s.stop;
+  try {
+    c.validate();
+  } catch (const Error& e) {
+    throw ApiError(400, e.what());
+  }
+  return c;
+}
+
+}  // namespace stablelm::server

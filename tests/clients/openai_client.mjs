@@ -1,0 +1,74 @@
+// The official `openai` npm client against `stablelm serve`: completions, chat, streaming and
+// error mapping. Usage: node openai_client.mjs BASE_URL (chat tests run when CHAT_BASE_URL is set).
+import assert from "node:assert/strict";
+import OpenAI from "openai";
+
+const base = process.argv[2];
+const chatBase = process.argv[3];
+const client = new OpenAI({ baseURL: base + "/v1", apiKey: "none", maxRetries: 0 });
+
+const models = await client.models.list();
+assert.equal(models.data[0].object, "model");
+const model = models.data[0].id;
+
+// Completions: greedy, logprobs, echo.
+const c = await client.completions.create({ model, prompt: "Hello world", max_tokens: 8, temperature: 0, logprobs: 2 });
+assert.equal(c.object, "text_completion");
+assert.equal(c.choices.length, 1);
+assert.ok(["stop", "length"].includes(c.choices[0].finish_reason));
+assert.equal(c.choices[0].logprobs.tokens.length, c.usage.completion_tokens);
+for (let i = 0; i < c.choices[0].logprobs.tokens.length; ++i) {
+  const top = c.choices[0].logprobs.top_logprobs[i];
+  assert.equal(c.choices[0].logprobs.token_logprobs[i], Math.max(...Object.values(top)));  // greedy
+}
+
+// Streaming completions add up to the non-streamed text.
+const stream = await client.completions.create({ model, prompt: "Hello world", max_tokens: 8, temperature: 0, stream: true,
+                                                 stream_options: { include_usage: true } });
+let text = "";
+let usage = null;
+for await (const chunk of stream) {
+  if (chunk.choices.length) text += chunk.choices[0].text;
+  if (chunk.usage) usage = chunk.usage;
+}
+assert.equal(text, c.choices[0].text);
+assert.deepEqual(usage, c.usage);
+
+// n choices.
+const n3 = await client.completions.create({ model, prompt: "Once", max_tokens: 4, n: 3, seed: 5 });
+assert.deepEqual(n3.choices.map((x) => x.index), [0, 1, 2]);
+
+// Errors map to the client's classes.
+await assert.rejects(client.completions.create({ model, prompt: "x", n: 1000 }), (e) => e instanceof OpenAI.BadRequestError && e.status === 400 && e.param === "n");
+await assert.rejects(client.completions.create({ model, prompt: [1, 2, 3], max_tokens: 100000 }),
+                     (e) => e instanceof OpenAI.BadRequestError && /maximum context length/.test(e.message));
+const bad = new OpenAI({ baseURL: base + "/v2", apiKey: "none", maxRetries: 0 });
+await assert.rejects(bad.models.list(), (e) => e instanceof OpenAI.NotFoundError);
+
+if (chatBase) {
+  const chat = new OpenAI({ baseURL: chatBase + "/v1", apiKey: "none", maxRetries: 0 });
+  const messages = [{ role: "user", content: "Hello!" }];
+  const r = await chat.chat.completions.create({ model, messages, max_tokens: 8, temperature: 0, logprobs: true, top_logprobs: 2 });
+  assert.equal(r.object, "chat.completion");
+  assert.equal(r.choices[0].message.role, "assistant");
+  for (const e of r.choices[0].logprobs.content) assert.equal(e.logprob, e.top_logprobs[0].logprob);
+  const s = await chat.chat.completions.create({ model, messages, max_tokens: 8, temperature: 0, stream: true });
+  let t = "";
+  let first = true;
+  let finish = null;
+  for await (const chunk of s) {
+    if (first) assert.equal(chunk.choices[0].delta.role, "assistant");
+    first = false;
+    t += chunk.choices[0]?.delta?.content ?? "";
+    finish = chunk.choices[0]?.finish_reason ?? finish;
+  }
+  assert.equal(t, r.choices[0].message.content);
+  assert.equal(finish, r.choices[0].finish_reason);
+}
+
+// A key-protected server: 401 maps to AuthenticationError (when a third URL is given).
+if (process.argv[4]) {
+  const locked = new OpenAI({ baseURL: process.argv[4] + "/v1", apiKey: "wrong", maxRetries: 0 });
+  await assert.rejects(locked.models.list(), (e) => e instanceof OpenAI.AuthenticationError);
+}
+console.log("openai client: ok");

@@ -1,0 +1,444 @@
+#!/usr/bin/env python3
+"""End-to-end tests of `stablelm serve` over real HTTP on the tiny fixture model.
+
+Expectations come from the reference tools, never from the server itself: log-probabilities and
+greedy flags from `stablelm score`, greedy tokens from `stablelm generate --print-ids`, chat
+renderings from the Python jinja2 goldens of the chat-template fixtures.
+Usage: test_server_e2e.py CLI FIXTURES_DIR
+"""
+import concurrent.futures
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from serverlib import Server, sse_events  # noqa: E402
+
+CLI = FIXTURES = MODEL = None
+SRV = None
+
+
+def setUpModule():
+    global SRV
+    SRV = Server(CLI, MODEL, "--parallel", "4", "--max-n", "8")
+
+
+def tearDownModule():
+    assert SRV.stop() == 0
+
+
+def score(ctx, cont):
+    out = subprocess.run([CLI, "score", "--model", MODEL, "--threads", "1", "--ids", ",".join(map(str, ctx)),
+                          "--continuation", ",".join(map(str, cont))], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def generate_ids(prompt_ids, n):
+    out = subprocess.run([CLI, "generate", "--model", MODEL, "--threads", "1", "--ids", ",".join(map(str, prompt_ids)),
+                          "--max-new-tokens", str(n), "--greedy", "--print-ids"], capture_output=True, text=True,
+                         check=True)
+    return json.loads(out.stdout)["ids"]
+
+
+def tokenize(text):
+    status, body = SRV.post("/tokenize", {"prompt": text, "add_special_tokens": False})
+    assert status == 200, body
+    return body["tokens"]
+
+
+def detokenize(ids):
+    status, body = SRV.post("/detokenize", {"tokens": ids})
+    assert status == 200, body
+    return body["prompt"]
+
+
+EOS = 100257
+
+
+class Basics(unittest.TestCase):
+    def test_health_models(self):
+        self.assertEqual(SRV.json("GET", "/health"), (200, {"status": "ok"}))
+        status, body = SRV.json("GET", "/v1/models")
+        self.assertEqual(status, 200)
+        self.assertEqual(body["object"], "list")
+        self.assertEqual(body["data"][0]["id"], "tiny-stablelm-2")
+        self.assertEqual(body["data"][0]["max_model_len"], 512)
+
+    def test_tokenizer_routes(self):
+        ids = tokenize("Hello world")
+        self.assertEqual(detokenize(ids), "Hello world")
+        # The tokenizer's own CLI is the reference for the ids.
+        out = subprocess.run([CLI, "tokenize", "--model", MODEL, "--text", "Hello world"], capture_output=True,
+                             text=True, check=True)
+        self.assertEqual(ids, json.loads(out.stdout)["ids"])
+        status, info = SRV.json("GET", "/tokenizer_info")
+        self.assertEqual(status, 200)
+        self.assertEqual(info["eos_token"], "<|endoftext|>")
+        status, body = SRV.post("/tokenize", {"prompt": "Hello world"})
+        self.assertEqual(body["count"], len(body["tokens"]))
+        self.assertEqual(body["max_model_len"], 512)
+
+
+class LmEval(unittest.TestCase):
+    """What lm-eval's local-completions sends, checked the way lm-eval reads it."""
+
+    def test_loglikelihood_matches_score(self):
+        ctx_a = tokenize("The capital of France is")
+        ctx_b = tokenize("Question: what is two plus two?\nAnswer:")
+        reqs = [(ctx_a, tokenize(" Paris")), (ctx_a, tokenize(" a city in Europe")), (ctx_b, tokenize(" four")),
+                (ctx_b, [EOS])]
+        # lm-eval batches: a list of token lists in one request.
+        payload = {"model": "tiny-stablelm-2", "prompt": [c + k for c, k in reqs], "temperature": 0,
+                   "max_tokens": 1, "logprobs": 1, "seed": 1234, "echo": True}
+        status, out = SRV.post("/v1/completions", payload)
+        self.assertEqual(status, 200, out)
+        choices = sorted(out["choices"], key=lambda c: c["index"])
+        self.assertEqual(len(choices), len(reqs))
+        for (ctx, cont), choice in zip(reqs, choices):
+            lp = choice["logprobs"]
+            self.assertEqual(len(lp["token_logprobs"]), len(ctx) + len(cont) + 1)
+            self.assertIsNone(lp["token_logprobs"][0])
+            ctxlen = len(ctx)
+            got = lp["token_logprobs"][ctxlen:-1]
+            is_greedy = all(tok == max(top.values()) for tok, top in zip(got, lp["top_logprobs"][ctxlen:-1]))
+            ref = score(ctx, cont)
+            self.assertEqual(got, ref["token_logprobs"])  # bitwise, through JSON
+            self.assertEqual(sum(got), ref["logprob"])
+            self.assertEqual(is_greedy, ref["greedy"])
+            # The whole prompt's logprobs: each equals score() of that one token.
+            self.assertEqual(lp["token_logprobs"][1], score(ctx[:1], ctx[1:2])["token_logprobs"][0])
+
+    def test_generate_until(self):
+        prompt = tokenize("Once upon a time")
+        ref = generate_ids(prompt, 24)
+        payload = {"model": "m", "prompt": [prompt], "max_tokens": 24, "temperature": 0, "seed": 1234}
+        status, out = SRV.post("/v1/completions", payload)
+        self.assertEqual(status, 200, out)
+        ref_ids = ref[:-1] if ref and ref[-1] == EOS else ref
+        ref_text = detokenize(ref_ids)
+        self.assertEqual(out["choices"][0]["text"], ref_text)
+        self.assertEqual(out["usage"]["completion_tokens"], len(ref))
+        # With a stop string taken from the middle of the greedy text: the text ends before it.
+        if len(ref_text) > 6:
+            stop = ref_text[3:6]
+            payload["stop"] = [stop, "never-occurs"]
+            status, out = SRV.post("/v1/completions", payload)
+            self.assertEqual(out["choices"][0]["text"], ref_text[:ref_text.find(stop)])
+            self.assertEqual(out["choices"][0]["finish_reason"], "stop")
+
+    def test_max_tokens_zero_echo(self):
+        ids = tokenize("One two three")
+        status, out = SRV.post("/v1/completions", {"prompt": ids, "max_tokens": 0, "echo": True, "logprobs": 0})
+        self.assertEqual(status, 200, out)
+        c = out["choices"][0]
+        self.assertEqual(c["text"], "One two three")
+        self.assertEqual(len(c["logprobs"]["tokens"]), len(ids))
+        self.assertEqual(c["logprobs"]["token_logprobs"][1:], score(ids[:1], ids[1:])["token_logprobs"])
+        self.assertEqual(out["usage"]["completion_tokens"], 0)
+
+
+class Sampling(unittest.TestCase):
+    def test_n_and_best_of(self):
+        base = {"prompt": "Hello", "max_tokens": 8, "temperature": 1.0, "seed": 7}
+        status, out = SRV.post("/v1/completions", dict(base, n=3))
+        self.assertEqual(status, 200, out)
+        self.assertEqual([c["index"] for c in out["choices"]], [0, 1, 2])
+        status, again = SRV.post("/v1/completions", dict(base, n=3))
+        self.assertEqual([c["text"] for c in out["choices"]], [c["text"] for c in again["choices"]])  # seeded
+        status, out = SRV.post("/v1/completions", dict(base, n=2, best_of=4))
+        self.assertEqual(status, 200, out)
+        self.assertEqual(len(out["choices"]), 2)
+        status, out = SRV.post("/v1/completions", {"prompt": ["a", "b"], "max_tokens": 2, "n": 2})
+        self.assertEqual([c["index"] for c in out["choices"]], [0, 1, 2, 3])
+
+    def test_alone_vs_16_concurrent_bitwise(self):
+        target = {"prompt": "The quick brown fox", "max_tokens": 40, "temperature": 0, "logprobs": 3}
+        status, alone = SRV.post("/v1/completions", target)
+        self.assertEqual(status, 200)
+        others = [{"prompt": "Request number %d says" % i, "max_tokens": 10 + 3 * i, "temperature": 0.8, "seed": i}
+                  for i in range(15)]
+        with concurrent.futures.ThreadPoolExecutor(16) as ex:
+            futs = [ex.submit(SRV.post, "/v1/completions", b) for b in others[:8]]
+            mine = ex.submit(SRV.post, "/v1/completions", target)
+            futs += [ex.submit(SRV.post, "/v1/completions", b) for b in others[8:]]
+            status, crowd = mine.result()
+            for f in futs:
+                self.assertEqual(f.result()[0], 200)
+        self.assertEqual(alone["choices"], crowd["choices"])
+
+
+class PrefixCacheAndMetrics(unittest.TestCase):
+    def test_second_turn_hits_the_prefix_cache(self):
+        prompt = tokenize("A long shared context. " * 12)
+        self.assertGreater(len(prompt), 40)
+        before = SRV.metrics()
+        s, first = SRV.post("/v1/completions", {"prompt": prompt, "max_tokens": 4, "temperature": 0})
+        s, second = SRV.post("/v1/completions", {"prompt": prompt, "max_tokens": 4, "temperature": 0})
+        after = SRV.metrics()
+        self.assertEqual(first["choices"], second["choices"])  # the cached prefix gives the same bits
+        hits = after["stablelm_prefix_cache_hits_total"] - before["stablelm_prefix_cache_hits_total"]
+        self.assertGreaterEqual(hits, (len(prompt) - 1) // 16 * 16)
+        self.assertGreater(after["stablelm_prefix_cache_hit_rate"], 0)
+        self.assertGreater(after["stablelm_kv_blocks_total"], 0)
+        self.assertGreater(after['stablelm_time_to_first_token_seconds_bucket{le="+Inf"}'],
+                           before['stablelm_time_to_first_token_seconds_bucket{le="+Inf"}'])
+
+
+class Streaming(unittest.TestCase):
+    def test_curl_sse_framing_and_usage(self):
+        body = {"prompt": "Hello world", "max_tokens": 12, "temperature": 0, "stream": True,
+                "stream_options": {"include_usage": True}}
+        out = subprocess.run(["curl", "-sN", "-H", "Content-Type: application/json", "-d", json.dumps(body),
+                              "http://127.0.0.1:%d/v1/completions" % SRV.port], capture_output=True, text=True,
+                             check=True).stdout
+        self.assertTrue(out.endswith("data: [DONE]\n\n"), out[-200:])
+        events = [e for e in out.split("\n\n") if e]
+        self.assertTrue(all(e.startswith("data: ") for e in events))
+        chunks = [json.loads(e[6:]) for e in events[:-1]]
+        self.assertEqual(chunks[-1]["choices"], [])
+        usage = chunks[-1]["usage"]
+        text = "".join(c["choices"][0]["text"] for c in chunks[:-1])
+        self.assertEqual(chunks[-2]["choices"][0]["finish_reason"] in ("stop", "length"), True)
+        status, whole = SRV.post("/v1/completions", dict(body, stream=False, stream_options=None))
+        self.assertEqual(text, whole["choices"][0]["text"])
+        self.assertEqual(usage, whole["usage"])
+
+
+class Errors(unittest.TestCase):
+    def check_error(self, status, body, want_status, param=None):
+        self.assertEqual(status, want_status, body)
+        self.assertEqual(set(body["error"].keys()), {"message", "type", "param", "code"})
+        if param:
+            self.assertEqual(body["error"]["param"], param)
+
+    def test_bad_requests(self):
+        s, _, t = SRV.request("POST", "/v1/completions", raw="{not json")
+        self.check_error(s, json.loads(t), 400)
+        s, _, t = SRV.request("POST", "/v1/completions", raw="[1,2]")
+        self.check_error(s, json.loads(t), 400)
+        for body, param in [({"prompt": 5}, "prompt"), ({"prompt": "x", "max_tokens": "3"}, "max_tokens"),
+                            ({"prompt": "x", "n": 99}, "n"), ({"prompt": "x", "stop": 3}, "stop"),
+                            ({"prompt": "x", "stop": [""]}, "stop"), ({"prompt": "x", "temperature": -1}, "temperature"),
+                            ({"prompt": "x", "n": 2, "best_of": 1}, "best_of"), ({"prompt": [[1, -5]]}, "prompt"),
+                            ({"prompt": [999999999]}, "prompt"), ({"prompt": "x", "logprobs": 100}, "logprobs"),
+                            ({"prompt": "x", "echo": "yes"}, "echo"), ({"prompt": []}, "prompt"),
+                            ({"prompt": "x", "max_tokens": 0}, "max_tokens"),
+                            ({"prompt": "x", "top_p": 0}, "top_p"),
+                            ({"prompt": "x", "max_tokens": 1e30}, "max_tokens"),
+                            ({"prompt": "x", "stream_options": {"include_usage": True}}, "stream_options")]:
+            s, b = SRV.post("/v1/completions", body)
+            self.check_error(s, b, 400, param)
+
+    def test_context_length(self):
+        s, b = SRV.post("/v1/completions", {"prompt": [1] * 600, "max_tokens": 1})
+        self.check_error(s, b, 400)
+        self.assertIn("512", b["error"]["message"])
+        self.assertIn("600", b["error"]["message"])
+        s, b = SRV.post("/v1/completions", {"prompt": [1] * 500, "max_tokens": 20})
+        self.check_error(s, b, 400)
+        self.assertIn("520", b["error"]["message"])
+
+    def test_unknown_route(self):
+        s, b = SRV.json("GET", "/v1/nothing")
+        self.check_error(s, b, 404)
+        s, b = SRV.post("/v1/engines", {})
+        self.check_error(s, b, 404)
+
+    def test_hostile_bodies(self):
+        for raw in ["[" * 200000, '{"prompt": "' + "\\u00" * 1000 + '"}', '{"prompt": "\\udc00"}',
+                    '{"prompt": [' + ",".join(["1"] * 100000) + '], "max_tokens": 1}', "\x00\xff", ""]:
+            s, _, t = SRV.request("POST", "/v1/completions", raw=raw.encode("utf-8", "surrogatepass"))
+            self.assertEqual(s, 400, t[:200])
+            self.assertIn("error", json.loads(t))
+        s, b = SRV.post("/v1/completions", {"prompt": "x", "max_tokens": 2, "n": 2, "best_of": 3, "stream": True})
+        self.assertEqual(s, 400)
+        self.assertEqual(SRV.json("GET", "/health")[0], 200)
+
+    def test_server_survives(self):
+        # Garbage on a raw socket, then a normal request still works.
+        with socket.create_connection(("127.0.0.1", SRV.port)) as sock:
+            sock.sendall(b"\x00\xffGARBAGE / HTTP/9.9\r\n\r\n")
+            sock.recv(1024)
+        self.assertEqual(SRV.json("GET", "/health")[0], 200)
+
+
+class Disconnect(unittest.TestCase):
+    def test_client_disconnect_frees_blocks(self):
+        body = json.dumps({"prompt": "Tell me a long story", "max_tokens": 480, "temperature": 0, "stream": True})
+        sock = socket.create_connection(("127.0.0.1", SRV.port))
+        sock.sendall(("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      "Content-Length: %d\r\n\r\n%s" % (len(body), body)).encode())
+        got = b""
+        while b"data: " not in got:
+            got += sock.recv(4096)
+        self.assertTrue(SRV.wait_metric("stablelm_requests_running", lambda v: v == 1))
+        sock.close()
+        self.assertTrue(SRV.wait_metric("stablelm_requests_running", lambda v: v == 0))
+        self.assertTrue(SRV.wait_metric("stablelm_kv_blocks_used", lambda v: v == 0))
+        m = SRV.metrics()
+        self.assertLess(m["stablelm_generation_tokens_total"], 10**6)
+
+
+class Auth(unittest.TestCase):
+    def test_api_key_and_limits(self):
+        srv = Server(CLI, MODEL, "--api-key", "sekrit", "--max-body", "1000")
+        try:
+            self.assertEqual(srv.json("GET", "/health")[0], 200)
+            s, b = srv.json("GET", "/v1/models")
+            self.assertEqual(s, 401)
+            self.assertEqual(b["error"]["code"], "invalid_api_key")
+            s, b = srv.json("GET", "/v1/models", headers={"Authorization": "Bearer wrong"})
+            self.assertEqual(s, 401)
+            s, b = srv.json("GET", "/v1/models", headers={"Authorization": "Bearer sekrit"})
+            self.assertEqual(s, 200)
+            s, _, t = srv.request("POST", "/v1/completions", raw=json.dumps({"prompt": "x" * 5000}),
+                                  headers={"Authorization": "Bearer sekrit"})
+            self.assertEqual(s, 413)
+            self.assertEqual(json.loads(t)["error"]["code"], "request_too_large")
+        finally:
+            self.assertEqual(srv.stop(), 0)
+
+
+class QueueFull(unittest.TestCase):
+    def test_503_with_retry_after_then_sigterm(self):
+        srv = Server(CLI, MODEL, "--parallel", "1", "--max-queue", "1", "--shutdown-grace", "0")
+        socks = []
+        try:
+            body = json.dumps({"prompt": "long", "max_tokens": 500, "temperature": 0, "stream": True})
+            raw = ("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                   "Content-Length: %d\r\n\r\n%s" % (len(body), body)).encode()
+            s1 = socket.create_connection(("127.0.0.1", srv.port))
+            s1.sendall(raw)
+            socks.append(s1)
+            self.assertTrue(srv.wait_metric("stablelm_requests_running", lambda v: v == 1))
+            s2 = socket.create_connection(("127.0.0.1", srv.port))
+            s2.sendall(raw)
+            socks.append(s2)
+            self.assertTrue(srv.wait_metric("stablelm_requests_waiting", lambda v: v == 1))
+            status, headers, text = srv.request("POST", "/v1/completions", {"prompt": "x", "max_tokens": 2})
+            self.assertEqual(status, 503)
+            self.assertEqual(headers.get("Retry-After"), "1")
+            self.assertEqual(json.loads(text)["error"]["code"], "server_busy")
+        finally:
+            # SIGTERM with requests running: they are cancelled (grace 0) and the process exits 0.
+            self.assertEqual(srv.stop(), 0)
+            for s in socks:
+                s.close()
+
+
+CHAT = None
+
+
+class Chat(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        global CHAT
+        tdir = os.path.join(FIXTURES, "chat-templates", "stabilityai-stablelm-2-zephyr-1_6b")
+        cls.tmp = tempfile.mkdtemp()
+        for f in os.listdir(MODEL):
+            if f != "tokenizer_config.json":
+                os.symlink(os.path.abspath(os.path.join(MODEL, f)), os.path.join(cls.tmp, f))
+        cfg = json.load(open(os.path.join(MODEL, "tokenizer_config.json")))
+        cfg["chat_template"] = json.load(open(os.path.join(tdir, "tokenizer_config.json")))["chat_template"]
+        json.dump(cfg, open(os.path.join(cls.tmp, "tokenizer_config.json"), "w"))
+        cls.cases = [json.loads(l) for l in open(os.path.join(tdir, "cases.jsonl"))]
+        CHAT = Server(CLI, cls.tmp)
+
+    @classmethod
+    def tearDownClass(cls):
+        global CHAT
+        assert CHAT.stop() == 0
+        CHAT = None
+        shutil.rmtree(cls.tmp)
+
+    def test_apply_template_matches_jinja2(self):
+        n = 0
+        for case in self.cases:
+            if "expected" not in case or case.get("tools") or case.get("documents") or case.get("extra_context"):
+                continue
+            s, b = CHAT.post("/apply-template", {"messages": case["messages"],
+                                                 "add_generation_prompt": case["add_generation_prompt"]})
+            self.assertEqual(s, 200, b)
+            self.assertEqual(b["prompt"], case["expected"], case["case"])
+            n += 1
+        self.assertGreater(n, 5)
+
+    def test_chat_completion(self):
+        msgs = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello!"}]
+        s, b = CHAT.post("/v1/chat/completions", {"messages": msgs, "max_tokens": 10, "temperature": 0,
+                                                   "logprobs": True, "top_logprobs": 2})
+        self.assertEqual(s, 200, b)
+        c = b["choices"][0]
+        self.assertEqual(c["message"]["role"], "assistant")
+        self.assertIn(c["finish_reason"], ("stop", "length"))
+        # The prompt is the template's rendering, tokenized; the answer is stablelm generate's greedy.
+        s, t = CHAT.post("/tokenize", {"messages": msgs})
+        self.assertEqual(b["usage"]["prompt_tokens"], t["count"])
+        ref = generate_ids(t["tokens"], 10)
+        ref_ids = ref[:-1] if ref[-1] == EOS else ref
+        self.assertEqual(c["message"]["content"], detokenize(ref_ids))
+        content = c["logprobs"]["content"]
+        self.assertEqual(len(content), len(ref))
+        for e in content:
+            self.assertEqual(e["logprob"], e["top_logprobs"][0]["logprob"])  # greedy: the top entry, bitwise
+            if not e["token"].startswith("bytes:"):
+                self.assertEqual(bytes(e["bytes"]).decode("utf-8"), e["token"])
+        s, b = SRV.post("/v1/chat/completions", {"messages": msgs})  # the fixture model has no template
+        self.assertEqual(s, 400)
+
+    def test_chat_stream_role_first(self):
+        c = CHAT.conn()
+        c.request("POST", "/v1/chat/completions", body=json.dumps(
+            {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 6, "stream": True, "temperature": 0}),
+                  headers={"Content-Type": "application/json"})
+        events = sse_events(c.getresponse())
+        self.assertEqual(events[-1], "[DONE]")
+        chunks = [json.loads(e) for e in events[:-1]]
+        self.assertEqual(chunks[0]["choices"][0]["delta"]["role"], "assistant")
+        self.assertEqual(chunks[0]["object"], "chat.completion.chunk")
+        self.assertIn(chunks[-1]["choices"][0]["finish_reason"], ("stop", "length"))
+        text = "".join(ch["choices"][0]["delta"].get("content", "") for ch in chunks)
+        status, whole = CHAT.post("/v1/chat/completions",
+                                  {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 6, "temperature": 0})
+        self.assertEqual(text, whole["choices"][0]["message"]["content"])
+
+    def test_openai_npm_client(self):
+        clients = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "clients")
+        if not os.path.isdir(os.path.join(clients, "node_modules", "openai")) or not shutil.which("node"):
+            self.skipTest("the openai npm client is not installed (scripts/install-test-clients.sh)")
+        out = subprocess.run(["node", os.path.join(clients, "openai_client.mjs"), "http://127.0.0.1:%d" % SRV.port,
+                              "http://127.0.0.1:%d" % CHAT.port], capture_output=True, text=True, timeout=300)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertIn("openai client: ok", out.stdout)
+
+    def test_web_page(self):
+        s, h, t = CHAT.request("GET", "/")
+        self.assertEqual(s, 200)
+        self.assertIn("text/html", h["Content-Type"])
+        self.assertIn("/v1/chat/completions", t)
+        self.assertNotIn("<script src", t)  # self-contained
+
+    def test_web_page_in_chromium(self):
+        clients = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "clients")
+        if not os.path.isdir(os.path.join(clients, "node_modules", "playwright-core")) or not os.path.exists(
+                "/usr/bin/chromium"):
+            self.skipTest("playwright-core or /usr/bin/chromium missing (scripts/install-test-clients.sh, install-deps.sh)")
+        out_dir = os.environ.get("STABLELM_TEST_OUT", tempfile.mkdtemp(prefix="stablelm-web-"))
+        os.makedirs(out_dir, exist_ok=True)
+        out = subprocess.run(["node", os.path.join(clients, "web_page.mjs"), "http://127.0.0.1:%d" % CHAT.port, out_dir],
+                             capture_output=True, text=True, timeout=300)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertTrue(os.path.exists(os.path.join(out_dir, "stopped.png")))
+
+
+if __name__ == "__main__":
+    CLI, FIXTURES = sys.argv[1], sys.argv[2]
+    MODEL = os.path.join(FIXTURES, "models", "tiny-stablelm-2")
+    unittest.main(argv=[sys.argv[0], "-v"] + sys.argv[3:])

@@ -1,0 +1,57 @@
+// The server's text output: a stream never splits a UTF-8 character nor sends text that may still
+// become a stop string, and what it sends adds up to the whole text cut before the stop string.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "server/text_output.h"
+#include "stablelm/tokenizer.h"
+
+namespace {
+
+const std::filesystem::path kModel = std::filesystem::path(STABLELM_FIXTURES_DIR) / "models/tiny-stablelm-2";
+
+TEST(ServerText, StreamPiecesAddUpAndStopAtTheStopString) {
+  auto tok = stablelm::Tokenizer::from_dir(kModel);
+  const std::string text = "Hello wörld 日本語 and more text — the end";
+  const std::vector<int32_t> ids = tok->encode(text, false);
+  for (const std::string stop : {"日本", "the", "d", "nowhere"}) {
+    stablelm::server::TextAssembler ta(*tok, {stop});
+    std::string streamed, raw;
+    for (int32_t id : ids) {
+      raw += tok->token_bytes(id);
+      if (raw.find(stop) != std::string::npos) {  // the generator stops at this token
+        streamed += ta.push(id);
+        EXPECT_EQ(streamed.find(stop), std::string::npos);
+        break;
+      }
+      const std::string piece = ta.push(id);
+      EXPECT_TRUE(stablelm::server::utf8_valid(piece)) << stop;
+      streamed += piece;
+      EXPECT_EQ(streamed.find(stop), std::string::npos) << "sent text that holds the stop string " << stop;
+    }
+    const size_t at = text.find(stop);
+    streamed += ta.finish(at == std::string::npos ? -1 : 0);
+    EXPECT_EQ(streamed, text.substr(0, at)) << stop;
+  }
+}
+
+TEST(ServerText, TokenDisplayMarksPartialCharacters) {
+  auto tok = stablelm::Tokenizer::from_dir(kModel);
+  for (int32_t id : tok->encode("日本語 😀", false)) {
+    const std::string d = stablelm::server::token_display(*tok, id);
+    const std::string b = tok->token_bytes(id);
+    if (stablelm::server::utf8_valid(b)) EXPECT_EQ(d, b);
+    else EXPECT_EQ(d.rfind("bytes:\\x", 0), 0u) << d;
+  }
+}
+
+TEST(ServerText, Utf8CompletePrefix) {
+  const std::string s = "a\xe6\x97\xa5";  // a + 日
+  EXPECT_EQ(stablelm::server::utf8_complete_prefix(s), 4u);
+  EXPECT_EQ(stablelm::server::utf8_complete_prefix(s.substr(0, 3)), 1u);
+  EXPECT_EQ(stablelm::server::utf8_complete_prefix(s.substr(0, 2)), 1u);
+  EXPECT_EQ(stablelm::server::utf8_chars(s), 2);
+}
+
+}  // namespace
