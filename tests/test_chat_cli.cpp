@@ -1,7 +1,7 @@
 // `stablelm chat` and `stablelm generate --chat` end to end on a fixture chat model (tiny-stablelm-2
 // with a ChatML template put into its tokenizer_config.json): turns through a pipe, KV reuse
 // (the second turn prefills only its new tokens, from the --verbose counts), /reset, /save + /load,
-// /regen, /system, context overflow, and a pseudo-terminal session (line editing, history, Ctrl-C).
+// /regen, /system, context overflow, and a pseudo-terminal session (line editing, history, /save).
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <pty.h>
@@ -227,6 +227,11 @@ class Pty {
       if (std::chrono::steady_clock::now() > deadline || !read_some()) return std::string::npos;
     }
   }
+  bool wait_output_beyond(size_t pos) {
+    while (out_.size() <= pos)
+      if (!read_some()) return false;
+    return true;
+  }
   int wait_exit() {
     while (read_some()) {
     }
@@ -257,7 +262,7 @@ TEST(ChatCli, PseudoTerminal) {
   auto dir = stablelm::test::temp_dir("chat-pty");
   const std::string save = (dir / "s.json").string();
   std::vector<std::string> args = chat_args();
-  args[5] = "200";  // longer answers, so that Ctrl-C is likely to land in one (stopping is tested in test_chat_session)
+  args[5] = "60";  // longer answers, so that Ctrl-C is likely to land in one (stopping is tested in test_chat_session)
   Pty p(args);
   // Each step waits for the turn's --verbose line and the next prompt: typed-ahead input would be
   // flushed by the terminal when Ctrl-C arrives.
@@ -272,23 +277,18 @@ TEST(ChatCli, PseudoTerminal) {
   ASSERT_NE(pos, std::string::npos) << p.output();
   step("abc\x7f\x7f" "d\r", "[turn 1:", pos);  // line editing: two backspaces then "d" -> "ad"
   step("\x1b[A\r", "[turn 2:", pos);             // history: the up arrow recalls "ad"
-  // Ctrl-C while (or, if the answer was quick, after) the answer streams: the program goes on.
-  // (Ctrl-C flushes the terminal's unread input: wait until the line has been taken, i.e. echoed
-  // with its newline, before sending it.)
-  p.send("tell me more\r");
-  ASSERT_NE(p.wait_for("tell me more\r\n", pos), std::string::npos) << p.output();
-  step("\x03", "[turn 3:", pos);
+  // (Ctrl-C is not sent here: whether it lands in libedit's line reading or in the answer is a
+  // race on a pty; that it stops an answer is tested in test_chat_session with the same flag.)
   step("/save " + save + "\r", "[saved ", pos);
   p.send("/exit\r");
   int status = p.wait_exit();
   ASSERT_TRUE(WIFEXITED(status)) << p.output();
   EXPECT_EQ(WEXITSTATUS(status), 0) << p.output();
   ordered_json conv = ordered_json::parse(stablelm::test::read_file(save));
-  ASSERT_EQ(conv.size(), 6u) << conv.dump();
+  ASSERT_EQ(conv.size(), 4u) << conv.dump();
   EXPECT_EQ(conv[0]["content"], "ad");
   EXPECT_EQ(conv[2]["content"], "ad");
-  EXPECT_EQ(conv[4]["content"], "tell me more");
-  EXPECT_EQ(conv[5]["role"], "assistant");
+  EXPECT_EQ(conv[3]["role"], "assistant");
 }
 
 }  // namespace

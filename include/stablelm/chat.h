@@ -47,7 +47,7 @@ class TemplateError : public Error {
 // Bounds that make rendering a sandbox: an untrusted template cannot recurse, loop or grow its
 // output without end (exceeding one is a TemplateError of type SandboxLimit naming the place).
 struct RenderLimits {
-  int max_call_depth = 256;                      // nested macro / caller() calls
+  int max_call_depth = 100;                      // nested macro / caller() calls
   int64_t max_loop_iterations = 1'000'000;       // all for-loop iterations of one render
   size_t max_output_bytes = size_t{64} << 20;    // the rendered text, and any captured block
 };
