@@ -11,7 +11,7 @@
 #include <csignal>
 #include <chrono>
 #include <nlohmann/json.hpp>
-#include <regex>
+#include <cstdio>
 #include <sstream>
 
 #include "testutil.h"
@@ -49,10 +49,16 @@ struct Turn {
 };
 
 std::vector<Turn> turns_of(const std::string& err) {
+  // Lines "[turn N: prompt P tokens, reused R, prefilled F, generated G" (sscanf: std::regex trips
+  // GCC 12's -Wmaybe-uninitialized under the sanitizer build's -Werror).
   std::vector<Turn> out;
-  std::regex re(R"(\[turn \d+: prompt (\d+) tokens, reused (\d+), prefilled (\d+), generated (\d+))");
-  for (auto it = std::sregex_iterator(err.begin(), err.end(), re); it != std::sregex_iterator(); ++it)
-    out.push_back({std::stol((*it)[1]), std::stol((*it)[2]), std::stol((*it)[3]), std::stol((*it)[4])});
+  for (size_t at = err.find("[turn "); at != std::string::npos; at = err.find("[turn ", at + 1)) {
+    long n = 0;
+    Turn t{};
+    if (std::sscanf(err.c_str() + at, "[turn %ld: prompt %ld tokens, reused %ld, prefilled %ld, generated %ld", &n,
+                    &t.prompt, &t.reused, &t.prefilled, &t.generated) == 5)
+      out.push_back(t);
+  }
   return out;
 }
 
