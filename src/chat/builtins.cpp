@@ -1005,9 +1005,10 @@ const std::unordered_map<std::string, Value>& globals() {
       for (auto& [k, v] : a.keyword) d->set(Value(k), v);
       return Value(d);
     });
-    g["namespace"] = make_global("namespace", [](Interpreter&, CallArgs& a) -> Value {
+    g["namespace"] = make_global("namespace", [](Interpreter& in, CallArgs& a) -> Value {
       auto o = std::make_shared<Object>();
       o->type_name = "Namespace";
+      in.track_namespace(o);
       for (const auto& p : a.positional) {
         if (!p.is_dict()) throw TemplateError("TypeError", "'" + type_name(p) + "' object is not iterable");
         for (const auto& [k, v] : p.dict().items) o->attrs.set(k, v);

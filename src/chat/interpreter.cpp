@@ -261,6 +261,10 @@ Value slice(const Value& v, const Value& start, const Value& stop, const Value& 
 Interpreter::Interpreter(std::shared_ptr<const Program> program, const RenderOptions& opts)
     : program_(std::move(program)), opts_(opts), root_(std::make_shared<Scope>()) {}
 
+Interpreter::~Interpreter() {
+  for (const auto& o : namespaces_) o->attrs.items.clear();
+}
+
 std::string Interpreter::render(const Dict& variables) {
   for (const auto& [k, v] : variables.items) root_->vars[k.str()] = v;
   std::string out;

@@ -21,7 +21,14 @@ using ScopePtr = std::shared_ptr<Scope>;
 class Interpreter {
  public:
   Interpreter(std::shared_ptr<const Program> program, const RenderOptions& opts);
+  // Empties the namespaces made during the render: `{% set ns.me = ns %}` makes a cycle of
+  // shared pointers that would otherwise never be freed (jinja2 has a garbage collector).
+  ~Interpreter();
+  Interpreter(const Interpreter&) = delete;
+  Interpreter& operator=(const Interpreter&) = delete;
   std::string render(const Dict& variables);
+  // namespace() objects register here so that the destructor can break their cycles.
+  void track_namespace(std::shared_ptr<Object> o) { namespaces_.push_back(std::move(o)); }
 
   // Python operations the builtins share.
   Value call(const Value& callee, CallArgs& args);
@@ -40,6 +47,7 @@ class Interpreter {
   std::shared_ptr<const Program> program_;
   RenderOptions opts_;
   ScopePtr root_;
+  std::vector<std::shared_ptr<Object>> namespaces_;
   int64_t iterations_ = 0;
   int call_depth_ = 0;
   const Expr* current_expr_ = nullptr;
