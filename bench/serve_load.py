@@ -62,7 +62,7 @@ def run_level(args, conc):
     bodies = [{"prompt": [rng.randrange(1000, 50000) for _ in range(args.prompt_tokens)], "max_tokens": args.max_tokens,
                "temperature": 0, "stream": True, "stream_options": {"include_usage": True}}
               for _ in range(args.requests)]
-    results, lock, idx = [], threading.Lock(), [0]
+    results, errors, lock, idx = [], [], threading.Lock(), [0]
 
     def worker():
         while True:
@@ -71,7 +71,11 @@ def run_level(args, conc):
                     return
                 b = bodies[idx[0]]
                 idx[0] += 1
-            results.append(one_request(args.url, b))
+            try:
+                results.append(one_request(args.url, b))
+            except Exception as e:  # a failed request is counted and reported, never silently dropped
+                with lock:
+                    errors.append(str(e))
 
     t0 = time.perf_counter()
     ts = [threading.Thread(target=worker) for _ in range(conc)]
@@ -84,7 +88,8 @@ def run_level(args, conc):
     tpot = [(r[2] - r[1][0]) / (r[3] - 1) for r in results if r[1] and r[3] > 1]
     itl = [b - a for r in results for a, b in zip(r[1], r[1][1:])]
     out_tokens = sum(r[3] for r in results)
-    return {"concurrency": conc, "requests": len(results), "wall_s": wall, "req_per_s": len(results) / wall,
+    return {"concurrency": conc, "requests": len(results), "errors": len(errors), "first_error": errors[0] if errors else None,
+            "out_tokens": out_tokens, "wall_s": wall, "req_per_s": len(results) / wall,
             "out_tok_per_s": out_tokens / wall, "ttft_p50_ms": 1e3 * pct(ttft, 50), "ttft_p99_ms": 1e3 * pct(ttft, 99),
             "tpot_p50_ms": 1e3 * pct(tpot, 50), "tpot_p99_ms": 1e3 * pct(tpot, 99),
             "itl_p50_ms": 1e3 * pct(itl, 50), "itl_p99_ms": 1e3 * pct(itl, 99)}
@@ -104,7 +109,7 @@ def main():
     if args.json:
         print(json.dumps(rows, indent=1))
         return
-    cols = ["concurrency", "requests", "req_per_s", "out_tok_per_s", "ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms",
+    cols = ["concurrency", "requests", "errors", "req_per_s", "out_tok_per_s", "ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms",
             "itl_p50_ms", "itl_p99_ms"]
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))

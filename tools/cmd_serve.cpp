@@ -57,6 +57,11 @@ Registration reg("serve", "OpenAI-compatible HTTP server with continuous batchin
   app.add_option("--max-batch-tokens", o->s.max_batch_tokens, "Rows per forward pass (decodes + prefill chunks)")
       ->check(CLI::Range(1, 1 << 20))
       ->capture_default_str();
+  app.add_option("--prefill-chunk", o->s.prefill_chunk,
+                 "Prompt tokens per forward pass while other sequences decode (smaller: lower inter-token latency, "
+                 "slower first token)")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
   app.add_option("--shutdown-grace", o->s.shutdown_grace_seconds,
                  "Seconds running requests may finish after SIGTERM before they are cancelled")
       ->check(CLI::NonNegativeNumber)

@@ -28,6 +28,7 @@ struct ServerOptions {
   int max_n = 16;                   // largest n / best_of
   int max_logprobs = 20;            // largest logprobs / top_logprobs
   int64_t max_batch_tokens = 256;   // rows per forward pass (decodes + prefill chunks)
+  int64_t prefill_chunk = 64;       // prompt rows per pass while other sequences decode (bounds their latency)
   double shutdown_grace_seconds = 10;  // on SIGTERM: how long running requests may finish before they are cancelled
 };
 

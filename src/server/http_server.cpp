@@ -1,12 +1,18 @@
 // `stablelm serve`: the HTTP side (cpp-httplib). Routes parse and validate requests, hand them to
-// the scheduler and answer with OpenAI's JSON or Server-Sent Events; a response body is written by
-// a content provider, so a client that goes away is noticed (httplib checks the socket before
-// each write) and its request cancelled.
+// the scheduler and answer with OpenAI's JSON or Server-Sent Events. A stream is written by a
+// content provider, so a client that goes away is noticed (httplib checks the socket before each
+// write) and its request cancelled. A JSON answer waits for the request to finish, so that a
+// failure after admission gets its own status (503, 500), never a 200 with an error inside.
 #include <httplib.h>
+#include <netdb.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <cstdio>
+#include <filesystem>
 #include <functional>
 #include <random>
 #include <memory>
@@ -110,6 +116,42 @@ Snapshot wait_snapshot(Request& req, uint64_t& seen, bool until_finished) {
   return s;
 }
 
+// The socket of this request's connection, found among the process's descriptors by its peer
+// address and port (-1 when none matches). cpp-httplib 0.11 (Debian 12's) tells a handler nothing
+// about its connection, but a handler that waits for a long answer must notice a client that left.
+int connection_socket(const httplib::Request& r) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+    int fd = -1;
+    try {
+      fd = std::stoi(e.path().filename().string());
+    } catch (const std::exception&) {
+      continue;
+    }
+    struct stat sb {};
+    if (fstat(fd, &sb) != 0 || !S_ISSOCK(sb.st_mode)) continue;
+    sockaddr_storage peer{}, local{};
+    socklen_t pl = sizeof(peer), ll = sizeof(local);
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &pl) != 0) continue;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &ll) != 0) continue;
+    char host[NI_MAXHOST], port[NI_MAXSERV], lport[NI_MAXSERV];
+    if (getnameinfo(reinterpret_cast<sockaddr*>(&peer), pl, host, sizeof(host), port, sizeof(port),
+                    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+      continue;
+    if (getnameinfo(reinterpret_cast<sockaddr*>(&local), ll, nullptr, 0, lport, sizeof(lport), NI_NUMERICSERV) != 0)
+      continue;
+    if (r.remote_addr == host && std::to_string(r.remote_port) == port && std::to_string(r.local_port) == lport)
+      return fd;
+  }
+  return -1;
+}
+
+// True when the peer has closed or reset the connection.
+bool peer_closed(int fd) {
+  pollfd p{fd, POLLRDHUP, 0};
+  return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
 bool write_sse(httplib::DataSink& sink, const std::string& data) {
   const std::string ev = "data: " + data + "\n\n";
   return sink.write(ev.data(), ev.size());
@@ -117,8 +159,39 @@ bool write_sse(httplib::DataSink& sink, const std::string& data) {
 
 // Answers a generation request with a body written once it finishes (JSON) or as it goes (SSE).
 // `on_data` writes what is new and returns false when the response is complete.
-void respond_async(httplib::Response& res, const std::shared_ptr<Request>& req, State& st, bool stream,
-                   std::function<bool(const Snapshot&, httplib::DataSink&)> on_data) {
+void respond_async(const httplib::Request& http_req, httplib::Response& res, const std::shared_ptr<Request>& req,
+                   State& st, bool stream, std::function<bool(const Snapshot&, httplib::DataSink&)> on_data) {
+  if (!stream) {
+    // Wait here, so the status line can still say how the request ended.
+    const int fd = connection_socket(http_req);
+    uint64_t seen = 0;
+    Snapshot snap;
+    for (;;) {
+      snap = wait_snapshot(*req, seen, true);
+      if (snap.finished) break;
+      if (fd >= 0 && peer_closed(fd)) {
+        req->cancelled = true;  // the scheduler drops it at the next step
+        st.metrics.add_request(false);
+        return;
+      }
+    }
+    st.metrics.add_request(snap.error_status == 0);
+    if (snap.error_status) {
+      if (snap.error_status == 503) res.set_header("Retry-After", "1");
+      return send_error(res, snap.error_status, snap.error_message);
+    }
+    std::string body;
+    httplib::DataSink sink;
+    sink.write = [&body](const char* d, size_t n) {
+      body.append(d, n);
+      return true;
+    };
+    sink.is_writable = [] { return true; };
+    sink.done = [] {};
+    on_data(snap, sink);
+    res.set_content(body, "application/json");
+    return;
+  }
   auto seen = std::make_shared<uint64_t>(0);
   auto provider = [req, seen, stream, on_data](size_t, httplib::DataSink& sink) {
     try {
@@ -187,7 +260,7 @@ void handle_completions(State& st, const httplib::Request& http_req, httplib::Re
   };
 
   if (!cr->stream) {
-    respond_async(res, req, st, false, [=, &tok](const Snapshot& s, httplib::DataSink& sink) {
+    respond_async(http_req, res, req, st, false, [=, &tok](const Snapshot& s, httplib::DataSink& sink) {
       if (s.error_status) {
         const std::string e = dump(error_body(s.error_status, s.error_message));
         sink.write(e.data(), e.size());
@@ -243,7 +316,7 @@ void handle_completions(State& st, const httplib::Request& http_req, httplib::Re
   auto streams = std::make_shared<std::vector<ChoiceStream>>(cr->prompts.size() * static_cast<size_t>(n));
   for (auto& cs : *streams) cs.text = std::make_unique<TextAssembler>(tok, cr->sampling.stop);
   const bool include_usage = cr->include_usage;
-  respond_async(res, req, st, true, [=, &tok](const Snapshot& s, httplib::DataSink& sink) {
+  respond_async(http_req, res, req, st, true, [=, &tok](const Snapshot& s, httplib::DataSink& sink) {
     auto chunk = [&](int index, const std::string& text, ojson lp, const char* reason) {
       ojson c{{"id", id},
               {"object", "text_completion"},
@@ -373,7 +446,7 @@ void handle_chat(State& st, const httplib::Request& http_req, httplib::Response&
     return ojson{{"prompt_tokens", L}, {"completion_tokens", ct}, {"total_tokens", L + ct}};
   };
   if (!cr->stream) {
-    respond_async(res, req, st, false, [=, &tok](const Snapshot& s, httplib::DataSink& sink) {
+    respond_async(http_req, res, req, st, false, [=, &tok](const Snapshot& s, httplib::DataSink& sink) {
       if (s.error_status) {
         const std::string e = dump(error_body(s.error_status, s.error_message));
         sink.write(e.data(), e.size());
@@ -410,7 +483,7 @@ void handle_chat(State& st, const httplib::Request& http_req, httplib::Response&
   auto streams = std::make_shared<std::vector<ChoiceStream>>(static_cast<size_t>(cr->sampling.n));
   for (auto& cs : *streams) cs.text = std::make_unique<TextAssembler>(tok, cr->sampling.stop);
   const bool include_usage = cr->include_usage;
-  respond_async(res, req, st, true, [=, &tok](const Snapshot& s, httplib::DataSink& sink) {
+  respond_async(http_req, res, req, st, true, [=, &tok](const Snapshot& s, httplib::DataSink& sink) {
     auto chunk = [&](size_t index, ojson delta, ojson lp, const char* reason) {
       ojson c{{"id", id},
               {"object", "chat.completion.chunk"},
@@ -544,6 +617,17 @@ void handle_apply_template(State& st, const httplib::Request& http_req, httplib:
 
 }  // namespace
 
+// One forward pass of one token before /health says ok, like llama-server's warm-up: the first
+// request then does not pay for faulting the weights in and starting the kernel threads. One token
+// fills no block, so nothing enters the prefix cache.
+static void warm_up(Engine& engine) {
+  const SeqId seq = engine.create();
+  Batch b;
+  b.add(0, 0, seq, true);
+  engine.forward(b);
+  engine.release(seq);
+}
+
 int serve(const std::filesystem::path& model_dir, const LoadOptions& load, const ServerOptions& opts) {
   // Signals go to the thread that waits for them (below), never to httplib's or the scheduler's.
   sigset_t sigs;
@@ -664,10 +748,12 @@ int serve(const std::filesystem::path& model_dir, const LoadOptions& load, const
     eo.max_context = st.ctx;
     eo.kv_tokens = opts.kv_tokens > 0 ? opts.kv_tokens : st.ctx * std::max(1, opts.parallel);
     st.engine = std::make_unique<Engine>(*st.model, eo);
+    warm_up(*st.engine);
     SchedulerOptions so;
     so.parallel = opts.parallel;
     so.max_queue = opts.max_queue;
     so.max_batch_tokens = opts.max_batch_tokens;
+    so.prefill_chunk = opts.prefill_chunk;
     st.scheduler = std::make_unique<Scheduler>(*st.engine, st.tok.get(), so, st.metrics);
     st.metrics.set_engine(st.engine->stats());
   } catch (...) {

@@ -286,6 +286,7 @@ void Scheduler::step() {
     }
     if (!with_prefill) return;
     int64_t budget = std::max<int64_t>(1, opts_.max_batch_tokens - static_cast<int64_t>(batch_.size()));
+    if (!batch_.empty()) budget = std::min(budget, std::max<int64_t>(1, opts_.prefill_chunk));
     int64_t logit_rows = opts_.max_logit_rows;
     for (auto& a : active_) {
       if (a->finished || !a->prefilling || budget <= 0) continue;

@@ -89,6 +89,9 @@ struct SchedulerOptions {
   int parallel = 4;
   int max_queue = 64;
   int64_t max_batch_tokens = 256;
+  // Prompt rows per step while other sequences decode: each such step delays every stream, so a
+  // smaller chunk bounds their inter-token latency (a long prompt then takes more steps).
+  int64_t prefill_chunk = 64;
   int64_t max_logit_rows = 64;  // prompt rows with logits per step (echo + logprobs): bounds the logits buffer
 };
 

@@ -286,6 +286,67 @@ class Disconnect(unittest.TestCase):
         self.assertLess(m["stablelm_generation_tokens_total"], 10**6)
 
 
+    def test_non_streamed_client_disconnect_cancels(self):
+        # A JSON answer waits for the whole request; the server still notices the client leaving.
+        failed0 = SRV.metrics().get("stablelm_requests_failed_total", 0)
+        gen0 = SRV.metrics()["stablelm_generation_tokens_total"]
+        body = json.dumps({"prompt": "Tell me a long story", "max_tokens": 480, "n": 8, "temperature": 1, "seed": 3})
+        sock = socket.create_connection(("127.0.0.1", SRV.port))
+        sock.sendall(("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      "Content-Length: %d\r\n\r\n%s" % (len(body), body)).encode())
+        self.assertTrue(SRV.wait_metric("stablelm_generation_tokens_total", lambda v: v > gen0))
+        sock.close()
+        self.assertTrue(SRV.wait_metric("stablelm_requests_running", lambda v: v == 0))
+        self.assertTrue(SRV.wait_metric("stablelm_kv_blocks_used", lambda v: v == 0))
+        m = SRV.metrics()
+        self.assertEqual(m["stablelm_requests_failed_total"], failed0 + 1)
+        self.assertLess(m["stablelm_generation_tokens_total"] - gen0, 8 * 480)
+
+
+class FailureAfterAdmission(unittest.TestCase):
+    def test_non_streamed_failure_has_its_own_status(self):
+        # Two requests that cannot both fit the KV pool: the younger one gives its blocks back and its
+        # client gets a 503 in the error shape (not a 200 with an error body); the other completes.
+        srv = Server(CLI, MODEL, "--parallel", "2", "--ctx-size", "64", "--kv-tokens", "64")
+        try:
+            prompt = tokenize("The quick brown fox")
+            body = {"prompt": prompt, "max_tokens": 64 - len(prompt), "temperature": 0}
+            with concurrent.futures.ThreadPoolExecutor(2) as ex:
+                futs = [ex.submit(srv.request, "POST", "/v1/completions", body) for _ in range(2)]
+                results = sorted(f.result()[0:3:2] for f in futs)
+            (s_ok, t_ok), (s_err, t_err) = results
+            self.assertEqual(s_ok, 200, t_ok)
+            self.assertEqual(json.loads(t_ok)["choices"][0]["finish_reason"], "length")
+            self.assertEqual(s_err, 503, t_err)
+            err = json.loads(t_err)["error"]
+            self.assertIn("KV cache is full", err["message"])
+            self.assertEqual(set(err), {"message", "type", "param", "code"})
+        finally:
+            self.assertEqual(srv.stop(), 0)
+
+    def test_sigterm_answers_waiting_json_request_with_503(self):
+        srv = Server(CLI, MODEL, "--parallel", "1", "--shutdown-grace", "0")
+        try:
+            body = json.dumps({"prompt": "long", "max_tokens": 480, "n": 8, "temperature": 1, "seed": 1})
+            sock = socket.create_connection(("127.0.0.1", srv.port))
+            sock.sendall(("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                          "Content-Length: %d\r\n\r\n%s" % (len(body), body)).encode())
+            self.assertTrue(srv.wait_metric("stablelm_requests_running", lambda v: v == 1))
+        finally:
+            self.assertEqual(srv.stop(), 0)
+        got = b""
+        sock.settimeout(30)
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        sock.close()
+        head, _, rest = got.partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 503"), got[:200])
+        self.assertIn("shutting down", json.loads(rest)["error"]["message"])
+
+
 class Auth(unittest.TestCase):
     def test_api_key_and_limits(self):
         srv = Server(CLI, MODEL, "--api-key", "sekrit", "--max-body", "1000")
