@@ -754,6 +754,7 @@ int serve(const std::filesystem::path& model_dir, const LoadOptions& load, const
     so.max_queue = opts.max_queue;
     so.max_batch_tokens = opts.max_batch_tokens;
     so.prefill_chunk = opts.prefill_chunk;
+    so.max_top_logprobs = opts.max_logprobs;
     st.scheduler = std::make_unique<Scheduler>(*st.engine, st.tok.get(), so, st.metrics);
     st.metrics.set_engine(st.engine->stats());
   } catch (...) {

@@ -47,12 +47,17 @@ struct Scheduler::Active {
   const JobSpec* spec = nullptr;
   SeqId seq0 = -1;  // the prompt's sequence (becomes choice 0's)
   bool prefilling = true;
+  std::vector<TokenLogprob> prompt_lps;  // echo + logprobs: every prompt position's entry, full top list
   std::vector<Choice> choices;
   bool finished = false;
 };
 
 Scheduler::Scheduler(Engine& engine, const Tokenizer* tok, const SchedulerOptions& opts, Metrics& metrics)
-    : engine_(engine), tok_(tok), opts_(opts), metrics_(metrics) {
+    : engine_(engine),
+      tok_(tok),
+      opts_(opts),
+      metrics_(metrics),
+      lp_cache_(engine.block_size(), engine.stats().blocks_total, opts.max_top_logprobs) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -127,10 +132,32 @@ void Scheduler::admit_locked() {
       a->spec = &req->specs()[j];
       a->seq0 = engine_.create();
       int64_t cached = 0;
-      if (!a->spec->prompt_logprobs) cached = engine_.attach_prefix(a->seq0, a->spec->prompt);
+      std::vector<TokenLogprob> cut;
+      if (!a->spec->prompt_logprobs) {
+        cached = engine_.attach_prefix(a->seq0, a->spec->prompt);
+      } else {
+        // The cached prefix serves only as far as its logprobs are cached too. Its last position
+        // is computed again (same KV, bit for bit): its logits give the next prompt token's entry.
+        const auto& P = a->spec->prompt;
+        const int64_t B = engine_.block_size();
+        const int64_t m = lp_cache_.cached_blocks(P, (static_cast<int64_t>(P.size()) - 1) / B);
+        const int64_t got = m > 0 ? engine_.attach_prefix(a->seq0, std::span(P).first(static_cast<size_t>(m * B + 1))) : 0;
+        if (got > 0) {  // whole blocks
+          const int64_t keep = got - 1;
+          engine_.truncate(a->seq0, keep);
+          a->prompt_lps = lp_cache_.entries(P, keep + 1, lp_cache_.top());
+          for (const auto& e : a->prompt_lps) {
+            TokenLogprob t = e;
+            t.top.resize(std::min(t.top.size(), static_cast<size_t>(std::max(0, a->spec->top_logprobs))));
+            cut.push_back(std::move(t));
+          }
+          cached = keep;
+        }
+      }
       {
         std::lock_guard lk(req->mu);
         req->progress[j].cached_tokens = cached;
+        req->progress[j].prompt_logprobs = std::move(cut);
       }
       metrics_.add_prompt_tokens(static_cast<int64_t>(a->spec->prompt.size()));
       active_.push_back(std::move(a));
@@ -334,11 +361,20 @@ void Scheduler::step() {
     const auto& prompt = u.a->spec->prompt;
     const auto L = static_cast<int64_t>(prompt.size());
     if (u.a->spec->prompt_logprobs && u.pos + 1 < L) {
-      TokenLogprob tl = token_logprob(row, prompt[static_cast<size_t>(u.pos + 1)], std::max(0, u.a->spec->top_logprobs));
+      const int k = std::max(0, u.a->spec->top_logprobs);
+      TokenLogprob tl = token_logprob(row, prompt[static_cast<size_t>(u.pos + 1)], std::max(k, lp_cache_.top()));
+      u.a->prompt_lps.push_back(tl);
+      tl.top.resize(std::min(tl.top.size(), static_cast<size_t>(k)));
       std::lock_guard lk(u.a->req->mu);
       u.a->req->progress[u.a->job].prompt_logprobs.push_back(std::move(tl));
     }
-    if (u.pos == L - 1) start_choices(*u.a, row);
+    if (u.pos == L - 1) {
+      if (u.a->spec->prompt_logprobs) {
+        lp_cache_.insert(prompt, u.a->prompt_lps);
+        u.a->prompt_lps = {};
+      }
+      start_choices(*u.a, row);
+    }
   }
 }
 

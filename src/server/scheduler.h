@@ -3,7 +3,8 @@
 // every running choice, then prompt rows of the requests still being prefilled (oldest first) up
 // to max_batch_tokens, so a long prompt is prefilled in chunks between the decodes of the others.
 // New requests are admitted at every step when slots (sequences) are free; a new prompt first
-// takes its cached prefix (Engine::attach_prefix); choices 2..n fork the prompt's sequence.
+// takes its cached prefix (Engine::attach_prefix; for echo + logprobs only as far as the
+// prompt-logprob cache also holds the prefix's logprobs); choices 2..n fork the prompt's sequence.
 // Cancelled requests (client gone) are dropped at the next step and their blocks released.
 #include <atomic>
 #include <chrono>
@@ -17,6 +18,8 @@
 #include <vector>
 
 #include "server/metrics.h"
+#include "server/prompt_logprob_cache.h"
+#include "server/token_logprob.h"
 #include "stablelm/engine.h"
 #include "stablelm/generate.h"
 #include "stablelm/generation_config.h"
@@ -26,14 +29,6 @@ class Tokenizer;
 }
 
 namespace stablelm::server {
-
-// A token with its log-probability under the model (log_softmax of the raw logits, as
-// `stablelm score` computes it) and the top alternatives (highest logit first, ties to the lower id).
-struct TokenLogprob {
-  int32_t id = -1;
-  double logprob = 0;
-  std::vector<std::pair<int32_t, double>> top;
-};
 
 // One prompt of a request: what to run.
 struct JobSpec {
@@ -93,6 +88,7 @@ struct SchedulerOptions {
   // smaller chunk bounds their inter-token latency (a long prompt then takes more steps).
   int64_t prefill_chunk = 64;
   int64_t max_logit_rows = 64;  // prompt rows with logits per step (echo + logprobs): bounds the logits buffer
+  int max_top_logprobs = 20;    // the largest top_logprobs a request may ask (kept by the prompt-logprob cache)
 };
 
 class Scheduler {
@@ -137,11 +133,9 @@ class Scheduler {
   std::atomic<bool> cancel_all_{false};
 
   std::vector<std::unique_ptr<Active>> active_;  // scheduler thread only
+  PromptLogprobCache lp_cache_;                  // scheduler thread only
   Batch batch_;
   std::thread thread_;
 };
-
-// Log-probability of `target` and the top k of a logits row.
-TokenLogprob token_logprob(std::span<const float> row, int32_t target, int k);
 
 }  // namespace stablelm::server

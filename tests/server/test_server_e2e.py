@@ -115,6 +115,29 @@ class LmEval(unittest.TestCase):
             # The whole prompt's logprobs: each equals score() of that one token.
             self.assertEqual(lp["token_logprobs"][1], score(ctx[:1], ctx[1:2])["token_logprobs"][0])
 
+    def test_continuations_reuse_the_cached_context(self):
+        # lm-eval sends one context with several continuations: the second request takes the
+        # context's KV blocks and prompt logprobs from the caches, and answers bit for bit what a
+        # server that never saw the context answers.
+        ctx = tokenize("In the beginning of the long tale, the river ran past seven old mills and the"
+                       " millers argued every morning about the price of grain, the weather and the king")
+        self.assertGreaterEqual(len(ctx), 33)  # two whole blocks of context
+        payload = lambda cont, k: {"prompt": ctx + tokenize(cont), "max_tokens": 1, "logprobs": k, "echo": True,
+                                   "temperature": 0, "seed": 1234}
+        cold = Server(CLI, MODEL, "--parallel", "1")
+        try:
+            want = [cold.post("/v1/completions", payload(" forever.", k)) for k in (2, 0)]
+        finally:
+            self.assertEqual(cold.stop(), 0)
+        status, _ = SRV.post("/v1/completions", payload(" and the queen.", 5))
+        self.assertEqual(status, 200)
+        for (wstatus, wbody), k in zip(want, (2, 0)):
+            hits0 = SRV.metrics()["stablelm_prefix_cache_hits_total"]
+            status, body = SRV.post("/v1/completions", payload(" forever.", k))
+            self.assertEqual((status, wstatus), (200, 200))
+            self.assertGreaterEqual(SRV.metrics()["stablelm_prefix_cache_hits_total"] - hits0, 32)
+            self.assertEqual(body["choices"], wbody["choices"])
+
     def test_generate_until(self):
         prompt = tokenize("Once upon a time")
         ref = generate_ids(prompt, 24)
