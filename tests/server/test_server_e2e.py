@@ -330,10 +330,11 @@ class FailureAfterAdmission(unittest.TestCase):
     def test_non_streamed_failure_has_its_own_status(self):
         # Two requests that cannot both fit the KV pool: the younger one gives its blocks back and its
         # client gets a 503 in the error shape (not a 200 with an error body); the other completes.
-        srv = Server(CLI, MODEL, "--parallel", "2", "--ctx-size", "64", "--kv-tokens", "64")
+        # (Long completions, so the first is still running when the second arrives.)
+        srv = Server(CLI, MODEL, "--parallel", "2", "--ctx-size", "256", "--kv-tokens", "256")
         try:
             prompt = tokenize("The quick brown fox")
-            body = {"prompt": prompt, "max_tokens": 64 - len(prompt), "temperature": 0}
+            body = {"prompt": prompt, "max_tokens": 256 - len(prompt), "temperature": 0}
             with concurrent.futures.ThreadPoolExecutor(2) as ex:
                 futs = [ex.submit(srv.request, "POST", "/v1/completions", body) for _ in range(2)]
                 results = sorted(f.result()[0:3:2] for f in futs)
