@@ -158,7 +158,8 @@ bool write_sse(httplib::DataSink& sink, const std::string& data) {
 }
 
 // Answers a generation request with a body written once it finishes (JSON) or as it goes (SSE).
-// `on_data` writes what is new and returns false when the response is complete.
+// `on_data` writes what is new and returns false when the response is complete; for JSON it is
+// called once, on success (a failure is answered here with its own status).
 void respond_async(const httplib::Request& http_req, httplib::Response& res, const std::shared_ptr<Request>& req,
                    State& st, bool stream, std::function<bool(const Snapshot&, httplib::DataSink&)> on_data) {
   if (!stream) {
@@ -193,10 +194,9 @@ void respond_async(const httplib::Request& http_req, httplib::Response& res, con
     return;
   }
   auto seen = std::make_shared<uint64_t>(0);
-  auto provider = [req, seen, stream, on_data](size_t, httplib::DataSink& sink) {
+  auto provider = [req, seen, on_data](size_t, httplib::DataSink& sink) {
     try {
-      const Snapshot snap = wait_snapshot(*req, *seen, !stream);
-      if (!stream && !snap.finished) return true;  // httplib checks the socket before calling again
+      const Snapshot snap = wait_snapshot(*req, *seen, false);
       if (!on_data(snap, sink)) sink.done();
       return true;
     } catch (const std::exception&) {
@@ -208,12 +208,8 @@ void respond_async(const httplib::Request& http_req, httplib::Response& res, con
     std::lock_guard lk(req->mu);
     st.metrics.add_request(success && req->error_status == 0);
   };
-  if (stream) {
-    res.set_header("Cache-Control", "no-cache");
-    res.set_chunked_content_provider("text/event-stream", provider, releaser);
-  } else {
-    res.set_chunked_content_provider("application/json", provider, releaser);
-  }
+  res.set_header("Cache-Control", "no-cache");
+  res.set_chunked_content_provider("text/event-stream", provider, releaser);
 }
 
 // ---- /v1/completions --------------------------------------------------------------------------
@@ -261,11 +257,6 @@ void handle_completions(State& st, const httplib::Request& http_req, httplib::Re
 
   if (!cr->stream) {
     respond_async(http_req, res, req, st, false, [=, &tok](const Snapshot& s, httplib::DataSink& sink) {
-      if (s.error_status) {
-        const std::string e = dump(error_body(s.error_status, s.error_message));
-        sink.write(e.data(), e.size());
-        return false;
-      }
       ojson choices = ojson::array();
       for (size_t j = 0; j < s.progress.size(); ++j) {
         const JobProgress& p = s.progress[j];
@@ -447,11 +438,6 @@ void handle_chat(State& st, const httplib::Request& http_req, httplib::Response&
   };
   if (!cr->stream) {
     respond_async(http_req, res, req, st, false, [=, &tok](const Snapshot& s, httplib::DataSink& sink) {
-      if (s.error_status) {
-        const std::string e = dump(error_body(s.error_status, s.error_message));
-        sink.write(e.data(), e.size());
-        return false;
-      }
       ojson choices = ojson::array();
       const JobProgress& p = s.progress[0];
       for (size_t i = 0; i < p.choices.size(); ++i) {
