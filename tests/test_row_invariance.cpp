@@ -14,6 +14,7 @@
 #include "isa_test.h"
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
+#include "stablelm/error.h"
 #include "stablelm/model.h"
 #include "testutil.h"
 
@@ -95,6 +96,51 @@ TEST_P(IsaTest, LinearRowsEqualSingleRowCalls) {
       }
     }
   }
+}
+
+// The decode reader (1 or 4 weight-row streams per thread, chosen by CPU) and the dynamic split of
+// the rows among threads change only the order in which rows are read, never a row's sum: n = 1
+// results are bitwise the same for both readers, 1 to 3 threads, and equal to the rows of a
+// batched call. Matrices of more rows than one decode piece (~1 MiB), so the threads share them.
+TEST_P(IsaTest, LinearDecodeIsTheSameWithOneOrFourStreams) {
+  struct Shape {
+    int64_t rows, cols;
+  };
+  const Shape shapes[] = {{37, 67}, {603, 2048}, {301, 1031}};
+  ThreadPool pool2(2), pool3(3);
+  ThreadPool* pools[] = {nullptr, &pool2, &pool3};
+  uint32_t seed = 11;
+  const int saved = std::string(k::decode_read_pattern()) == "1 stream" ? 1 : 4;
+  for (const Format& f : kFormats) {
+    if (f.type == k::WType::Q8 || f.type == k::WType::Q4) continue;  // their own decode reader
+    for (const Shape& s : shapes) {
+      const auto wf = randn(static_cast<size_t>(s.rows * s.cols), seed++);
+      const k::Weight src{k::WType::F32, s.rows, s.cols, wf.data(), wf.size() * 4};
+      k::OwnedWeight ow = k::convert_weight(src, f.type, nullptr);
+      k::Weight w = ow.view;
+      w.bf16_acts = f.bf16_acts;
+      const auto bias = randn(static_cast<size_t>(s.rows), seed++);
+      const int64_t n = 5;
+      const auto x = randn(static_cast<size_t>(n * s.cols), seed++, 3.0f);
+      std::vector<float> batched(static_cast<size_t>(n * s.rows)), y(static_cast<size_t>(s.rows));
+      k::linear(w, bias.data(), x.data(), n, batched.data(), &pool2);
+      for (int streams : {1, 4}) {
+        k::set_decode_streams(streams);
+        for (ThreadPool* pool : pools)
+          for (int64_t t = 0; t < n; ++t) {
+            k::linear(w, bias.data(), x.data() + t * s.cols, 1, y.data(), pool);
+            expect_same_bits(y.data(), batched.data() + t * s.rows, s.rows,
+                             f.name() + " rows=" + std::to_string(s.rows) + " cols=" + std::to_string(s.cols) +
+                                 " streams=" + std::to_string(streams) +
+                                 " threads=" + std::to_string(pool ? pool->size() : 1) + " t=" + std::to_string(t));
+          }
+        if (HasFailure()) break;
+      }
+      k::set_decode_streams(saved);
+      if (HasFailure()) return;
+    }
+  }
+  EXPECT_THROW(k::set_decode_streams(2), stablelm::Error);
 }
 
 // Long rows and many tokens: the AVX-512 tiles cut the tokens into chunks by the size of their

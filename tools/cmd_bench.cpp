@@ -146,7 +146,8 @@ void run_parallel(const Options& o, const Model& model, KVFormat kv, int64_t N, 
                      {"prefill_tok_s_max", p.max}, {"decode_tok_s_min", g.min}, {"decode_tok_s_max", g.max},
                      {"weight_bytes", model.weight_bytes()}, {"load_s", load_s}, {"peak_rss_bytes", rss},
                      {"reps", o.reps},           {"kv", o.kv},                {"matmul_precision", o.matmul},
-                     {"huge_pages", o.huge_pages}, {"isa", kernels::active_isa()}};
+                     {"huge_pages", o.huge_pages}, {"isa", kernels::active_isa()},
+                     {"decode_reads", kernels::decode_read_pattern()}};
     std::printf("%s\n", j.dump().c_str());
   } else {
     auto row = [&](const std::string& test, const Stat& st) {
@@ -183,6 +184,7 @@ int run(const Options& o) {
   const KVFormat kv = kvopt.kv_format();
 
   if (!o.json) {
+    std::printf("kernels: %s; decode reads %s per thread\n\n", kernels::active_isa(), kernels::decode_read_pattern());
     std::printf("| weights | threads | test | tok/s (median) | min .. max | weight MB/token | load s | peak RSS MB |\n");
     std::printf("|---|---|---|---|---|---|---|---|\n");
   }
@@ -259,7 +261,8 @@ int run(const Options& o) {
                            {"kv", o.kv},
                            {"matmul_precision", o.matmul},
                            {"huge_pages", o.huge_pages},
-                           {"isa", kernels::active_isa()}};
+                           {"isa", kernels::active_isa()},
+                           {"decode_reads", kernels::decode_read_pattern()}};
           std::printf("%s\n", j.dump().c_str());
         } else {
           const std::string at = depth ? " @ d" + std::to_string(depth) : "";

@@ -129,4 +129,27 @@ void ThreadPool::parallel_for_impl(int64_t n, int64_t grain, void* ctx, RangeFn 
   });
 }
 
+void ThreadPool::parallel_for_dynamic_impl(int64_t n, int64_t chunk, void* ctx, RangeFn fn) {
+  if (n <= 0) return;
+  if (chunk < 1) chunk = 1;
+  if (n_threads_ == 1 || n <= chunk) {
+    fn(ctx, 0, 0, n);
+    return;
+  }
+  struct Shared {
+    int64_t n, chunk;
+    void* ctx;
+    RangeFn fn;
+    std::atomic<int64_t> next{0};
+  } s{n, chunk, ctx, fn};
+  run_on_all_impl(&s, [](void* p, int t, int) {
+    Shared& s = *static_cast<Shared*>(p);
+    for (;;) {
+      const int64_t begin = s.next.fetch_add(s.chunk, std::memory_order_relaxed);
+      if (begin >= s.n) return;
+      s.fn(s.ctx, t, begin, std::min(s.n, begin + s.chunk));
+    }
+  });
+}
+
 }  // namespace stablelm

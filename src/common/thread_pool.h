@@ -38,6 +38,17 @@ class ThreadPool {
     parallel_for_impl(n, grain, &fn, [](void* f, int t, int64_t b, int64_t e) { (*static_cast<Fn*>(f))(t, b, e); });
   }
 
+  // fn(thread_index, begin, end) on chunks of `chunk` indices of [0, n) that the threads take in
+  // turn as they finish the previous one (an atomic counter): a thread slowed by the machine
+  // (another process, an interrupt) takes fewer chunks instead of holding up the others, as in
+  // the bandwidth-bound decode. Which thread runs a chunk varies from call to call.
+  template <class F>
+  void parallel_for_dynamic(int64_t n, int64_t chunk, F&& fn) {
+    using Fn = std::remove_reference_t<F>;
+    parallel_for_dynamic_impl(n, chunk, &fn,
+                              [](void* f, int t, int64_t b, int64_t e) { (*static_cast<Fn*>(f))(t, b, e); });
+  }
+
   // fn(thread_index, n_threads) once on every thread (for kernels that split work themselves).
   template <class F>
   void run_on_all(F&& fn) {
@@ -50,6 +61,7 @@ class ThreadPool {
   using RangeFn = void (*)(void*, int, int64_t, int64_t);
   void run_on_all_impl(void* ctx, AllFn fn);
   void parallel_for_impl(int64_t n, int64_t grain, void* ctx, RangeFn fn);
+  void parallel_for_dynamic_impl(int64_t n, int64_t chunk, void* ctx, RangeFn fn);
   void worker(int index);
   void stop_workers();
 

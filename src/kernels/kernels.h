@@ -132,6 +132,13 @@ void add(float* y, const float* x, int64_t n);
 // variable STABLELM_ISA=scalar|avx2|avx512 forces a lower level (for tests and comparisons).
 const char* active_isa();
 
+// How the decode float kernels read weights on this CPU: "1 stream" or "4 streams" per thread
+// (STABLELM_DECODE_STREAMS=1|4 forces it); reported by `stablelm bench`.
+const char* decode_read_pattern();
+// Forces 1 or 4 streams at run time (tests and benchmarks; not thread-safe against kernel calls).
+// Throws stablelm::Error for other counts.
+void set_decode_streams(int streams);
+
 // Switches the dispatcher to ISA level `name` ("scalar", "avx2", "avx512") at run time, for
 // tests and benchmarks that compare levels in one process. Throws stablelm::Error when the name
 // is unknown or this CPU lacks the level. Not thread-safe against concurrent kernel calls.

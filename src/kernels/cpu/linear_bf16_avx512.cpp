@@ -69,7 +69,8 @@ constexpr std::array<DotTileFn, sizeof...(I)> dot_tiles(std::index_sequence<I...
 }
 
 // Decode: S rows from the S parts of the range side by side (S streams in flight, as the fp32
-// decode), one accumulator each, prefetched ~2 KiB ahead (a 2048-wide row is one 4 KiB page).
+// decode), one accumulator each; with S > 1 prefetched ~2 KiB ahead (a 2048-wide row is one
+// 4 KiB page), with S = 1 left to the hardware prefetchers (decode_stream_count() in simd.h).
 template <int S>
 void decode_streams(const uint16_t* wb, int64_t K, const uint16_t* xp, const float* bias, float* y, int64_t r0,
                     int64_t r1) {
@@ -80,7 +81,7 @@ void decode_streams(const uint16_t* wb, int64_t K, const uint16_t* xp, const flo
     for (int i = 0; i < SS; ++i) a[i] = _mm512_setzero_ps();
     const int64_t full = K / 32;
     for (int64_t s = 0; s < full; ++s) {
-      for (int i = 0; i < SS; ++i)  // one 64-byte line per step
+      for (int i = 0; S > 1 && i < SS; ++i)  // one 64-byte line per step
         _mm_prefetch(reinterpret_cast<const char*>(w[i] + 32 * s + kAhead), _MM_HINT_T0);
       const __m512bh xv = as_bh(_mm512_loadu_si512(xp + 32 * s));
       for (int i = 0; i < SS; ++i) a[i] = _mm512_dpbf16_ps(a[i], as_bh(_mm512_loadu_si512(w[i] + 32 * s)), xv);
@@ -136,7 +137,10 @@ void linear_bf16(const Weight& w, const float* bias, const uint16_t* xp, int64_t
   static constexpr auto tiles = dot_tiles(std::make_index_sequence<kRows * kTileToks>{});
   const int64_t K = w.cols, M = w.rows, Kp = (K + 31) / 32 * 32;
   const auto* wb = static_cast<const uint16_t*>(w.data);
-  if (n == 1) return decode_streams<4>(wb, K, xp, bias, y, r0, r1);
+  if (n == 1) {
+    if (decode_stream_count() == 1) return decode_streams<1>(wb, K, xp, bias, y, r0, r1);
+    return decode_streams<4>(wb, K, xp, bias, y, r0, r1);
+  }
   // Token chunks of ~2 MiB of packed activations that every row tile runs over (as the fp32 path).
   const int64_t n_tiles = act_tiles(n), chunk = std::max<int64_t>(1, (int64_t{2} << 20) / (Kp * kTileToks * 2));
   for (int64_t c0 = 0; c0 < n_tiles; c0 += chunk) {

@@ -4,7 +4,8 @@
 //   16 lanes, lane j accumulates fma(w[r, k], x[t, k]) for k = j, j + 16, j + 32, ... < K in
 //   increasing k (the last partial step with zeros in the missing lanes), then
 //   _mm512_reduce_add_ps, then + bias[r].
-// Decode (n = 1) streams rows with one accumulator each (bandwidth bound); n > 1 runs register
+// Decode (n = 1) streams rows with one accumulator each (bandwidth bound; how many streams per
+// thread depends on the CPU, decode_stream_count() in simd.h); n > 1 runs register
 // tiles of up to kRows rows x kTileToks tokens over the whole K in this dot-product form, with the
 // activations packed once per call (pack_acts_f32) and F16/BF16 rows widened to fp32 once per
 // row tile and token chunk into an L1-resident buffer shared by the chunk's token tiles.
@@ -66,12 +67,13 @@ constexpr std::array<DotTileFn, sizeof...(I)> dot_tiles(std::index_sequence<I...
   return {&dot_tile<T, static_cast<int>(I / kTileToks) + 1, static_cast<int>(I % kTileToks) + 1>...};
 }
 
-// Decode reads each weight byte once. A stored 2048-wide bf16 row is exactly one 4 KiB page and
-// hardware prefetchers do not cross pages, so rows are prefetched explicitly ~2 KiB ahead.
+// Decode reads each weight byte once. With several streams per thread (Zen 5), a stored
+// 2048-wide bf16 row is exactly one 4 KiB page and hardware prefetchers do not cross pages, so
+// rows are prefetched explicitly ~2 KiB ahead; one stream per thread relies on the hardware.
 constexpr int64_t kAhead = 2048;
 
 // S rows from S distant places (S independent streams in flight), one accumulator each (the
-// order above); x stays in L1.
+// order above, whatever S); x stays in L1.
 template <WType T, int S>
 inline void decode_rows(const uint8_t* const* w, int64_t K, const float* x, float* v) {
   __m512 a[S];
@@ -79,7 +81,7 @@ inline void decode_rows(const uint8_t* const* w, int64_t K, const float* x, floa
   int64_t k = 0;
   for (; k + 32 <= K; k += 32) {
     const int64_t off = k * static_cast<int64_t>(elem_size(T));
-    for (int i = 0; i < S; ++i) {
+    for (int i = 0; S > 1 && i < S; ++i) {
       _mm_prefetch(reinterpret_cast<const char*>(w[i] + off + kAhead), _MM_HINT_T0);
       if constexpr (T == WType::F32) _mm_prefetch(reinterpret_cast<const char*>(w[i] + off + kAhead + 64), _MM_HINT_T0);
     }
@@ -96,8 +98,9 @@ inline void decode_rows(const uint8_t* const* w, int64_t K, const float* x, floa
 }
 
 // Decode over rows [r0, r1): the range is cut into S parts read side by side, i.e. S sequential
-// streams in flight at once. One stream leaves the memory system idle between its misses (this
-// thread reached ~42 GB/s of bf16 weights with one stream, ~60 with four, 2 threads).
+// streams in flight at once. On Zen 5 one stream left the memory system idle between its misses
+// (~42 GB/s of bf16 weights with one stream, ~60 with four, 2 threads); on Zen 4 one stream
+// without software prefetch was the faster (docs/PERFORMANCE.md, "Decode read pattern").
 template <WType T, int S>
 void decode_streams(const uint8_t* wb, size_t row_bytes, int64_t K, const float* x, const float* bias, float* y,
                     int64_t r0, int64_t r1) {
@@ -173,9 +176,12 @@ void tiles_float(const Weight& w, const float* bias, const float* xp, int64_t n,
 template <WType T>
 void linear_float_t(const Weight& w, const float* bias, const float* x, const float* xp, int64_t n, float* y,
                     int64_t r0, int64_t r1) {
-  if (n == 1)
-    return decode_streams<T, 4>(static_cast<const uint8_t*>(w.data), static_cast<size_t>(w.cols) * elem_size(T),
-                                w.cols, x, bias, y, r0, r1);
+  if (n == 1) {
+    const auto* wb = static_cast<const uint8_t*>(w.data);
+    const size_t row_bytes = static_cast<size_t>(w.cols) * elem_size(T);
+    if (decode_stream_count() == 1) return decode_streams<T, 1>(wb, row_bytes, w.cols, x, bias, y, r0, r1);
+    return decode_streams<T, 4>(wb, row_bytes, w.cols, x, bias, y, r0, r1);
+  }
   tiles_float<T>(w, bias, xp, n, y, r0, r1);
 }
 }  // namespace

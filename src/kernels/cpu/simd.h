@@ -37,6 +37,13 @@ struct AttnArgs {
   WType kv_type;
 };
 
+// Weight-row streams each thread reads side by side in the decode (n = 1) float kernels: 4
+// (with software prefetch ~2 KiB ahead) on AMD Zen 5, where one stream left the memory system
+// idle; 1 (hardware prefetch only, llama.cpp's pattern) elsewhere, e.g. Zen 4, where it decoded
+// the 1.6B BF16 ~15 % faster. Chosen once per process (dispatch.cpp); STABLELM_DECODE_STREAMS=1|4
+// overrides. Either way every row is summed in the same order: results do not depend on it.
+int decode_stream_count();
+
 struct Ops {
   const char* name;
   // y[t, r] for r in [r0, r1) and all n tokens; F32/F16/BF16 weights, fp32 activations. xp: x
