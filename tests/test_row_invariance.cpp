@@ -12,6 +12,7 @@
 
 #include "common/thread_pool.h"
 #include "isa_test.h"
+#include "kernels/cpu/simd.h"
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
 #include "stablelm/error.h"
@@ -47,6 +48,15 @@ void expect_same_bits(const float* got, const float* want, int64_t count, const 
     }
 }
 
+// A rows x cols matrix of random values stored in format f.
+k::OwnedWeight random_weight(const Format& f, int64_t rows, int64_t cols, uint32_t seed) {
+  const auto wf = randn(static_cast<size_t>(rows * cols), seed);
+  const k::Weight src{k::WType::F32, rows, cols, wf.data(), wf.size() * 4};
+  k::OwnedWeight ow = k::convert_weight(src, f.type, nullptr);
+  ow.view.bf16_acts = f.bf16_acts;
+  return ow;
+}
+
 // Row t of linear(x[n]) == linear(x[t], 1) for n in a list covering every register-tile
 // remainder, at 1, 2 and 3 threads; shapes with odd K and row counts off every tile size.
 TEST_P(IsaTest, LinearRowsEqualSingleRowCalls) {
@@ -61,11 +71,8 @@ TEST_P(IsaTest, LinearRowsEqualSingleRowCalls) {
   uint32_t seed = 1;
   for (const Format& f : kFormats) {
     for (const Shape& s : shapes) {
-      const auto wf = randn(static_cast<size_t>(s.rows * s.cols), seed++);
-      const k::Weight src{k::WType::F32, s.rows, s.cols, wf.data(), wf.size() * 4};
-      k::OwnedWeight ow = k::convert_weight(src, f.type, nullptr);
-      k::Weight w = ow.view;
-      w.bf16_acts = f.bf16_acts;
+      const k::OwnedWeight ow = random_weight(f, s.rows, s.cols, seed++);
+      const k::Weight& w = ow.view;
       const auto bias = randn(static_cast<size_t>(s.rows), seed++);
       const int64_t max_n = 100;
       const auto x = randn(static_cast<size_t>(max_n * s.cols), seed++, 3.0f);
@@ -110,15 +117,12 @@ TEST_P(IsaTest, LinearDecodeIsTheSameWithOneOrFourStreams) {
   ThreadPool pool2(2), pool3(3);
   ThreadPool* pools[] = {nullptr, &pool2, &pool3};
   uint32_t seed = 11;
-  const int saved = std::string(k::decode_read_pattern()) == "1 stream" ? 1 : 4;
+  const int saved = stablelm::kernels::simd::decode_stream_count();
   for (const Format& f : kFormats) {
     if (f.type == k::WType::Q8 || f.type == k::WType::Q4) continue;  // their own decode reader
     for (const Shape& s : shapes) {
-      const auto wf = randn(static_cast<size_t>(s.rows * s.cols), seed++);
-      const k::Weight src{k::WType::F32, s.rows, s.cols, wf.data(), wf.size() * 4};
-      k::OwnedWeight ow = k::convert_weight(src, f.type, nullptr);
-      k::Weight w = ow.view;
-      w.bf16_acts = f.bf16_acts;
+      const k::OwnedWeight ow = random_weight(f, s.rows, s.cols, seed++);
+      const k::Weight& w = ow.view;
       const auto bias = randn(static_cast<size_t>(s.rows), seed++);
       const int64_t n = 5;
       const auto x = randn(static_cast<size_t>(n * s.cols), seed++, 3.0f);
