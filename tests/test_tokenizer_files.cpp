@@ -197,6 +197,8 @@ TEST(TokenizerJson, MalformedAndUnsupportedFiles) {
   expect_error(write_tok(json::array(), "arr"), "expected a JSON object");
   expect_error(write_tok(edit([](json& j) { j.erase("model"); }), "nomodel"), "no \"model\"");
   expect_error(write_tok(edit([](json& j) { j["model"]["type"] = "WordPiece"; }), "wp"), "unsupported model type \"WordPiece\"");
+  // Found by fuzz_tokenizer_json: a non-string model.type escaped as a JSON library exception.
+  expect_error(write_tok(edit([](json& j) { j["model"]["type"] = 3; }), "wpn"), "model.type must be a string");
   expect_error(write_tok(edit([](json& j) { j["normalizer"] = {{"type", "NFD"}}; }), "nfd"), "unsupported normalizer \"NFD\"");
   expect_error(write_tok(edit([](json& j) { j["pre_tokenizer"] = {{"type", "Whitespace"}}; }), "ws"),
                "unsupported pre_tokenizer \"Whitespace\"");

@@ -183,7 +183,9 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::filesystem::path& path
 
   const json& model = c.obj(root, "model", "tokenizer.json");
   if (!model.is_object()) c.fail("\"model\" must be an object");
-  std::string mtype = model.value("type", std::string("BPE"));
+  const auto mt = model.find("type");  // absent means BPE; anything but a string is an error
+  if (mt != model.end() && !mt->is_string()) c.fail("model.type must be a string");
+  const std::string mtype = mt != model.end() ? mt->get<std::string>() : "BPE";
   if (mtype != "BPE") c.fail("unsupported model type \"" + mtype + "\" (supported: BPE)");
   if (model.contains("dropout") && !model["dropout"].is_null() && !(model["dropout"].is_number() && model["dropout"].get<double>() == 0.0))
     c.fail("model.dropout is set; BPE dropout is not supported");
