@@ -55,3 +55,69 @@ TEST(ServerText, Utf8CompletePrefix) {
 }
 
 }  // namespace
+
+namespace stablelm::server {
+namespace {
+
+using nlohmann::ordered_json;
+
+// Feeds an answer piece by piece (one logprobs entry per piece) and collects what a stream sends.
+struct Sent {
+  std::string text;
+  size_t logprobs = 0;
+  std::optional<std::vector<chat::ToolCall>> calls;
+  int held_pieces = 0;  // pieces that sent nothing
+};
+Sent stream(bool active, const std::vector<std::string>& pieces) {
+  ToolCallGate gate(active);
+  Sent s;
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    auto out = gate.push(pieces[i], ordered_json::array({ordered_json{{"piece", i}}}), i + 1 == pieces.size());
+    if (out.text.empty() && out.logprobs.empty() && !out.calls) ++s.held_pieces;
+    s.text += out.text;
+    s.logprobs += out.logprobs.size();
+    if (out.calls) s.calls = out.calls;
+  }
+  return s;
+}
+
+TEST(ToolCallGate, PlainTextPassesAsSoonAsItCannotBeACall) {
+  const Sent s = stream(true, {" ", "Hello", " there", "."});
+  EXPECT_EQ(s.text, " Hello there.");
+  EXPECT_EQ(s.logprobs, 4u);
+  EXPECT_FALSE(s.calls);
+  EXPECT_EQ(s.held_pieces, 1);  // only the leading space waited
+}
+
+TEST(ToolCallGate, ACallIsHeldWholeAndReturnedAsCalls) {
+  const Sent s = stream(true, {"[{\"name\": \"f\", ", "\"arguments\": {\"a\": 1}", "}]"});
+  EXPECT_EQ(s.text, "");
+  ASSERT_TRUE(s.calls);
+  EXPECT_EQ(s.calls->front().name, "f");
+  EXPECT_EQ(s.logprobs, 3u);  // every entry, with the calls
+  const Sent h = stream(true, {"<tool", "_call>{\"name\": \"g\"}", "</tool_call>"});
+  ASSERT_TRUE(h.calls);
+  EXPECT_EQ(h.calls->front().name, "g");
+}
+
+TEST(ToolCallGate, HeldTextThatEndsAsNoCallIsSentWhole) {
+  for (const std::vector<std::string>& pieces :
+       {std::vector<std::string>{"[1, ", "2]"}, {"{\"name\": ", "\"f\""}, {"<tool_", "bar>"}}) {
+    const Sent s = stream(true, pieces);
+    std::string whole;
+    for (const auto& p : pieces) whole += p;
+    EXPECT_EQ(s.text, whole);
+    EXPECT_EQ(s.logprobs, pieces.size());
+    EXPECT_FALSE(s.calls);
+  }
+}
+
+TEST(ToolCallGate, InactivePassesEverythingThrough) {
+  const Sent s = stream(false, {"[{\"name\": ", "\"f\"}]"});
+  EXPECT_EQ(s.text, "[{\"name\": \"f\"}]");
+  EXPECT_FALSE(s.calls);
+  EXPECT_EQ(s.held_pieces, 0);
+}
+
+}  // namespace
+}  // namespace stablelm::server

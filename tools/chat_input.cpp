@@ -3,6 +3,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "io/json.h"
 #include "stablelm/chat.h"
 #include "stablelm/error.h"
 
@@ -24,11 +25,7 @@ std::vector<int32_t> chat_prompt_from_files(const std::filesystem::path& model_d
     config.tool_use_template.clear();
   }
   nlohmann::ordered_json j;
-  try {
-    j = nlohmann::ordered_json::parse(read(messages_file, "--messages"));
-  } catch (const nlohmann::json::exception& e) {
-    throw Error("--messages " + messages_file + ": not valid JSON (" + e.what() + ")");
-  }
+  j = io::parse_ordered_json(read(messages_file, "--messages"), "--messages " + messages_file);
   if (j.is_array()) j = nlohmann::ordered_json{{"messages", j}};
   std::string now;
   chat::ChatRequest request;

@@ -20,6 +20,7 @@
 #include <sstream>
 
 #include "command.h"
+#include "io/json.h"
 #include "ids_arg.h"
 #include "model_path.h"
 #include "run_options.h"
@@ -155,11 +156,7 @@ class Repl {
       } else if (cmd == "/load") {
         if (arg.empty()) throw Error("/load FILE: give a file name");
         ordered_json j;
-        try {
-          j = ordered_json::parse(read_text(arg, "/load"));
-        } catch (const nlohmann::json::exception& e) {
-          throw Error("/load " + arg + ": not valid JSON (" + e.what() + ")");
-        }
+        j = io::parse_ordered_json(read_text(arg, "/load"), "/load " + arg);
         chat_.set_messages(j);
         note("loaded " + std::to_string(chat_.messages().size()) + " messages from " + arg);
       } else if (cmd == "/regen") {

@@ -19,6 +19,7 @@
 #include <sstream>
 
 #include "command.h"
+#include "io/json.h"
 #include "model_path.h"
 #include "stablelm/chat.h"
 #include "stablelm/error.h"
@@ -42,11 +43,7 @@ std::string read_text(const std::string& path, const char* option) {
 }
 
 ordered_json read_json(const std::string& path, const char* option) {
-  try {
-    return ordered_json::parse(read_text(path, option));
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(std::string(option) + " " + path + ": not valid JSON (" + e.what() + ")");
-  }
+  return io::parse_ordered_json(read_text(path, option), std::string(option) + " " + path);
 }
 
 // Templates parsed once per source text (a model may have a default and a tool_use template).
@@ -103,11 +100,7 @@ int run_jsonl(Renderer& renderer) {
     ordered_json out;
     try {
       ordered_json j;
-      try {
-        j = ordered_json::parse(line);
-      } catch (const nlohmann::json::exception& e) {
-        throw Error("stdin line " + std::to_string(line_no) + ": not valid JSON (" + e.what() + ")");
-      }
+      j = io::parse_ordered_json(line, "stdin line " + std::to_string(line_no));
       std::string now;
       chat::ChatRequest r = chat::chat_request_from_json(j, &now);
       out["text"] = renderer.render(r, now);

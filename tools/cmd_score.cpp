@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "io/json.h"
 #include "ids_arg.h"
 #include "model_path.h"
 #include "run_options.h"
@@ -57,7 +58,7 @@ std::vector<eval::ScoreRequest> read_requests(std::istream& in, const std::files
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     const std::string where = "line " + std::to_string(n) + ": ";
     try {
-      const nlohmann::json j = nlohmann::json::parse(line);
+      const nlohmann::json j = io::parse_json(line, "the request");
       if (!j.is_object()) throw Error("expected a JSON object");
       eval::ScoreRequest r;
       const bool ids = j.contains("context") || j.contains("continuation");

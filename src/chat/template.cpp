@@ -5,6 +5,7 @@
 
 #include "chat/interpreter.h"
 #include "chat/parser.h"
+#include "io/json.h"
 #include "stablelm/chat.h"
 
 namespace stablelm::chat {
@@ -94,11 +95,7 @@ std::string read_file(const std::filesystem::path& p) {
 }
 
 nlohmann::ordered_json read_json(const std::filesystem::path& p) {
-  try {
-    return nlohmann::ordered_json::parse(read_file(p));
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(p.string() + ": not valid JSON: " + e.what());
-  }
+  return io::parse_ordered_json(read_file(p), p.string());
 }
 
 // A special-token field: "text" or an AddedToken {"content": "text", ...}; empty when unset.

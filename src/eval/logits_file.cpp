@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "hub/sha256.h"
+#include "io/json.h"
 #include "model/model_impl.h"
 #include "stablelm/error.h"
 #include "stablelm/eval.h"
@@ -166,7 +167,7 @@ LogitsReader::LogitsReader(const std::filesystem::path& path) : path_(path), in_
   std::string text(n, '\0');
   in_.read(text.data(), static_cast<std::streamsize>(n));
   try {
-    const nlohmann::json j = nlohmann::json::parse(text);
+    const nlohmann::json j = io::parse_json(text, where);
     if (j.at("version").get<int>() != 1) throw Error(where + ": unsupported version " + j.at("version").dump());
     header_.model.architecture = j.at("model").at("architecture_sha256").get<std::string>();
     header_.model.weights = j.at("model").at("embedding_signs_sha256").get<std::string>();

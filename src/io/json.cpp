@@ -29,14 +29,25 @@ void check_json_depth(std::string_view text, const std::string& where) {
   }
 }
 
-nlohmann::json parse_json(std::string_view text, const std::string& where) {
+namespace {
+template <class Json>
+Json parse_checked(std::string_view text, const std::string& where) {
   check_json_depth(text, where);
   try {
-    return nlohmann::json::parse(text.begin(), text.end());
+    return Json::parse(text.begin(), text.end());
   } catch (const nlohmann::json::exception& e) {
     // nlohmann quotes the last token read, which can be a whole multi-megabyte string.
     throw Error(where + ": not valid JSON: " + text_excerpt(e.what(), 300));
   }
+}
+}  // namespace
+
+nlohmann::json parse_json(std::string_view text, const std::string& where) {
+  return parse_checked<nlohmann::json>(text, where);
+}
+
+nlohmann::ordered_json parse_ordered_json(std::string_view text, const std::string& where) {
+  return parse_checked<nlohmann::ordered_json>(text, where);
 }
 
 std::string text_excerpt(std::string_view s, size_t max_chars) {

@@ -24,6 +24,9 @@ void check_json_depth(std::string_view text, const std::string& where);
 // check_json_depth, then nlohmann::json::parse. A syntax error throws
 // stablelm::Error("<where>: not valid JSON: <bounded parser message>").
 nlohmann::json parse_json(std::string_view text, const std::string& where);
+// The same, keeping the key order of objects (chat messages, tool schemas, request bodies: a
+// template's rendering depends on it).
+nlohmann::ordered_json parse_ordered_json(std::string_view text, const std::string& where);
 
 // A value for an error message: its JSON text, cut to about max_chars ("..." marks the cut).
 // Safe on any value parse_json returned.

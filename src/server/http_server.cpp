@@ -216,7 +216,7 @@ void respond_async(const httplib::Request& http_req, httplib::Response& res, con
 
 void handle_completions(State& st, const httplib::Request& http_req, httplib::Response& res) {
   require_ready(st);
-  const json body = parse_json_object(http_req.body);
+  const ojson body = parse_json_object(http_req.body);
   auto cr = std::make_shared<CompletionRequest>(parse_completion_request(body, *st.tok, st.limits));
   const int64_t max_tokens = *cr->sampling.max_tokens;
   const uint64_t seed = pick_seed(cr->sampling);
@@ -374,23 +374,6 @@ void handle_completions(State& st, const httplib::Request& http_req, httplib::Re
 
 // ---- chat templates and the tokenizer routes ------------------------------------------------------
 
-// Renders messages (+ tools) with the model's chat template; ApiError 400 when there is none or it fails.
-std::string render_messages(const State& st, const json& messages, const json& tools, bool add_generation_prompt) {
-  if (!st.chat_cfg.has_template())
-    throw ApiError(400, "the model has no chat template (tokenizer_config.json has no chat_template)", "messages");
-  chat::ChatRequest r;
-  r.messages = nlohmann::ordered_json::parse(messages.dump());
-  if (!tools.is_null()) r.tools = nlohmann::ordered_json::parse(tools.dump());
-  r.add_generation_prompt = add_generation_prompt;
-  try {
-    return chat::apply_chat_template(st.chat_cfg, r);
-  } catch (const chat::TemplateError& e) {
-    throw ApiError(400, std::string("chat template: ") + e.what(), "messages");
-  } catch (const Error& e) {
-    throw ApiError(400, std::string("chat template: ") + e.what(), "messages");
-  }
-}
-
 std::vector<int32_t> encode_or_400(const State& st, const std::string& text, bool add_special, const char* param) {
   try {
     std::vector<int32_t> ids;
@@ -405,10 +388,10 @@ std::vector<int32_t> encode_or_400(const State& st, const std::string& text, boo
 
 void handle_chat(State& st, const httplib::Request& http_req, httplib::Response& res) {
   require_ready(st);
-  const json body = parse_json_object(http_req.body);
+  const ojson body = parse_json_object(http_req.body);
   auto cr = std::make_shared<ChatRequest>(parse_chat_request(body, st.limits));
   // The template writes the special tokens it wants (BOS included), so none are added here.
-  const std::string text = render_messages(st, cr->messages, cr->tools, true);
+  const std::string text = render_chat_request(st.chat_cfg, *cr);
   std::vector<int32_t> prompt = encode_or_400(st, text, false, "messages");
   if (prompt.empty()) throw ApiError(400, "the rendered chat prompt has no tokens", "messages");
   const auto L = static_cast<int64_t>(prompt.size());
@@ -448,10 +431,15 @@ void handle_chat(State& st, const httplib::Request& http_req, httplib::Response&
         text += ta.finish(c.reason == StopReason::StopString ? c.stop_index : -1);
         ojson lp = nullptr;
         if (cr->logprobs) lp = ojson{{"content", chat_logprobs_content(tok, c.logprobs)}};
-        choices.push_back(ojson{{"index", i},
-                                {"message", ojson{{"role", "assistant"}, {"content", text}}},
-                                {"logprobs", lp},
-                                {"finish_reason", finish_reason(c.reason)}});
+        ojson message{{"role", "assistant"}, {"content", text}};
+        const char* reason = finish_reason(c.reason);
+        if (cr->tools_in_use()) {
+          if (auto calls = chat::parse_tool_calls(text)) {
+            message = ojson{{"role", "assistant"}, {"content", nullptr}, {"tool_calls", tool_calls_json(*calls)}};
+            reason = "tool_calls";
+          }
+        }
+        choices.push_back(ojson{{"index", i}, {"message", std::move(message)}, {"logprobs", lp}, {"finish_reason", reason}});
       }
       const std::string out = dump(ojson{{"id", id},           {"object", "chat.completion"}, {"created", created},
                                          {"model", model},     {"choices", choices},          {"system_fingerprint", nullptr},
@@ -465,9 +453,13 @@ void handle_chat(State& st, const httplib::Request& http_req, httplib::Response&
     std::unique_ptr<TextAssembler> text;
     size_t sent_tokens = 0;
     bool started = false, finished = false;
+    ToolCallGate gate{false};
   };
   auto streams = std::make_shared<std::vector<ChoiceStream>>(static_cast<size_t>(cr->sampling.n));
-  for (auto& cs : *streams) cs.text = std::make_unique<TextAssembler>(tok, cr->sampling.stop);
+  for (auto& cs : *streams) {
+    cs.text = std::make_unique<TextAssembler>(tok, cr->sampling.stop);
+    cs.gate = ToolCallGate(cr->tools_in_use());
+  }
   const bool include_usage = cr->include_usage;
   respond_async(http_req, res, req, st, true, [=, &tok](const Snapshot& s, httplib::DataSink& sink) {
     auto chunk = [&](size_t index, ojson delta, ojson lp, const char* reason) {
@@ -500,12 +492,20 @@ void handle_chat(State& st, const httplib::Request& http_req, httplib::Response&
       std::string text;
       const size_t upto = c.ids.size();
       for (size_t k = cs.sent_tokens; k < upto; ++k) text += cs.text->push(c.ids[k]);
-      ojson lp = nullptr;
-      if (cr->logprobs)
-        lp = ojson{{"content", chat_logprobs_content(tok, std::span<const TokenLogprob>(c.logprobs)
-                                                               .subspan(cs.sent_tokens, upto - cs.sent_tokens))}};
+      ojson entries = cr->logprobs ? chat_logprobs_content(tok, std::span<const TokenLogprob>(c.logprobs).subspan(
+                                                                    cs.sent_tokens, upto - cs.sent_tokens))
+                                   : ojson::array();
       cs.sent_tokens = upto;
       if (c.done) text += cs.text->finish(c.reason == StopReason::StopString ? c.stop_index : -1);
+      ToolCallGate::Release out = cs.gate.push(std::move(text), std::move(entries), c.done);
+      const ojson lp = cr->logprobs ? ojson{{"content", std::move(out.logprobs)}} : ojson(nullptr);
+      if (out.calls) {
+        cs.finished = true;
+        if (!chunk(i, ojson{{"tool_calls", tool_calls_json(*out.calls, true)}}, lp, nullptr)) return false;
+        if (!chunk(i, ojson::object(), nullptr, "tool_calls")) return false;
+        continue;
+      }
+      text = std::move(out.text);
       if (!text.empty() || (cr->logprobs && !lp["content"].empty()))
         if (!chunk(i, ojson{{"content", text}}, lp, nullptr)) return false;
       if (c.done) {
@@ -525,7 +525,7 @@ void handle_chat(State& st, const httplib::Request& http_req, httplib::Response&
 
 void handle_tokenize(State& st, const httplib::Request& http_req, httplib::Response& res) {
   require_ready(st);
-  const json body = parse_json_object(http_req.body);
+  const ojson body = parse_json_object(http_req.body);
   bool add_special = true;
   if (auto it = body.find("add_special_tokens"); it != body.end() && !it->is_null()) {
     if (!it->is_boolean()) throw bad_field("add_special_tokens", "'add_special_tokens' must be a boolean");
@@ -537,13 +537,13 @@ void handle_tokenize(State& st, const httplib::Request& http_req, httplib::Respo
   if (p != body.end() && p->is_string()) {
     ids = encode_or_400(st, p->get<std::string>(), add_special, "prompt");
   } else if (m != body.end()) {
-    json probe{{"messages", *m}};
+    ojson probe{{"messages", *m}};
     const ChatRequest cr = parse_chat_request(probe, st.limits);
     bool agp = true;
     if (auto a = body.find("add_generation_prompt"); a != body.end() && a->is_boolean()) agp = a->get<bool>();
-    json tools = nullptr;
+    ojson tools = nullptr;
     if (auto t = body.find("tools"); t != body.end() && t->is_array()) tools = *t;
-    ids = encode_or_400(st, render_messages(st, cr.messages, tools, agp), false, "messages");
+    ids = encode_or_400(st, render_chat_prompt(st.chat_cfg, cr.messages, tools, agp), false, "messages");
   } else {
     throw bad_field("prompt", "'prompt' (a string) or 'messages' is required");
   }
@@ -552,11 +552,11 @@ void handle_tokenize(State& st, const httplib::Request& http_req, httplib::Respo
 
 void handle_detokenize(State& st, const httplib::Request& http_req, httplib::Response& res) {
   require_ready(st);
-  const json body = parse_json_object(http_req.body);
+  const ojson body = parse_json_object(http_req.body);
   auto t = body.find("tokens");
   if (t == body.end() || !t->is_array()) throw bad_field("tokens", "'tokens' must be a list of token ids");
   std::vector<int32_t> ids;
-  for (const json& x : *t) {
+  for (const ojson& x : *t) {
     if (!x.is_number_integer() || x.get<int64_t>() < 0 || x.get<int64_t>() >= st.tok->vocab_size() ||
         !st.tok->is_valid_id(static_cast<int32_t>(x.get<int64_t>())))
       throw bad_field("tokens", "token id " + x.dump() + " is not in the vocabulary");
@@ -586,19 +586,19 @@ void handle_tokenizer_info(State& st, const httplib::Request&, httplib::Response
 
 void handle_apply_template(State& st, const httplib::Request& http_req, httplib::Response& res) {
   require_ready(st);
-  const json body = parse_json_object(http_req.body);
-  const ChatRequest cr = parse_chat_request(json{{"messages", body.value("messages", json())}}, st.limits);
+  const ojson body = parse_json_object(http_req.body);
+  const ChatRequest cr = parse_chat_request(ojson{{"messages", body.value("messages", ojson())}}, st.limits);
   bool agp = true;
   if (auto a = body.find("add_generation_prompt"); a != body.end() && !a->is_null()) {
     if (!a->is_boolean()) throw bad_field("add_generation_prompt", "'add_generation_prompt' must be a boolean");
     agp = a->get<bool>();
   }
-  json tools = nullptr;
+  ojson tools = nullptr;
   if (auto t = body.find("tools"); t != body.end() && !t->is_null()) {
     if (!t->is_array()) throw bad_field("tools", "'tools' must be a list");
     tools = *t;
   }
-  send_json(res, ojson{{"prompt", render_messages(st, cr.messages, tools, agp)}});
+  send_json(res, ojson{{"prompt", render_chat_prompt(st.chat_cfg, cr.messages, tools, agp)}});
 }
 
 }  // namespace

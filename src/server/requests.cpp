@@ -4,14 +4,17 @@
 #include <limits>
 #include <tuple>
 
+#include "io/json.h"
 #include "server/api_error.h"
+#include "stablelm/chat.h"
 #include "stablelm/error.h"
+#include "stablelm/tool_calls.h"
 #include "stablelm/tokenizer.h"
 
 namespace stablelm::server {
 namespace {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 const json* field(const json& body, const char* name) {
   auto it = body.find(name);
@@ -135,7 +138,12 @@ std::vector<int32_t> encode_text(const Tokenizer& tok, const std::string& text) 
 
 }  // namespace
 
-nlohmann::json parse_json_object(const std::string& body) {
+json parse_json_object(const std::string& body) {
+  try {
+    io::check_json_depth(body, "the request body");  // what reaches the templates is walked recursively
+  } catch (const Error& e) {
+    throw ApiError(400, e.what());
+  }
   json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) throw ApiError(400, "the request body is not valid JSON");
   if (!j.is_object()) throw ApiError(400, "the request body must be a JSON object");
@@ -202,7 +210,24 @@ ChatRequest parse_chat_request(const json& body, const Limits& limits) {
   r.messages = *m;
   if (const json* t = field(body, "tools")) {
     if (!t->is_array()) throw bad_field("tools", "'tools' must be a list");
+    for (const json& tool : *t) {
+      const json* f = tool.is_object() ? field(tool, "function") : nullptr;
+      if (!tool.is_object() || tool.value("type", json()) != "function" || !f || !f->is_object() ||
+          !f->contains("name") || !(*f)["name"].is_string())
+        throw bad_field("tools", "each tool must be {\"type\": \"function\", \"function\": {\"name\": ...}}");
+    }
     r.tools = *t;
+  }
+  if (const json* c = field(body, "tool_choice")) {
+    if (c->is_string() && (*c == "auto" || *c == "none")) {
+      r.tool_choice = c->get<std::string>();
+    } else if (*c == "required" || c->is_object()) {
+      throw bad_field("tool_choice", "'tool_choice' " + c->dump() +
+                                         " is not supported: only \"auto\" and \"none\" (the server does not "
+                                         "constrain generation to a function's schema)");
+    } else {
+      throw bad_field("tool_choice", "'tool_choice' must be \"auto\", \"none\", \"required\" or a function");
+    }
   }
   r.sampling = get_sampling(body, limits, "max_completion_tokens");
   if (!r.sampling.max_tokens) r.sampling.max_tokens = get_int(body, "max_tokens", 1, std::numeric_limits<int32_t>::max());
@@ -214,6 +239,34 @@ ChatRequest parse_chat_request(const json& body, const Limits& limits) {
     throw bad_field("top_logprobs", "'top_logprobs' needs 'logprobs': true");
   std::tie(r.stream, r.include_usage) = get_stream(body);
   return r;
+}
+
+std::string render_chat_prompt(const chat::ChatTemplateConfig& cfg, const json& messages, const json& tools,
+                               bool add_generation_prompt) {
+  if (!cfg.has_template())
+    throw ApiError(400, "the model has no chat template (tokenizer_config.json has no chat_template)", "messages");
+  chat::ChatRequest r;
+  r.messages = messages;
+  r.tools = tools;
+  r.add_generation_prompt = add_generation_prompt;
+  try {
+    return chat::apply_chat_template(cfg, r);
+  } catch (const Error& e) {  // TemplateError included
+    throw ApiError(400, std::string("chat template: ") + e.what(), "messages");
+  }
+}
+
+std::string render_chat_request(const chat::ChatTemplateConfig& cfg, const ChatRequest& r) {
+  if (!r.tools_in_use()) return render_chat_prompt(cfg, r.messages, nullptr, true);
+  if (!cfg.has_template() || chat::template_reads_tools(cfg.select(/*with_tools=*/true)))
+    return render_chat_prompt(cfg, r.messages, r.tools, true);
+  json messages;
+  try {
+    messages = chat::messages_with_tool_prompt(r.messages, r.tools);
+  } catch (const Error& e) {
+    throw bad_field("messages", e.what());
+  }
+  return render_chat_prompt(cfg, messages, r.tools, true);
 }
 
 GenerationConfig make_generation_config(const SamplingFields& s, const GenerationConfig& model_defaults,

@@ -13,6 +13,9 @@
 
 namespace stablelm {
 class Tokenizer;
+namespace chat {
+struct ChatTemplateConfig;
+}
 }
 
 namespace stablelm::server {
@@ -48,8 +51,13 @@ struct CompletionRequest {
 };
 
 struct ChatRequest {
-  nlohmann::json messages;  // validated: a non-empty array of objects with a string role
-  nlohmann::json tools;     // null when absent
+  nlohmann::ordered_json messages;  // validated: a non-empty array of objects with a string role
+  nlohmann::ordered_json tools;     // null when absent; else a list of {"type": "function", "function": {"name", ...}}
+  // "auto" (the default) or "none". "required" and a named function are refused: they need
+  // generation constrained to the call schema, which this server does not do.
+  std::string tool_choice = "auto";
+  // Whether the answer is offered to the tools: tools given and tool_choice is not "none".
+  bool tools_in_use() const { return tools.is_array() && !tools.empty() && tool_choice != "none"; }
   SamplingFields sampling;
   bool logprobs = false;
   int top_logprobs = 0;
@@ -59,11 +67,22 @@ struct ChatRequest {
 
 // Throws ApiError(400) naming the field. Text prompts are encoded with the tokenizer (special
 // tokens allowed, the tokenizer's BOS added when it adds one); token-id prompts are used as given.
-CompletionRequest parse_completion_request(const nlohmann::json& body, const Tokenizer& tok, const Limits& limits);
-ChatRequest parse_chat_request(const nlohmann::json& body, const Limits& limits);
+CompletionRequest parse_completion_request(const nlohmann::ordered_json& body, const Tokenizer& tok, const Limits& limits);
+ChatRequest parse_chat_request(const nlohmann::ordered_json& body, const Limits& limits);
 
-// Parses a body as a JSON object (ApiError 400 on malformed JSON or another type).
-nlohmann::json parse_json_object(const std::string& body);
+// Renders messages (+ tools, null = none) with the model's chat template as apply_chat_template
+// does; ApiError 400 (param "messages") when the model has none or the template fails.
+std::string render_chat_prompt(const chat::ChatTemplateConfig& cfg, const nlohmann::ordered_json& messages,
+                               const nlohmann::ordered_json& tools, bool add_generation_prompt);
+
+// The prompt of a chat request. With tools in use they reach the template; a template that does not
+// read `tools` gets them in the system message instead (chat::messages_with_tool_prompt, the
+// stablelm-2-12b-chat model card's way). With tool_choice "none" no tools are shown to the model.
+std::string render_chat_request(const chat::ChatTemplateConfig& cfg, const ChatRequest& r);
+
+// Parses a body as a JSON object (ApiError 400 on malformed JSON or another type). Ordered: the
+// key order of what reaches a template (tools, message parts) is part of its rendering.
+nlohmann::ordered_json parse_json_object(const std::string& body);
 
 // The generation settings of a request: OpenAI's defaults (temperature 1, top_p 1, no top_k),
 // the model's eos ids, max_new_tokens = max_tokens. Throws ApiError(400) on an invalid combination.

@@ -83,6 +83,19 @@ std::string make_id(const char* prefix) {
   return std::string(prefix) + buf;
 }
 
+ojson tool_calls_json(const std::vector<chat::ToolCall>& calls, bool stream_index) {
+  ojson out = ojson::array();
+  for (size_t i = 0; i < calls.size(); ++i) {
+    ojson c;
+    if (stream_index) c["index"] = i;
+    c["id"] = make_id("call_");
+    c["type"] = "function";
+    c["function"] = ojson{{"name", calls[i].name}, {"arguments", calls[i].arguments}};
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
 int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }

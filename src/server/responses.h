@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "server/scheduler.h"
+#include "stablelm/tool_calls.h"
 
 namespace stablelm {
 class Tokenizer;
@@ -36,6 +37,11 @@ std::vector<size_t> returned_choices(const JobProgress& p, int n, bool rank);
 
 // "cmpl-…" / "chatcmpl-…" with 24 random hex digits.
 std::string make_id(const char* prefix);
+
+// OpenAI's `tool_calls` list for parsed calls: [{"id": "call_...", "type": "function",
+// "function": {"name", "arguments"}}]; with `stream_index` each entry also has its "index" (the
+// shape of a streamed delta).
+ojson tool_calls_json(const std::vector<chat::ToolCall>& calls, bool stream_index = false);
 int64_t unix_now();
 
 // JSON text for the wire: invalid UTF-8 (a token split inside a character) becomes U+FFFD.

@@ -87,4 +87,24 @@ std::string TextAssembler::finish(int stop_index) {
   return out;
 }
 
+ToolCallGate::Release ToolCallGate::push(std::string text, nlohmann::ordered_json logprobs, bool done) {
+  Release out;
+  if (!holding_) {
+    out.text = std::move(text);
+    out.logprobs = std::move(logprobs);
+    return out;
+  }
+  held_ += text;
+  for (auto& e : logprobs) held_logprobs_.push_back(std::move(e));
+  if (done) {
+    out.calls = chat::parse_tool_calls(held_);
+  } else if (chat::may_be_tool_call(held_)) {
+    return out;  // not known yet
+  }
+  holding_ = false;  // known now: the calls, or plain text after all
+  out.logprobs = std::move(held_logprobs_);
+  if (!out.calls) out.text = std::move(held_);
+  return out;
+}
+
 }  // namespace stablelm::server

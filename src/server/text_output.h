@@ -3,9 +3,13 @@
 // ends before a stop string, and a stream never sends half a UTF-8 character nor text that may
 // turn out to be the start of a stop string (it is held back until it cannot).
 #include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "stablelm/tool_calls.h"
 
 namespace stablelm {
 class Tokenizer;
@@ -26,6 +30,27 @@ class TextAssembler {
   std::vector<std::string> stops_;
   std::string bytes_;  // every shown byte so far
   size_t sent_ = 0;
+};
+
+// One streamed choice of a chat request with tools in use: text that may still become a tool call
+// (chat::may_be_tool_call) is held back with its logprobs entries until it is known, then sent as
+// content once it cannot be a call, or returned as the calls when the answer ends as one. When
+// not active everything passes straight through.
+class ToolCallGate {
+ public:
+  explicit ToolCallGate(bool active) : holding_(active) {}
+  struct Release {
+    std::string text;                                          // content to send now
+    nlohmann::ordered_json logprobs = nlohmann::ordered_json::array();  // its logprobs entries
+    std::optional<std::vector<chat::ToolCall>> calls;          // set: the answer is these calls
+  };
+  // The next piece of text and its logprobs entries (a list); `done` when the answer has ended.
+  Release push(std::string text, nlohmann::ordered_json logprobs, bool done);
+
+ private:
+  bool holding_;
+  std::string held_;
+  nlohmann::ordered_json held_logprobs_ = nlohmann::ordered_json::array();
 };
 
 // A token as OpenAI shows it in logprobs: its text when that is valid UTF-8, else "bytes:\xNN..."

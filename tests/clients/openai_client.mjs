@@ -64,6 +64,33 @@ if (chatBase) {
   }
   assert.equal(t, r.choices[0].message.content);
   assert.equal(finish, r.choices[0].finish_reason);
+
+  // Tools, as the client sends them: a first turn, then the turn that carries the call's result.
+  const tools = [{ type: "function", function: { name: "get_current_weather", description: "Weather of a city",
+                                                 parameters: { type: "object", properties: { city: { type: "string" } },
+                                                               required: ["city"] } } }];
+  const ask = [{ role: "user", content: "Weather in Tokyo?" }];
+  const tr = await chat.chat.completions.create({ model, messages: ask, tools, max_tokens: 8, temperature: 0 });
+  const m = tr.choices[0].message;
+  if (tr.choices[0].finish_reason === "tool_calls") {
+    assert.equal(m.content, null);
+    for (const call of m.tool_calls) JSON.parse(call.function.arguments);
+  } else {
+    assert.equal(typeof m.content, "string");
+  }
+  const ts = await chat.chat.completions.create({ model, messages: ask, tools, max_tokens: 8, temperature: 0, stream: true });
+  let tt = "";
+  for await (const chunk of ts) tt += chunk.choices[0]?.delta?.content ?? "";
+  if (m.content !== null) assert.equal(tt, m.content);
+  const followUp = [...ask,
+                    { role: "assistant", content: null,
+                      tool_calls: [{ id: "call_1", type: "function",
+                                     function: { name: "get_current_weather", arguments: JSON.stringify({ city: "Tokyo" }) } }] },
+                    { role: "tool", tool_call_id: "call_1", content: "22 C, sunny" }];
+  const fr = await chat.chat.completions.create({ model, messages: followUp, tools, max_tokens: 4, temperature: 0 });
+  assert.equal(fr.object, "chat.completion");
+  await assert.rejects(chat.chat.completions.create({ model, messages: ask, tools, tool_choice: "required" }),
+                       (e) => e instanceof OpenAI.BadRequestError && e.param === "tool_choice");
 }
 
 // A key-protected server: 401 maps to AuthenticationError (when a third URL is given).

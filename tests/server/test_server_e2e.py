@@ -284,6 +284,20 @@ class Errors(unittest.TestCase):
         self.assertEqual(s, 400)
         self.assertEqual(SRV.json("GET", "/health")[0], 200)
 
+    def test_deeply_nested_bodies(self):
+        # Valid JSON nested 100000 deep: walking it recursively would overflow the stack (it crashed
+        # the server before the depth limit). Every route answers 400 naming the limit.
+        deep = "[" * 100000 + "]" * 100000
+        for path, raw in [("/v1/completions", '{"prompt": "x", "stop": %s}' % deep),
+                          ("/v1/chat/completions", '{"messages": [{"role": "user", "content": %s}]}' % deep),
+                          ("/tokenize", '{"messages": [{"role": "user", "content": "x"}], "tools": %s}' % deep),
+                          ("/apply-template", '{"messages": [{"role": "user", "content": %s}]}' % deep),
+                          ("/detokenize", '{"tokens": %s}' % deep)]:
+            s, _, t = SRV.request("POST", path, raw=raw.encode())
+            self.assertEqual(s, 400, (path, t[:200]))
+            self.assertIn("nested deeper than 128 levels", json.loads(t)["error"]["message"], path)
+        self.assertEqual(SRV.json("GET", "/health")[0], 200)
+
     def test_server_survives(self):
         # Garbage on a raw socket, then a normal request still works.
         with socket.create_connection(("127.0.0.1", SRV.port)) as sock:
@@ -421,19 +435,29 @@ class QueueFull(unittest.TestCase):
 CHAT = None
 
 
+def model_with_template(template_id):
+    """A temporary copy of the fixture model (links) whose tokenizer_config.json carries the chat
+    template of fixtures/chat-templates/TEMPLATE_ID; returns (directory, that template's cases)."""
+    tdir = os.path.join(FIXTURES, "chat-templates", template_id)
+    tmp = tempfile.mkdtemp()
+    for f in os.listdir(MODEL):
+        if f != "tokenizer_config.json":
+            os.symlink(os.path.abspath(os.path.join(MODEL, f)), os.path.join(tmp, f))
+    with open(os.path.join(MODEL, "tokenizer_config.json")) as f:
+        cfg = json.load(f)
+    with open(os.path.join(tdir, "tokenizer_config.json")) as f:
+        cfg["chat_template"] = json.load(f)["chat_template"]
+    with open(os.path.join(tmp, "tokenizer_config.json"), "w") as f:
+        json.dump(cfg, f)
+    with open(os.path.join(tdir, "cases.jsonl")) as f:
+        return tmp, [json.loads(l) for l in f]
+
+
 class Chat(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         global CHAT
-        tdir = os.path.join(FIXTURES, "chat-templates", "stabilityai-stablelm-2-zephyr-1_6b")
-        cls.tmp = tempfile.mkdtemp()
-        for f in os.listdir(MODEL):
-            if f != "tokenizer_config.json":
-                os.symlink(os.path.abspath(os.path.join(MODEL, f)), os.path.join(cls.tmp, f))
-        cfg = json.load(open(os.path.join(MODEL, "tokenizer_config.json")))
-        cfg["chat_template"] = json.load(open(os.path.join(tdir, "tokenizer_config.json")))["chat_template"]
-        json.dump(cfg, open(os.path.join(cls.tmp, "tokenizer_config.json"), "w"))
-        cls.cases = [json.loads(l) for l in open(os.path.join(tdir, "cases.jsonl"))]
+        cls.tmp, cls.cases = model_with_template("stabilityai-stablelm-2-zephyr-1_6b")
         CHAT = Server(CLI, cls.tmp)
 
     @classmethod
@@ -521,6 +545,120 @@ class Chat(unittest.TestCase):
                              capture_output=True, text=True, timeout=300)
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
         self.assertTrue(os.path.exists(os.path.join(out_dir, "stopped.png")))
+
+
+WEATHER_TOOL = {"type": "function", "function": {
+    "name": "get_current_weather", "description": "Get the current weather in a given location",
+    "parameters": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]}}}
+
+
+class ToolCalling(unittest.TestCase):
+    """`tools` with a template that reads them (Qwen 2.5: exact as jinja2, key order included) and
+    with one that does not (zephyr: the tools go into the system message, docs/SERVER.md)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp, cls.cases = model_with_template("Qwen-Qwen2.5-7B-Instruct")
+        cls.zephyr_tmp, _ = model_with_template("stabilityai-stablelm-2-zephyr-1_6b")
+        cls.qwen = Server(CLI, cls.tmp)
+        cls.zephyr = Server(CLI, cls.zephyr_tmp)
+
+    @classmethod
+    def tearDownClass(cls):
+        assert cls.qwen.stop() == 0
+        assert cls.zephyr.stop() == 0
+        shutil.rmtree(cls.tmp)
+        shutil.rmtree(cls.zephyr_tmp)
+
+    def test_apply_template_with_tools_matches_jinja2(self):
+        # The request's key order reaches the template (tojson of the tools and of the calls).
+        n = 0
+        for case in self.cases:
+            if case.get("documents") or case.get("extra_context"):
+                continue
+            body = {"messages": case["messages"], "add_generation_prompt": case["add_generation_prompt"]}
+            if case.get("tools"):
+                body["tools"] = case["tools"]
+                n += 1
+            s, b = self.qwen.post("/apply-template", body)
+            if "expected" in case:
+                self.assertEqual(s, 200, b)
+                self.assertEqual(b["prompt"], case["expected"], case["case"])
+            else:  # jinja2 failed on it: a 400 naming the messages
+                self.assertEqual(s, 400, (case["case"], b))
+                self.assertEqual(b["error"]["param"], "messages")
+        self.assertGreaterEqual(n, 2)
+
+    def test_template_reading_tools_gets_them_in_the_chat_prompt(self):
+        msgs = [{"role": "user", "content": "Weather in Tokyo?"}]
+        s, t = self.qwen.post("/tokenize", {"messages": msgs, "tools": [WEATHER_TOOL]})
+        self.assertEqual(s, 200, t)
+        s, b = self.qwen.post("/v1/chat/completions", {"messages": msgs, "tools": [WEATHER_TOOL], "max_tokens": 4,
+                                                         "temperature": 0})
+        self.assertEqual(s, 200, b)
+        self.assertEqual(b["usage"]["prompt_tokens"], t["count"])  # exactly the template's rendering
+        s, b2 = self.qwen.post("/v1/chat/completions", {"messages": msgs, "tools": [WEATHER_TOOL], "max_tokens": 4,
+                                                          "temperature": 0, "tool_choice": "none"})
+        s, t2 = self.qwen.post("/tokenize", {"messages": msgs})
+        self.assertEqual(b2["usage"]["prompt_tokens"], t2["count"])  # "none": the model is not shown the tools
+
+    def test_template_without_tools_gets_them_in_the_system_message(self):
+        msgs = [{"role": "user", "content": "Please, what is the weather in Tokyo?"}]
+        s, b = self.zephyr.post("/v1/chat/completions", {"messages": msgs, "tools": [WEATHER_TOOL], "max_tokens": 6,
+                                                   "temperature": 0})
+        self.assertEqual(s, 200, b)
+        # The prompt is the model card's: the tools as JSON in a system message before the user's.
+        system = ("You are a helpful assistant with access to the following functions. You must use them if "
+                  "required -\n" + json.dumps([WEATHER_TOOL], indent=2) + "\n")
+        s, t = self.zephyr.post("/tokenize", {"messages": [{"role": "system", "content": system}] + msgs})
+        self.assertEqual(b["usage"]["prompt_tokens"], t["count"])
+        # Greedy: the answer is stablelm generate's on that prompt; random weights give text, not a call.
+        ref = generate_ids(t["tokens"], 6)
+        c = b["choices"][0]
+        self.assertEqual(c["message"]["content"], detokenize(ref[:-1] if ref[-1] == EOS else ref))
+        self.assertNotIn("tool_calls", c["message"])
+        self.assertIn(c["finish_reason"], ("stop", "length"))
+        # Streamed with tools: the same text (held back while it could still be a call).
+        c2 = self.zephyr.conn()
+        c2.request("POST", "/v1/chat/completions", body=json.dumps(
+            {"messages": msgs, "tools": [WEATHER_TOOL], "max_tokens": 6, "temperature": 0, "stream": True}),
+                   headers={"Content-Type": "application/json"})
+        chunks = [json.loads(e) for e in sse_events(c2.getresponse())[:-1]]
+        c2.close()
+        self.assertEqual("".join(ch["choices"][0]["delta"].get("content") or "" for ch in chunks),
+                         c["message"]["content"])
+
+    def test_tool_call_history_is_rendered_for_a_template_without_tools(self):
+        # The OpenAI client's second turn: the assistant's call (content null) and the tool's result.
+        msgs = [{"role": "user", "content": "Weather in Tokyo?"},
+                {"role": "assistant", "content": None, "tool_calls": [
+                    {"id": "call_1", "type": "function",
+                     "function": {"name": "get_current_weather", "arguments": "{\"location\": \"Tokyo\"}"}}]},
+                {"role": "tool", "tool_call_id": "call_1", "content": "22 C, sunny"}]
+        s, b = self.zephyr.post("/v1/chat/completions", {"messages": msgs, "tools": [WEATHER_TOOL], "max_tokens": 3})
+        self.assertEqual(s, 200, b)
+        # Arguments that are JSON text nested past the limit stay text (they are not walked).
+        deep = json.loads(json.dumps(msgs))
+        deep[1]["tool_calls"][0]["function"]["arguments"] = "[" * 150 + "]" * 150
+        s, b = self.zephyr.post("/v1/chat/completions", {"messages": deep, "tools": [WEATHER_TOOL], "max_tokens": 1})
+        self.assertEqual(s, 200, b)
+        # Without tools in use the template gets content null and fails like jinja2 would: a 400.
+        s, b = self.zephyr.post("/v1/chat/completions", {"messages": msgs, "max_tokens": 3})
+        self.assertEqual(s, 400, b)
+
+    def test_tool_request_errors(self):
+        msgs = [{"role": "user", "content": "x"}]
+        for body, param in [({"tools": [WEATHER_TOOL], "tool_choice": "required"}, "tool_choice"),
+                            ({"tools": [WEATHER_TOOL], "tool_choice": {"type": "function",
+                                                                       "function": {"name": "get_current_weather"}}},
+                             "tool_choice"),
+                            ({"tools": [WEATHER_TOOL], "tool_choice": 3}, "tool_choice"),
+                            ({"tools": [{"type": "function"}]}, "tools"),
+                            ({"tools": [{"type": "retrieval", "function": {"name": "f"}}]}, "tools"),
+                            ({"tools": ["f"]}, "tools")]:
+            s, b = self.zephyr.post("/v1/chat/completions", dict(messages=msgs, max_tokens=2, **body))
+            self.assertEqual(s, 400, body)
+            self.assertEqual(b["error"]["param"], param, body)
 
 
 if __name__ == "__main__":
