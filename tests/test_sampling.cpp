@@ -273,6 +273,60 @@ TEST(Pipeline, RepetitionPenaltyAppliesBeforeWarpersAndInGreedy) {
   EXPECT_EQ(p.choose(std::vector<float>{1.0f, 2.0f, 3.0f}), 0);
 }
 
+TEST(Pipeline, PresenceAndFrequencyPenalizeGeneratedTokensOnly) {
+  // OpenAI's definition: logit - frequency * count - presence for every generated token; the
+  // prompt's tokens are not penalized.
+  GenerationConfig g;
+  g.presence_penalty = 0.5f;
+  g.frequency_penalty = 0.25f;
+  const std::vector<int32_t> prompt = {0, 0, 3};
+  LogitsPipeline p(g, 5, prompt, 0);
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(-4.0f, 4.0f);
+  const std::vector<int32_t> generated = {1, 2, 1, 1, 0};
+  std::vector<int> count(5, 0);
+  for (int32_t id : generated) {
+    std::vector<float> logits(5);
+    for (auto& x : logits) x = u(rng);
+    (void)p.choose(logits);
+    for (size_t i = 0; i < 5; ++i) {
+      const float want = count[i] ? (logits[i] - 0.25f * static_cast<float>(count[i])) - 0.5f : logits[i];
+      EXPECT_EQ(p.processed_scores()[i], want) << i;
+    }
+    p.push(id);
+    ++count[static_cast<size_t>(id)];
+  }
+  // Negative values reward repetition instead.
+  g.presence_penalty = -2.0f;
+  g.frequency_penalty = 0.0f;
+  LogitsPipeline q(g, 3, std::vector<int32_t>{}, 0);
+  q.push(2);
+  EXPECT_EQ(q.choose(std::vector<float>{1.0f, 2.5f, 1.0f}), 2);  // 1 + 2 > 2.5
+}
+
+TEST(Pipeline, LogitBiasComesFirstAndAppliesInGreedy) {
+  GenerationConfig g;
+  g.logit_bias = {{0, 100.0f}, {2, -100.0f}};
+  g.repetition_penalty = 2.0f;
+  const std::vector<int32_t> prompt = {0};
+  LogitsPipeline p(g, 3, prompt, 0);
+  // id 0: (1 + 100) / 2 (the bias before the repetition penalty); id 2: 9 - 100.
+  EXPECT_EQ(p.choose(std::vector<float>{1.0f, 3.0f, 9.0f}), 0);
+  EXPECT_EQ(p.processed_scores()[0], (1.0f + 100.0f) / 2.0f);
+  EXPECT_EQ(p.processed_scores()[2], 9.0f - 100.0f);
+  // Ids outside the vocabulary and biases out of range are errors, not silent no-ops.
+  g.logit_bias = {{3, 1.0f}};
+  EXPECT_THROW(LogitsPipeline(g, 3, prompt, 0), Error);
+  g.logit_bias = {{1, 101.0f}};
+  EXPECT_THROW(g.validate(), Error);
+  g.logit_bias = {};
+  g.presence_penalty = 2.5f;
+  EXPECT_THROW(g.validate(), Error);
+  g.presence_penalty = 0.0f;
+  g.frequency_penalty = std::nanf("");
+  EXPECT_THROW(g.validate(), Error);
+}
+
 TEST(Pipeline, MinNewTokensSuppressesEosUntilReached) {
   GenerationConfig g;
   g.eos_token_ids = {0, 2};

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "stablelm/config.h"
@@ -21,6 +22,14 @@ struct GenerationConfig {
   std::optional<double> min_p;
   double typical_p = 1.0;  // 1 = off
   float repetition_penalty = 1.0f;
+  // OpenAI's penalties (not transformers'; the server's `presence_penalty` / `frequency_penalty`):
+  // each token already generated (the prompt does not count) has its logit lowered by
+  // frequency_penalty x its count + presence_penalty. In [-2, 2]; 0 = off.
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
+  // OpenAI's `logit_bias`: added to these tokens' logits before any other processing. Bias in
+  // [-100, 100]; ids must be in the vocabulary (checked against it by the pipeline).
+  std::vector<std::pair<int32_t, float>> logit_bias;
   int no_repeat_ngram_size = 0;
   std::optional<int64_t> max_new_tokens;  // wins over max_length when set
   int64_t max_length = 20;                // prompt + new tokens

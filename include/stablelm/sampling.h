@@ -2,8 +2,11 @@
 // Next-token selection with transformers' semantics (generation/logits_process.py and the order in
 // which GenerationMixin._get_logits_processor builds the list), for one sequence (batch 1):
 //
-//   processors (greedy and sampling): repetition_penalty -> no_repeat_ngram_size -> min_length
+//   processors (greedy and sampling): [logit_bias] -> repetition_penalty -> [presence/frequency]
+//                                     -> no_repeat_ngram_size -> min_length
 //                                     -> min_new_tokens (eos suppressed while too short)
+//   (the bracketed ones are OpenAI's, not transformers'; placed where vLLM applies them: the bias
+//   first, the two penalties right after the repetition penalty)
 //   warpers (sampling only):          temperature -> top_k -> top_p -> min_p -> typical_p
 //   then softmax and one multinomial draw from a seeded PRNG; greedy = argmax of the processed scores.
 //
@@ -15,6 +18,7 @@
 #include <limits>
 #include <random>
 #include <span>
+#include <utility>
 #include <vector>
 
 namespace stablelm {
@@ -30,6 +34,11 @@ inline constexpr float kFiltered = -std::numeric_limits<float>::infinity();
 // RepetitionPenaltyLogitsProcessor: each distinct id of `seen` (prompt + generated) once:
 // score < 0 ? score * penalty : score / penalty.
 void apply_repetition_penalty(std::span<float> scores, std::span<const int32_t> seen_distinct, float penalty);
+
+// OpenAI's presence / frequency penalties: each id of `generated_distinct` (the distinct generated
+// ids) loses frequency * counts[id] + presence. `counts` is vocabulary-sized.
+void apply_presence_frequency(std::span<float> scores, std::span<const int32_t> generated_distinct,
+                              std::span<const int32_t> counts, float presence, float frequency);
 
 // NoRepeatNGramLogitsProcessor: bans every token that would complete an n-gram already present in
 // `tokens` (prompt + generated). Nothing is banned while tokens.size() + 1 < n.
@@ -131,7 +140,8 @@ class LogitsPipeline {
 
  private:
   bool do_sample_;
-  float temperature_, repetition_penalty_;
+  float temperature_, repetition_penalty_, presence_penalty_, frequency_penalty_;
+  std::vector<std::pair<int32_t, float>> logit_bias_;
   double top_p_, min_p_, typical_p_;
   int top_k_;
   bool use_min_p_;
@@ -143,6 +153,8 @@ class LogitsPipeline {
   std::vector<int32_t> history_;
   std::vector<uint8_t> seen_;           // vocab-sized: id appears in history_
   std::vector<int32_t> seen_distinct_;  // ids with seen_ set, in first-seen order
+  std::vector<int32_t> gen_count_;       // vocab-sized: times each id was generated (penalties only)
+  std::vector<int32_t> gen_distinct_;    // ids with gen_count_ > 0, in first-generated order
   std::vector<float> scores_;
   Candidates cand_;
   Rng rng_;

@@ -138,6 +138,14 @@ void GenerationConfig::validate() const {
   if (!(typical_p > 0.0 && typical_p <= 1.0)) fail("typical_p=" + num(typical_p) + ": must be in (0, 1] (1 = off)");
   if (!(repetition_penalty > 0.0f) || !std::isfinite(repetition_penalty))
     fail("repetition_penalty=" + num(repetition_penalty) + ": must be > 0 (1 = off)");
+  for (auto [name, v] : {std::pair<const char*, float>{"presence_penalty", presence_penalty},
+                         std::pair<const char*, float>{"frequency_penalty", frequency_penalty}})
+    if (!(v >= -2.0f && v <= 2.0f)) fail(std::string(name) + "=" + num(v) + ": must be in [-2, 2] (0 = off)");
+  for (const auto& [id, bias] : logit_bias) {
+    if (id < 0) fail("logit_bias: token id " + std::to_string(id) + " is negative");
+    if (!(bias >= -100.0f && bias <= 100.0f))
+      fail("logit_bias: the bias of token " + std::to_string(id) + " is " + num(bias) + ": must be in [-100, 100]");
+  }
   if (no_repeat_ngram_size < 0)
     fail("no_repeat_ngram_size=" + std::to_string(no_repeat_ngram_size) + ": must be >= 0 (0 = off)");
   if (max_new_tokens && *max_new_tokens < 1)

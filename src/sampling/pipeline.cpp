@@ -14,6 +14,9 @@ LogitsPipeline::LogitsPipeline(const GenerationConfig& cfg, int64_t vocab_size, 
     : do_sample_(cfg.sampling()),
       temperature_(cfg.temperature),
       repetition_penalty_(cfg.repetition_penalty),
+      presence_penalty_(cfg.presence_penalty),
+      frequency_penalty_(cfg.frequency_penalty),
+      logit_bias_(cfg.logit_bias),
       top_p_(cfg.top_p),
       min_p_(cfg.min_p.value_or(0.0)),
       typical_p_(cfg.typical_p),
@@ -30,6 +33,11 @@ LogitsPipeline::LogitsPipeline(const GenerationConfig& cfg, int64_t vocab_size, 
   history_.reserve(prompt.size() + 4096);
   seen_distinct_.reserve(std::min<size_t>(v, prompt.size() + 4096));
   seen_.assign(v, 0);
+  for (const auto& [id, bias] : logit_bias_)
+    if (id < 0 || id >= vocab_size)
+      throw Error("generation: logit_bias names token " + std::to_string(id) + ", outside the vocabulary [0, " +
+                  std::to_string(vocab_size) + ")");
+  if (presence_penalty_ != 0.0f || frequency_penalty_ != 0.0f) gen_count_.assign(v, 0);
   scores_.resize(v);
   cand_.reserve(v);
   for (int32_t id : prompt) push(id);
@@ -41,6 +49,9 @@ void LogitsPipeline::push(int32_t id) {
     seen_[static_cast<size_t>(id)] = 1;
     seen_distinct_.push_back(id);
   }
+  // Generated (not prompt) ids, for OpenAI's penalties.
+  if (!gen_count_.empty() && generated() > 0 && id >= 0 && static_cast<size_t>(id) < gen_count_.size())
+    if (gen_count_[static_cast<size_t>(id)]++ == 0) gen_distinct_.push_back(id);
 }
 
 int32_t LogitsPipeline::choose(std::span<const float> logits) {
@@ -50,8 +61,10 @@ int32_t LogitsPipeline::choose(std::span<const float> logits) {
   std::copy(logits.begin(), logits.end(), scores_.begin());
   std::span<float> s(scores_);
 
-  // Processors, in transformers' order.
+  // Processors, in transformers' order (OpenAI's where vLLM puts them).
+  for (const auto& [id, bias] : logit_bias_) s[static_cast<size_t>(id)] += bias;
   if (repetition_penalty_ != 1.0f) apply_repetition_penalty(s, seen_distinct_, repetition_penalty_);
+  if (!gen_count_.empty()) apply_presence_frequency(s, gen_distinct_, gen_count_, presence_penalty_, frequency_penalty_);
   if (no_repeat_ngram_size_ > 0) apply_no_repeat_ngram(s, history_, no_repeat_ngram_size_);
   if (min_length_ > 0 && static_cast<int64_t>(history_.size()) < min_length_) suppress_ids(s, eos_);
   if (min_new_tokens_ > 0 && generated() < min_new_tokens_) suppress_ids(s, eos_);

@@ -15,6 +15,18 @@ void apply_repetition_penalty(std::span<float> scores, std::span<const int32_t> 
   }
 }
 
+void apply_presence_frequency(std::span<float> scores, std::span<const int32_t> generated_distinct,
+                              std::span<const int32_t> counts, float presence, float frequency) {
+  const auto vocab = static_cast<int64_t>(scores.size());
+  for (int32_t id : generated_distinct) {
+    if (id < 0 || id >= vocab || static_cast<size_t>(id) >= counts.size()) continue;
+    const auto i = static_cast<size_t>(id);
+    // Two float subtractions, as vLLM does them.
+    scores[i] -= frequency * static_cast<float>(counts[i]);
+    scores[i] -= presence;
+  }
+}
+
 void apply_no_repeat_ngram(std::span<float> scores, std::span<const int32_t> tokens, int n) {
   if (n <= 0) return;
   const size_t len = tokens.size();

@@ -724,6 +724,7 @@ int serve(const std::filesystem::path& model_dir, const LoadOptions& load, const
     st.model = Model::load(model_dir, load);
     st.tok = Tokenizer::from_dir(model_dir);
     st.defaults = GenerationConfig::for_model(model_dir, st.model->config());
+    st.limits.vocab_size = st.model->config().vocab_size;  // before ready: handlers read it after
     st.chat_cfg = chat::ChatTemplateConfig::load(model_dir);
     st.ctx = opts.ctx_size > 0 ? opts.ctx_size : st.model->config().max_position_embeddings;
     if (st.ctx > st.model->config().max_position_embeddings)

@@ -87,6 +87,27 @@ SamplingFields get_sampling(const json& body, const Limits& limits, const char* 
   s.min_p = get_number(body, "min_p", 0.0, 0.0, 1.0);
   s.repetition_penalty = static_cast<float>(get_number(body, "repetition_penalty", 1.0, 0.0, 100.0));
   if (s.repetition_penalty <= 0.0f) throw bad_field("repetition_penalty", "'repetition_penalty' must be > 0");
+  s.presence_penalty = static_cast<float>(get_number(body, "presence_penalty", 0.0, -2.0, 2.0));
+  s.frequency_penalty = static_cast<float>(get_number(body, "frequency_penalty", 0.0, -2.0, 2.0));
+  if (const json* lb = field(body, "logit_bias")) {
+    if (!lb->is_object()) throw bad_field("logit_bias", "'logit_bias' must be an object of {\"token id\": bias}");
+    if (lb->size() > 1024) throw bad_field("logit_bias", "'logit_bias' takes at most 1024 tokens");
+    for (const auto& [key, bias] : lb->items()) {
+      // The key is a token id written as a decimal string (JSON keys are strings).
+      const bool digits = !key.empty() && key.size() <= 9 &&
+                          std::all_of(key.begin(), key.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+      const int64_t id = digits ? std::stoll(key) : -1;
+      if (!digits || (limits.vocab_size > 0 && id >= limits.vocab_size))
+        throw bad_field("logit_bias", "'logit_bias' key \"" + io::text_excerpt(key, 40) +
+                                          "\" is not a token id of the vocabulary [0, " +
+                                          std::to_string(limits.vocab_size) + ")");
+      if (!bias.is_number() || !(bias.get<double>() >= -100.0 && bias.get<double>() <= 100.0))
+        throw bad_field("logit_bias", "'logit_bias' values must be numbers in [-100, 100]");
+      const auto id32 = static_cast<int32_t>(id);
+      std::erase_if(s.logit_bias, [id32](const auto& e) { return e.first == id32; });  // "7" and "07": the last wins
+      s.logit_bias.emplace_back(id32, static_cast<float>(bias.get<double>()));
+    }
+  }
   if (const json* v = field(body, "seed")) {
     if (!v->is_number_integer()) throw bad_field("seed", "'seed' must be an integer");
     s.seed = v->is_number_unsigned() ? v->get<uint64_t>() : static_cast<uint64_t>(v->get<int64_t>());
@@ -181,6 +202,8 @@ CompletionRequest parse_completion_request(const json& body, const Tokenizer& to
   for (const auto& ids : r.prompts)
     if (ids.empty()) throw bad_field("prompt", "a prompt has no tokens");
   r.sampling = get_sampling(body, limits, "max_tokens");
+  if (field(body, "suffix"))  // insertion needs a fill-in-the-middle model; refused, not ignored
+    throw bad_field("suffix", "'suffix' is not supported");
   if (!r.sampling.max_tokens) r.sampling.max_tokens = 16;  // OpenAI's legacy default
   r.best_of = static_cast<int>(get_int(body, "best_of", 1, limits.max_n).value_or(r.sampling.n));
   if (r.best_of < r.sampling.n) throw bad_field("best_of", "'best_of' must be >= 'n'");
@@ -222,7 +245,7 @@ ChatRequest parse_chat_request(const json& body, const Limits& limits) {
     if (c->is_string() && (*c == "auto" || *c == "none")) {
       r.tool_choice = c->get<std::string>();
     } else if (*c == "required" || c->is_object()) {
-      throw bad_field("tool_choice", "'tool_choice' " + c->dump() +
+      throw bad_field("tool_choice", std::string("'tool_choice' ") + (c->is_object() ? "naming a function" : "\"required\"") +
                                          " is not supported: only \"auto\" and \"none\" (the server does not "
                                          "constrain generation to a function's schema)");
     } else {
@@ -233,6 +256,12 @@ ChatRequest parse_chat_request(const json& body, const Limits& limits) {
   if (!r.sampling.max_tokens) r.sampling.max_tokens = get_int(body, "max_tokens", 1, std::numeric_limits<int32_t>::max());
   if (r.sampling.max_tokens && *r.sampling.max_tokens < 1)
     throw bad_field("max_completion_tokens", "'max_completion_tokens' must be at least 1");
+  if (const json* rf = field(body, "response_format")) {
+    // JSON mode needs generation constrained to a grammar: refused rather than silently ignored.
+    if (!rf->is_object() || rf->value("type", json()) != "text")
+      throw bad_field("response_format", "'response_format' other than {\"type\": \"text\"} is not supported "
+                                         "(the server does not constrain generation to JSON)");
+  }
   r.logprobs = get_bool(body, "logprobs", false);
   r.top_logprobs = static_cast<int>(get_int(body, "top_logprobs", 0, limits.max_logprobs).value_or(0));
   if (field(body, "top_logprobs") && !r.logprobs)
@@ -281,6 +310,9 @@ GenerationConfig make_generation_config(const SamplingFields& s, const Generatio
   c.top_p = s.top_p;
   if (s.min_p > 0.0) c.min_p = s.min_p;
   c.repetition_penalty = s.repetition_penalty;
+  c.presence_penalty = s.presence_penalty;
+  c.frequency_penalty = s.frequency_penalty;
+  c.logit_bias = s.logit_bias;
   c.max_new_tokens = max_new_tokens;
   c.stop_strings = s.stop;
   try {

@@ -23,15 +23,21 @@ namespace stablelm::server {
 struct Limits {
   int max_n = 16;
   int max_logprobs = 20;
+  int64_t vocab_size = 0;  // logit_bias ids must be below it (0: not checked)
 };
 
 // The sampling fields both endpoints share (OpenAI's, plus vLLM's top_k / min_p / repetition_penalty).
+// Penalties and logit_bias work as in vLLM (src/sampling: the bias first, the penalties over the
+// generated tokens only).
 struct SamplingFields {
   float temperature = 1.0f;
   double top_p = 1.0;
   int top_k = 0;  // 0 or -1 = off
   double min_p = 0.0;
   float repetition_penalty = 1.0f;
+  float presence_penalty = 0.0f;   // OpenAI's, in [-2, 2]
+  float frequency_penalty = 0.0f;  // OpenAI's, in [-2, 2]
+  std::vector<std::pair<int32_t, float>> logit_bias;  // OpenAI's {"token id": bias in [-100, 100]}
   std::optional<uint64_t> seed;
   std::vector<std::string> stop;
   std::optional<int64_t> max_tokens;

@@ -181,6 +181,23 @@ class Sampling(unittest.TestCase):
         status, out = SRV.post("/v1/completions", {"prompt": ["a", "b"], "max_tokens": 2, "n": 2})
         self.assertEqual([c["index"] for c in out["choices"]], [0, 1, 2, 3])
 
+    def test_logit_bias_and_penalties(self):
+        x = tokenize(" x")[-1]
+        status, out = SRV.post("/v1/completions", {"prompt": "Hello", "max_tokens": 4, "temperature": 0,
+                                                   "logit_bias": {str(x): 100}})
+        self.assertEqual(status, 200, out)
+        self.assertEqual(out["choices"][0]["text"], detokenize([x] * 4))  # greedy, and the bias dominates
+        status, out = SRV.post("/v1/completions", {"prompt": "Hello", "max_tokens": 4, "temperature": 0,
+                                                   "presence_penalty": 2, "frequency_penalty": -2})
+        self.assertEqual(status, 200, out)
+        for body, param in [({"logit_bias": {"999999999": 1}}, "logit_bias"), ({"logit_bias": {"x": 1}}, "logit_bias"),
+                            ({"logit_bias": {"5": 101}}, "logit_bias"), ({"logit_bias": [1]}, "logit_bias"),
+                            ({"presence_penalty": 2.5}, "presence_penalty"), ({"frequency_penalty": "1"}, "frequency_penalty"),
+                            ({"suffix": "end"}, "suffix")]:
+            status, out = SRV.post("/v1/completions", dict(prompt="Hello", max_tokens=2, **body))
+            self.assertEqual(status, 400, body)
+            self.assertEqual(out["error"]["param"], param, body)
+
     def test_alone_vs_16_concurrent_bitwise(self):
         target = {"prompt": "The quick brown fox", "max_tokens": 40, "temperature": 0, "logprobs": 3}
         status, alone = SRV.post("/v1/completions", target)
@@ -655,7 +672,9 @@ class ToolCalling(unittest.TestCase):
                             ({"tools": [WEATHER_TOOL], "tool_choice": 3}, "tool_choice"),
                             ({"tools": [{"type": "function"}]}, "tools"),
                             ({"tools": [{"type": "retrieval", "function": {"name": "f"}}]}, "tools"),
-                            ({"tools": ["f"]}, "tools")]:
+                            ({"tools": ["f"]}, "tools"),
+                            ({"response_format": {"type": "json_object"}}, "response_format"),
+                            ({"response_format": "json"}, "response_format")]:
             s, b = self.zephyr.post("/v1/chat/completions", dict(messages=msgs, max_tokens=2, **body))
             self.assertEqual(s, 400, body)
             self.assertEqual(b["error"]["param"], param, body)
