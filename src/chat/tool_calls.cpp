@@ -1,6 +1,6 @@
 #include "stablelm/tool_calls.h"
 
-#include <regex>
+#include <cctype>
 
 #include "chat/value.h"
 #include "io/json.h"
@@ -81,8 +81,14 @@ std::optional<std::vector<ToolCall>> calls_from_json(std::string_view text) {
 }  // namespace
 
 bool template_reads_tools(std::string_view source) {
-  static const std::regex word(R"(\btools\b)");
-  return std::regex_search(source.begin(), source.end(), word);
+  // The name as a whole identifier (not my_tools, toolset).
+  const auto ident = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+  constexpr std::string_view name = "tools";
+  for (size_t at = source.find(name); at != std::string_view::npos; at = source.find(name, at + 1)) {
+    const size_t end = at + name.size();
+    if ((at == 0 || !ident(source[at - 1])) && (end == source.size() || !ident(source[end]))) return true;
+  }
+  return false;
 }
 
 ordered_json messages_with_tool_prompt(const ordered_json& messages, const ordered_json& tools) {
