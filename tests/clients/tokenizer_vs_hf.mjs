@@ -4,7 +4,8 @@
 // equal. The text mixes what byte-level BPE with Arcade100k's pre-tokenizer regex and NFC finds
 // hard: contractions in any case, whitespace runs and line breaks of every kind, digits (Unicode
 // ones too), combining marks and NFC compositions, scripts without spaces, emoji sequences,
-// zero-width and control characters, special-token text and fragments of it.
+// zero-width and control characters, special-token text and fragments of it. Then random id lists
+// are decoded by both (`stablelm detokenize`, with and without --skip-special).
 //   node tokenizer_vs_hf.mjs STABLELM_CLI TOKENIZER_DIR [COUNT] [SEED] [--tiktoken]
 // With --tiktoken ours loads TOKENIZER_DIR's arcade100k.tiktoken alone (copied to a temporary
 // directory with tokenizer_config.json), HF the tokenizer.json beside it: the two file formats
@@ -62,7 +63,7 @@ if (mode === "--tiktoken") {
   for (const f of ["arcade100k.tiktoken", "tokenizer_config.json"]) fs.copyFileSync(path.join(dir, f), path.join(ours, f));
 }
 const run = spawnSync(cli, ["tokenize", "--model", ours, "--jsonl"], { input, maxBuffer: 1 << 28 });
-if (ours !== dir) fs.rmSync(ours, { recursive: true });
+process.on("exit", () => { if (ours !== dir) fs.rmSync(ours, { recursive: true }); });
 assert.equal(run.status, 0, String(run.stderr));
 const got = String(run.stdout).trimEnd().split("\n").map((l) => JSON.parse(l).ids);
 assert.equal(got.length, texts.length);
@@ -73,4 +74,24 @@ for (let i = 0; i < texts.length; ++i) {
   }
 }
 assert.equal(bad, 0, `${bad} of ${texts.length} strings encode differently`);
-console.log(`tokenizer vs HF tokenizers: ${texts.length} strings, all equal (${path.basename(dir)}${mode ? " " + mode : ""})`);
+
+// Decoding: random id lists (single bytes that make invalid UTF-8, whole tokens, special tokens),
+// with and without skipping specials, through `stablelm detokenize`: the same text.
+let decoded = 0;
+for (let i = 0; i < 40; ++i) {
+  const ids = [];
+  const len = 1 + Math.floor(rnd() * 12);
+  for (let k = 0; k < len; ++k) {
+    const r = rnd();
+    ids.push(r < 0.5 ? Math.floor(rnd() * 356) : r < 0.8 ? Math.floor(rnd() * 100256) : 100257 + Math.floor(rnd() * 32));
+  }
+  for (const skip of [false, true]) {
+    const wantText = await hf.decode(ids, skip);
+    const d = spawnSync(cli, ["detokenize", "--model", ours, "--ids", ids.join(","), ...(skip ? ["--skip-special"] : [])]);
+    assert.equal(d.status, 0, String(d.stderr));
+    assert.equal(String(d.stdout), wantText, `decode ${JSON.stringify(ids)} skip_special=${skip}`);
+    ++decoded;
+  }
+}
+console.log(`tokenizer vs HF tokenizers: ${texts.length} strings encoded and ${decoded} id lists decoded, all equal ` +
+            `(${path.basename(dir)}${mode ? " " + mode : ""})`);
