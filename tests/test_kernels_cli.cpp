@@ -29,7 +29,7 @@ TEST(BenchCli, JsonSmokeRun) {
   for (std::string line; std::getline(lines, line);) {
     const auto j = nlohmann::json::parse(line);
     for (const char* key : {"weights", "threads", "n_prompt", "n_gen", "depth", "prefill_tok_s", "decode_tok_s",
-                            "weight_bytes", "load_s", "peak_rss_bytes", "isa", "decode_reads"})
+                            "weight_bytes", "load_s", "peak_rss_bytes", "isa", "decode_reads", "medium_dot"})
       EXPECT_TRUE(j.contains(key)) << key << " in " << line;
     EXPECT_EQ(j["threads"], 2);
     EXPECT_EQ(j["n_prompt"], 8);

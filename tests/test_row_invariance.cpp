@@ -4,7 +4,12 @@
 // whether the Session is fed the prompt whole or in chunks.
 #include <gtest/gtest.h>
 
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <random>
 #include <memory>
 #include <span>
 #include <string>
@@ -267,3 +272,64 @@ TEST_P(SessionRowInvariance, ChunkedPromptGivesTheSameLastLogits) {
 INSTANTIATE_TEST_SUITE_P(Levels, SessionRowInvariance, ::testing::ValuesIn(levels()), isa_name);
 
 }  // namespace
+
+// Matmul precision "medium" prefill has two kernels for one arithmetic: vdpbf16ps, and the same
+// pairs written as two fp32 FMAs (odd element first) under DAZ + FTZ, which Intel CPUs run faster
+// (simd::medium_dot_fma). Their results must be bitwise equal, with values over a wide exponent
+// range including bf16 denormals (inputs read as zero, results flushed), at every register-tile
+// remainder and K tail, alone and threaded; and decode (always vdpbf16ps) must equal the batched
+// rows either way.
+TEST(MediumDot, FmaFormIsBitwiseVdpbf16ps) {
+  const auto isas = k::supported_isas();
+  if (std::find(isas.begin(), isas.end(), "avx512") == isas.end())
+    GTEST_SKIP() << "this CPU has no AVX-512 BF16 (vdpbf16ps): the medium kernels do not run here";
+  const std::string saved_isa = k::active_isa();
+  k::set_isa("avx512");
+  const bool saved_fma = stablelm::kernels::simd::medium_dot_fma();
+  std::mt19937 rng(77);
+  std::uniform_int_distribution<int> expo(-140, 20);
+  auto wide = [&](size_t count, float scale) {
+    std::vector<float> v = randn(count, static_cast<uint32_t>(rng()), scale);
+    for (auto& x : v) x = std::ldexp(x, rng() % 4 == 0 ? expo(rng) : 0);  // a quarter far from 1, some denormal
+    return v;
+  };
+  ThreadPool pool(3);
+  struct Shape {
+    int64_t rows, cols;
+  };
+  for (const Shape s : {Shape{5, 31}, Shape{13, 64}, Shape{37, 200}, Shape{9, 1031}}) {
+    auto wf = wide(static_cast<size_t>(s.rows * s.cols), 1.0f);
+    for (int64_t c = 0; c < s.cols; ++c) {
+      wf[static_cast<size_t>(c)] = std::ldexp(wf[static_cast<size_t>(c)], -133);  // row 0: denormal weights (DAZ)
+      wf[static_cast<size_t>(s.cols + c)] = std::ldexp(wf[static_cast<size_t>(s.cols + c)], -100);  // row 1: tiny
+    }
+    const k::Weight src{k::WType::F32, s.rows, s.cols, wf.data(), wf.size() * 4};
+    k::OwnedWeight ow = k::convert_weight(src, k::WType::BF16, nullptr);
+    ow.view.bf16_acts = true;
+    const auto bias = randn(static_cast<size_t>(s.rows), 5);
+    for (int64_t n : {2, 3, 5, 6, 7, 12, 13, 40}) {
+      auto x = wide(static_cast<size_t>(n * s.cols), 3.0f);
+      for (int64_t c = 0; c < s.cols; ++c)  // token 0 x row 1: denormal products and sums (FTZ)
+        x[static_cast<size_t>(c)] = std::ldexp(x[static_cast<size_t>(c)], -30);
+      std::vector<float> dp(static_cast<size_t>(n * s.rows)), fma(dp.size()), one(static_cast<size_t>(s.rows));
+      for (const float* b : {bias.data(), static_cast<const float*>(nullptr)}) {  // a bias would hide denormals
+        k::set_medium_dot("dpbf16");
+        k::linear(ow.view, b, x.data(), n, dp.data(), nullptr);
+        for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+          k::set_medium_dot("fma");
+          k::linear(ow.view, b, x.data(), n, fma.data(), p);
+          expect_same_bits(fma.data(), dp.data(), n * s.rows,
+                           "rows=" + std::to_string(s.rows) + " cols=" + std::to_string(s.cols) +
+                               " n=" + std::to_string(n) + (b ? "" : " no bias"));
+          k::linear(ow.view, b, x.data() + (n - 1) * s.cols, 1, one.data(), p);  // decode
+          expect_same_bits(one.data(), dp.data() + (n - 1) * s.rows, s.rows, "decode, n=" + std::to_string(n));
+        }
+      }
+      if (HasFailure()) break;
+    }
+  }
+  EXPECT_EQ(_mm_getcsr() & 0x8040u, 0u) << "the FMA form must restore DAZ/FTZ";
+  k::set_medium_dot(saved_fma ? "fma" : "dpbf16");
+  k::set_isa(saved_isa.c_str());
+  EXPECT_THROW(k::set_medium_dot("amx"), stablelm::Error);
+}

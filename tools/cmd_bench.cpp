@@ -147,7 +147,7 @@ void run_parallel(const Options& o, const Model& model, KVFormat kv, int64_t N, 
                      {"weight_bytes", model.weight_bytes()}, {"load_s", load_s}, {"peak_rss_bytes", rss},
                      {"reps", o.reps},           {"kv", o.kv},                {"matmul_precision", o.matmul},
                      {"huge_pages", o.huge_pages}, {"isa", kernels::active_isa()},
-                     {"decode_reads", kernels::decode_read_pattern()}};
+                     {"decode_reads", kernels::decode_read_pattern()}, {"medium_dot", kernels::medium_dot_kernel()}};
     std::printf("%s\n", j.dump().c_str());
   } else {
     auto row = [&](const std::string& test, const Stat& st) {
@@ -184,7 +184,8 @@ int run(const Options& o) {
   const KVFormat kv = kvopt.kv_format();
 
   if (!o.json) {
-    std::printf("kernels: %s; decode reads %s per thread\n\n", kernels::active_isa(), kernels::decode_read_pattern());
+    std::printf("kernels: %s; decode reads %s per thread; medium prefill multiplies with %s\n\n", kernels::active_isa(),
+                kernels::decode_read_pattern(), kernels::medium_dot_kernel());
     std::printf("| weights | threads | test | tok/s (median) | min .. max | weight MB/token | load s | peak RSS MB |\n");
     std::printf("|---|---|---|---|---|---|---|---|\n");
   }
@@ -262,7 +263,7 @@ int run(const Options& o) {
                            {"matmul_precision", o.matmul},
                            {"huge_pages", o.huge_pages},
                            {"isa", kernels::active_isa()},
-                           {"decode_reads", kernels::decode_read_pattern()}};
+                           {"decode_reads", kernels::decode_read_pattern()}, {"medium_dot", kernels::medium_dot_kernel()}};
           std::printf("%s\n", j.dump().c_str());
         } else {
           const std::string at = depth ? " @ d" + std::to_string(depth) : "";

@@ -139,6 +139,14 @@ const char* decode_read_pattern();
 // Throws stablelm::Error for other counts.
 void set_decode_streams(int streams);
 
+// How matmul precision "medium" prefill multiplies on this CPU: "vdpbf16ps" (AMD), or "fp32 FMA"
+// (Intel: the same arithmetic, bitwise, at the FMA rate; simd::medium_dot_fma). Reported by
+// `stablelm bench`; STABLELM_MEDIUM_DOT=fma|dpbf16 forces one.
+const char* medium_dot_kernel();
+// Forces "fma" or "dpbf16" at run time (tests and benchmarks; not thread-safe against kernel
+// calls). Throws stablelm::Error for other names.
+void set_medium_dot(const char* name);
+
 // Switches the dispatcher to ISA level `name` ("scalar", "avx2", "avx512") at run time, for
 // tests and benchmarks that compare levels in one process. Throws stablelm::Error when the name
 // is unknown or this CPU lacks the level. Not thread-safe against concurrent kernel calls.

@@ -183,6 +183,32 @@ void set_decode_streams(int streams) {
 
 const char* decode_read_pattern() { return simd::decode_stream_count() == 1 ? "1 stream" : "4 streams"; }
 
+namespace {
+bool pick_medium_dot_fma() {
+  if (const char* env = std::getenv("STABLELM_MEDIUM_DOT"); env && *env) {
+    if (std::strcmp(env, "fma") == 0) return true;
+    if (std::strcmp(env, "dpbf16") == 0) return false;  // anything else: the CPU's default
+  }
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  return __builtin_cpu_is("intel");
+#else
+  return false;
+#endif
+}
+std::atomic<bool> g_medium_dot_fma{pick_medium_dot_fma()};
+}  // namespace
+
+bool simd::medium_dot_fma() { return g_medium_dot_fma.load(std::memory_order_relaxed); }
+
+const char* medium_dot_kernel() { return simd::medium_dot_fma() ? "fp32 FMA" : "vdpbf16ps"; }
+
+void set_medium_dot(const char* name) {
+  if (std::strcmp(name, "fma") == 0) g_medium_dot_fma.store(true);
+  else if (std::strcmp(name, "dpbf16") == 0) g_medium_dot_fma.store(false);
+  else throw Error(std::string("medium dot must be fma or dpbf16, not '") + name + "'");
+}
+
 void set_isa(const char* name) {
   Level l;
   if (!parse_level(name, &l)) throw Error(std::string("unknown ISA level '") + name + "' (expected scalar, avx2 or avx512)");

@@ -8,6 +8,14 @@
 //   (zeros past K), then _mm512_reduce_add_ps, then + bias[r].
 // The weights are read in place (already bf16 pairs); the activations are packed once per call
 // as token tiles [K / 32][kTileToks][32] (pack_acts_bf16).
+//
+// Where vdpbf16ps is slow (Intel's Sapphire/Emerald Rapids run it at about half the fp32 FMA
+// rate) prefill uses dot_tile_fma instead: the same lanes, pairs and order, each vdpbf16ps
+// replaced by what it computes -- two fp32 FMAs, the odd element of the pair first, with
+// denormal inputs read as zero and denormal results flushed (MXCSR DAZ + FTZ around the FMAs), as
+// Intel's definition of the instruction says (and Zen 4 does: 4.8M lanes of denormal-heavy
+// random input gave the same bits; vdpbf16ps ignores MXCSR). Bitwise the same results (tested against
+// vdpbf16ps at every shape), so the choice is invisible but for speed (simd::medium_dot_fma()).
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
@@ -61,11 +69,54 @@ void dot_tile(const uint16_t* w, int64_t K, const uint16_t* xp, int64_t tw, floa
     }
 }
 
+// The even (low) and odd (high) bf16 halves of 16 pairs, as fp32.
+inline __m512 even_f32(__m512i v) { return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)); }
+inline __m512 odd_f32(__m512i v) { return _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32(-65536))); }
+
+// dot_tile with vdpbf16ps(acc, w, x) written as fma(w.even, x.even, fma(w.odd, x.odd, acc)),
+// under DAZ (0x40) + FTZ (0x8000) as vdpbf16ps always is; the reduction and the bias after it run
+// under the caller's MXCSR, as they do after vdpbf16ps.
+template <int R, int N>
+void dot_tile_fma(const uint16_t* w, int64_t K, const uint16_t* xp, int64_t tw, float* y, int64_t ys,
+                  const float* bias) {
+  __m512 acc[R][N];
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < N; ++t) acc[r][t] = _mm512_setzero_ps();
+  const int64_t steps = (K + 31) / 32, full = K / 32;
+  const unsigned csr = _mm_getcsr();
+  _mm_setcsr(csr | 0x8040u);
+  for (int64_t s = 0; s < steps; ++s) {
+    __m512 we[R], wo[R];
+    const __mmask32 m = s < full ? ~__mmask32(0) : lanes32(K - full * 32);
+    for (int r = 0; r < R; ++r) {
+      const __m512i wv = _mm512_maskz_loadu_epi16(m, w + r * K + 32 * s);
+      we[r] = even_f32(wv);
+      wo[r] = odd_f32(wv);
+    }
+    const uint16_t* xs = xp + s * 32 * tw;
+    for (int t = 0; t < N; ++t) {
+      const __m512i xv = _mm512_loadu_si512(xs + 32 * t);
+      const __m512 xe = even_f32(xv), xo = odd_f32(xv);
+      for (int r = 0; r < R; ++r) acc[r][t] = _mm512_fmadd_ps(we[r], xe, _mm512_fmadd_ps(wo[r], xo, acc[r][t]));
+    }
+  }
+  _mm_setcsr(csr);
+  for (int t = 0; t < N; ++t)
+    for (int r = 0; r < R; ++r) {
+      const float s = _mm512_reduce_add_ps(acc[r][t]);
+      y[t * ys + r] = bias ? s + bias[r] : s;
+    }
+}
+
 using DotTileFn = void (*)(const uint16_t*, int64_t, const uint16_t*, int64_t, float*, int64_t, const float*);
 template <size_t... I>
 constexpr std::array<DotTileFn, sizeof...(I)> dot_tiles(std::index_sequence<I...>) {
   // Index = (R - 1) * kTileToks + (N - 1).
   return {&dot_tile<static_cast<int>(I / kTileToks) + 1, static_cast<int>(I % kTileToks) + 1>...};
+}
+template <size_t... I>
+constexpr std::array<DotTileFn, sizeof...(I)> dot_tiles_fma(std::index_sequence<I...>) {
+  return {&dot_tile_fma<static_cast<int>(I / kTileToks) + 1, static_cast<int>(I % kTileToks) + 1>...};
 }
 
 // Decode: S rows from the S parts of the range side by side (S streams in flight, as the fp32
@@ -134,13 +185,15 @@ void pack_acts_bf16(const float* x, int64_t n, int64_t K, int64_t tile0, int64_t
 }
 
 void linear_bf16(const Weight& w, const float* bias, const uint16_t* xp, int64_t n, float* y, int64_t r0, int64_t r1) {
-  static constexpr auto tiles = dot_tiles(std::make_index_sequence<kRows * kTileToks>{});
+  static constexpr auto dp_tiles = dot_tiles(std::make_index_sequence<kRows * kTileToks>{});
+  static constexpr auto fma_tiles = dot_tiles_fma(std::make_index_sequence<kRows * kTileToks>{});
   const int64_t K = w.cols, M = w.rows, Kp = (K + 31) / 32 * 32;
   const auto* wb = static_cast<const uint16_t*>(w.data);
   if (n == 1) {
     if (decode_stream_count() == 1) return decode_streams<1>(wb, K, xp, bias, y, r0, r1);
     return decode_streams<4>(wb, K, xp, bias, y, r0, r1);
   }
+  const auto& tiles = medium_dot_fma() ? fma_tiles : dp_tiles;
   // Token chunks of ~2 MiB of packed activations that every row tile runs over (as the fp32 path).
   const int64_t n_tiles = act_tiles(n), chunk = std::max<int64_t>(1, (int64_t{2} << 20) / (Kp * kTileToks * 2));
   for (int64_t c0 = 0; c0 < n_tiles; c0 += chunk) {

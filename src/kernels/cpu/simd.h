@@ -44,6 +44,13 @@ struct AttnArgs {
 // overrides. Either way every row is summed in the same order: results do not depend on it.
 int decode_stream_count();
 
+// Whether matmul precision "medium" prefill (n > 1) computes vdpbf16ps's arithmetic with fp32 FMAs
+// (linear_bf16_avx512.cpp: bitwise the same results) instead of vdpbf16ps itself: on Intel CPUs,
+// where vdpbf16ps runs at about half the FMA rate (measured 0.09 against 0.17 TFLOP/s per core on
+// the Xeon family 6 model 207 of issue 15), not on AMD (Zen 4/5 run it at twice the FMA rate).
+// Chosen once per process (dispatch.cpp); STABLELM_MEDIUM_DOT=fma|dpbf16 overrides.
+bool medium_dot_fma();
+
 struct Ops {
   const char* name;
   // y[t, r] for r in [r0, r1) and all n tokens; F32/F16/BF16 weights, fp32 activations. xp: x
