@@ -139,9 +139,9 @@ const char* decode_read_pattern();
 // Throws stablelm::Error for other counts.
 void set_decode_streams(int streams);
 
-// How matmul precision "medium" prefill multiplies on this CPU: "vdpbf16ps" (AMD), or "fp32 FMA"
-// (Intel: the same arithmetic, bitwise, at the FMA rate; simd::medium_dot_fma). Reported by
-// `stablelm bench`; STABLELM_MEDIUM_DOT=fma|dpbf16 forces one.
+// How matmul precision "medium" prefill multiplies: "vdpbf16ps" (the default), or "fp32 FMA" (the
+// same arithmetic, bitwise, on the FMA units; simd::medium_dot_fma). Reported by `stablelm
+// bench`; STABLELM_MEDIUM_DOT=fma|dpbf16 chooses.
 const char* medium_dot_kernel();
 // Forces "fma" or "dpbf16" at run time (tests and benchmarks; not thread-safe against kernel
 // calls). Throws stablelm::Error for other names.

@@ -189,12 +189,9 @@ bool pick_medium_dot_fma() {
     if (std::strcmp(env, "fma") == 0) return true;
     if (std::strcmp(env, "dpbf16") == 0) return false;  // anything else: the CPU's default
   }
-#if defined(__x86_64__)
-  __builtin_cpu_init();
-  return __builtin_cpu_is("intel");
-#else
+  // vdpbf16ps by default everywhere: the FMA form ran at 0.79x the exact path's prefill on Zen 4
+  // (where vdpbf16ps is 2x faster still), and on Intel it is not measured yet (issue 15).
   return false;
-#endif
 }
 std::atomic<bool> g_medium_dot_fma{pick_medium_dot_fma()};
 }  // namespace

@@ -10,7 +10,7 @@
 // as token tiles [K / 32][kTileToks][32] (pack_acts_bf16).
 //
 // Where vdpbf16ps is slow (Intel's Sapphire/Emerald Rapids run it at about half the fp32 FMA
-// rate) prefill uses dot_tile_fma instead: the same lanes, pairs and order, each vdpbf16ps
+// rate) prefill can use dot_tile_fma instead (STABLELM_MEDIUM_DOT=fma; off by default, see simd.h): the same lanes, pairs and order, each vdpbf16ps
 // replaced by what it computes -- two fp32 FMAs, the odd element of the pair first, with
 // denormal inputs read as zero and denormal results flushed (MXCSR DAZ + FTZ around the FMAs), as
 // Intel's definition of the instruction says (and Zen 4 does: 4.8M lanes of denormal-heavy
@@ -24,6 +24,7 @@
 #include <array>
 #include <cstring>
 #include <utility>
+#include <vector>
 
 #include "kernels/cpu/avx512_common.h"
 
@@ -73,12 +74,11 @@ void dot_tile(const uint16_t* w, int64_t K, const uint16_t* xp, int64_t tw, floa
 inline __m512 even_f32(__m512i v) { return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)); }
 inline __m512 odd_f32(__m512i v) { return _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32(-65536))); }
 
-// dot_tile with vdpbf16ps(acc, w, x) written as fma(w.even, x.even, fma(w.odd, x.odd, acc)),
-// under DAZ (0x40) + FTZ (0x8000) as vdpbf16ps always is; the reduction and the bias after it run
-// under the caller's MXCSR, as they do after vdpbf16ps.
+// Up to 3 tokens per pass: R x 3 accumulators + the split weights + one token's split
+// activations stay in registers (each activation loaded once per step, not once per row).
 template <int R, int N>
-void dot_tile_fma(const uint16_t* w, int64_t K, const uint16_t* xp, int64_t tw, float* y, int64_t ys,
-                  const float* bias) {
+void dot_tile_fma_part(const uint16_t* w, int64_t K, const float* xf, int64_t tw, float* y, int64_t ys,
+                       const float* bias) {
   __m512 acc[R][N];
   for (int r = 0; r < R; ++r)
     for (int t = 0; t < N; ++t) acc[r][t] = _mm512_setzero_ps();
@@ -86,17 +86,16 @@ void dot_tile_fma(const uint16_t* w, int64_t K, const uint16_t* xp, int64_t tw, 
   const unsigned csr = _mm_getcsr();
   _mm_setcsr(csr | 0x8040u);
   for (int64_t s = 0; s < steps; ++s) {
-    __m512 we[R], wo[R];
     const __mmask32 m = s < full ? ~__mmask32(0) : lanes32(K - full * 32);
+    __m512 we[R], wo[R];
     for (int r = 0; r < R; ++r) {
-      const __m512i wv = _mm512_maskz_loadu_epi16(m, w + r * K + 32 * s);
+      const __m512i wv = s < full ? _mm512_loadu_si512(w + r * K + 32 * s) : _mm512_maskz_loadu_epi16(m, w + r * K + 32 * s);
       we[r] = even_f32(wv);
       wo[r] = odd_f32(wv);
     }
-    const uint16_t* xs = xp + s * 32 * tw;
+    const float* xs = xf + s * 32 * tw;
     for (int t = 0; t < N; ++t) {
-      const __m512i xv = _mm512_loadu_si512(xs + 32 * t);
-      const __m512 xe = even_f32(xv), xo = odd_f32(xv);
+      const __m512 xe = _mm512_loadu_ps(xs + 32 * t), xo = _mm512_loadu_ps(xs + 32 * t + 16);
       for (int r = 0; r < R; ++r) acc[r][t] = _mm512_fmadd_ps(we[r], xe, _mm512_fmadd_ps(wo[r], xo, acc[r][t]));
     }
   }
@@ -108,14 +107,39 @@ void dot_tile_fma(const uint16_t* w, int64_t K, const uint16_t* xp, int64_t tw, 
     }
 }
 
+// dot_tile with vdpbf16ps(acc, w, x) written as fma(w.even, x.even, fma(w.odd, x.odd, acc)),
+// under DAZ (0x40) + FTZ (0x8000) as vdpbf16ps always is; the reduction and the bias after it run
+// under the caller's MXCSR, as they do after vdpbf16ps. xf: the packed tile's bf16 activations
+// already split into fp32 (split_acts: per step and token 16 even elements, then 16 odd).
+template <int R, int N>
+void dot_tile_fma(const uint16_t* w, int64_t K, const float* xf, int64_t tw, float* y, int64_t ys,
+                  const float* bias) {
+  if constexpr (N <= 3) {
+    dot_tile_fma_part<R, N>(w, K, xf, tw, y, ys, bias);
+  } else {
+    dot_tile_fma_part<R, 3>(w, K, xf, tw, y, ys, bias);
+    dot_tile_fma_part<R, N - 3>(w, K, xf + 32 * 3, tw, y + 3 * ys, ys, bias);
+  }
+}
+
+// bf16 packed tiles -> the same layout in fp32, each 32-element step as 16 even then 16 odd.
+void split_acts(const uint16_t* xp, int64_t count32, float* xf) {
+  for (int64_t i = 0; i < count32; ++i) {
+    const __m512i v = _mm512_loadu_si512(xp + 32 * i);
+    _mm512_storeu_ps(xf + 32 * i, even_f32(v));
+    _mm512_storeu_ps(xf + 32 * i + 16, odd_f32(v));
+  }
+}
+
 using DotTileFn = void (*)(const uint16_t*, int64_t, const uint16_t*, int64_t, float*, int64_t, const float*);
 template <size_t... I>
 constexpr std::array<DotTileFn, sizeof...(I)> dot_tiles(std::index_sequence<I...>) {
   // Index = (R - 1) * kTileToks + (N - 1).
   return {&dot_tile<static_cast<int>(I / kTileToks) + 1, static_cast<int>(I % kTileToks) + 1>...};
 }
+using DotTileFmaFn = void (*)(const uint16_t*, int64_t, const float*, int64_t, float*, int64_t, const float*);
 template <size_t... I>
-constexpr std::array<DotTileFn, sizeof...(I)> dot_tiles_fma(std::index_sequence<I...>) {
+constexpr std::array<DotTileFmaFn, sizeof...(I)> dot_tiles_fma(std::index_sequence<I...>) {
   return {&dot_tile_fma<static_cast<int>(I / kTileToks) + 1, static_cast<int>(I % kTileToks) + 1>...};
 }
 
@@ -193,17 +217,28 @@ void linear_bf16(const Weight& w, const float* bias, const uint16_t* xp, int64_t
     if (decode_stream_count() == 1) return decode_streams<1>(wb, K, xp, bias, y, r0, r1);
     return decode_streams<4>(wb, K, xp, bias, y, r0, r1);
   }
-  const auto& tiles = medium_dot_fma() ? fma_tiles : dp_tiles;
   // Token chunks of ~2 MiB of packed activations that every row tile runs over (as the fp32 path).
-  const int64_t n_tiles = act_tiles(n), chunk = std::max<int64_t>(1, (int64_t{2} << 20) / (Kp * kTileToks * 2));
+  const int64_t n_tiles = act_tiles(n);
+  int64_t chunk = std::max<int64_t>(1, (int64_t{2} << 20) / (Kp * kTileToks * 2));
+  const bool fma = medium_dot_fma();
+  if (fma) chunk = std::max<int64_t>(1, chunk / 2);  // the split fp32 copy is twice the bytes
+  thread_local std::vector<float> xf;  // the chunk split to fp32 (fma form): each thread its own copy
   for (int64_t c0 = 0; c0 < n_tiles; c0 += chunk) {
     const int64_t c1 = std::min(n_tiles, c0 + chunk);
+    const int64_t tile_elems = Kp * kTileToks;
+    if (fma) {
+      xf.resize(static_cast<size_t>((c1 - c0) * tile_elems));
+      split_acts(xp + c0 * tile_elems, (c1 - c0) * tile_elems / 32, xf.data());
+    }
     for (int64_t r = r0; r < r1; r += kRows) {
       const int rb = static_cast<int>(std::min<int64_t>(kRows, r1 - r));
       for (int64_t tt = c0; tt < c1; ++tt) {
         const int nt = static_cast<int>(std::min<int64_t>(kTileToks, n - tt * kTileToks));
-        tiles[(rb - 1) * kTileToks + (nt - 1)](wb + r * K, K, xp + tt * Kp * kTileToks, kTileToks,
-                                               y + tt * kTileToks * M + r, M, bias ? bias + r : nullptr);
+        const int which = (rb - 1) * kTileToks + (nt - 1);
+        float* yt = y + tt * kTileToks * M + r;
+        const float* bt = bias ? bias + r : nullptr;
+        if (fma) fma_tiles[which](wb + r * K, K, xf.data() + (tt - c0) * tile_elems, kTileToks, yt, M, bt);
+        else dp_tiles[which](wb + r * K, K, xp + tt * tile_elems, kTileToks, yt, M, bt);
       }
     }
   }

@@ -45,10 +45,10 @@ struct AttnArgs {
 int decode_stream_count();
 
 // Whether matmul precision "medium" prefill (n > 1) computes vdpbf16ps's arithmetic with fp32 FMAs
-// (linear_bf16_avx512.cpp: bitwise the same results) instead of vdpbf16ps itself: on Intel CPUs,
-// where vdpbf16ps runs at about half the FMA rate (measured 0.09 against 0.17 TFLOP/s per core on
-// the Xeon family 6 model 207 of issue 15), not on AMD (Zen 4/5 run it at twice the FMA rate).
-// Chosen once per process (dispatch.cpp); STABLELM_MEDIUM_DOT=fma|dpbf16 overrides.
+// (linear_bf16_avx512.cpp: bitwise the same results) instead of vdpbf16ps itself. Meant for CPUs
+// where vdpbf16ps is slow (0.09 against 0.17 TFLOP/s of fp32 FMA per core on the Xeon family 6
+// model 207 of issue 15); off by default until measured there (on Zen 4 it ran at 0.79x the
+// exact path, vdpbf16ps at 1.8x). STABLELM_MEDIUM_DOT=fma|dpbf16 chooses.
 bool medium_dot_fma();
 
 struct Ops {
