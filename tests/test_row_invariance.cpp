@@ -53,13 +53,17 @@ void expect_same_bits(const float* got, const float* want, int64_t count, const 
     }
 }
 
-// A rows x cols matrix of random values stored in format f.
-k::OwnedWeight random_weight(const Format& f, int64_t rows, int64_t cols, uint32_t seed) {
-  const auto wf = randn(static_cast<size_t>(rows * cols), seed);
+// A rows x cols matrix of these values (row-major) stored in format f.
+k::OwnedWeight weight_of(const Format& f, int64_t rows, int64_t cols, const std::vector<float>& wf) {
   const k::Weight src{k::WType::F32, rows, cols, wf.data(), wf.size() * 4};
   k::OwnedWeight ow = k::convert_weight(src, f.type, nullptr);
   ow.view.bf16_acts = f.bf16_acts;
   return ow;
+}
+
+// A rows x cols matrix of random values stored in format f.
+k::OwnedWeight random_weight(const Format& f, int64_t rows, int64_t cols, uint32_t seed) {
+  return weight_of(f, rows, cols, randn(static_cast<size_t>(rows * cols), seed));
 }
 
 // Row t of linear(x[n]) == linear(x[t], 1) for n in a list covering every register-tile
@@ -303,9 +307,7 @@ TEST(MediumDot, FmaFormIsBitwiseVdpbf16ps) {
       wf[static_cast<size_t>(c)] = std::ldexp(wf[static_cast<size_t>(c)], -133);  // row 0: denormal weights (DAZ)
       wf[static_cast<size_t>(s.cols + c)] = std::ldexp(wf[static_cast<size_t>(s.cols + c)], -100);  // row 1: tiny
     }
-    const k::Weight src{k::WType::F32, s.rows, s.cols, wf.data(), wf.size() * 4};
-    k::OwnedWeight ow = k::convert_weight(src, k::WType::BF16, nullptr);
-    ow.view.bf16_acts = true;
+    const k::OwnedWeight ow = weight_of(Format{k::WType::BF16, true}, s.rows, s.cols, wf);
     const auto bias = randn(static_cast<size_t>(s.rows), 5);
     for (int64_t n : {2, 3, 5, 6, 7, 12, 13, 40}) {
       auto x = wide(static_cast<size_t>(n * s.cols), 3.0f);

@@ -14,10 +14,16 @@ using nlohmann::ordered_json;
 constexpr std::string_view kOpen = "<tool_call>";
 constexpr std::string_view kClose = "</tool_call>";
 
+bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+std::string_view trim_left(std::string_view s) {
+  while (!s.empty() && is_ws(s.front())) s.remove_prefix(1);
+  return s;
+}
+
 std::string_view trim(std::string_view s) {
-  const auto ws = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
-  while (!s.empty() && ws(s.front())) s.remove_prefix(1);
-  while (!s.empty() && ws(s.back())) s.remove_suffix(1);
+  s = trim_left(s);
+  while (!s.empty() && is_ws(s.back())) s.remove_suffix(1);
   return s;
 }
 
@@ -159,9 +165,7 @@ std::optional<std::vector<ToolCall>> parse_tool_calls(std::string_view answer) {
 }
 
 bool may_be_tool_call(std::string_view prefix) {
-  std::string_view p = prefix;
-  while (!p.empty() && (p.front() == ' ' || p.front() == '\t' || p.front() == '\n' || p.front() == '\r'))
-    p.remove_prefix(1);
+  const std::string_view p = trim_left(prefix);
   if (p.empty() || p.front() == '[' || p.front() == '{') return true;
   return p.size() <= kOpen.size() ? kOpen.starts_with(p) : p.starts_with(kOpen);
 }
