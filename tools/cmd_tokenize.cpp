@@ -103,7 +103,7 @@ int run_jsonl(const Tokenizer& tok, const Options& o) {
     }
     // Encode in parallel; each worker takes small runs of lines, results are kept per line.
     std::vector<std::string> outs(lines.size());
-    std::vector<std::string> errors(lines.size());
+    std::vector<std::exception_ptr> errors(lines.size());
     std::atomic<size_t> next{0};
     constexpr size_t kRun = 64;
     auto work = [&] {
@@ -111,8 +111,8 @@ int run_jsonl(const Tokenizer& tok, const Options& o) {
         for (size_t i = b; i < std::min(lines.size(), b + kRun); ++i) {
           try {
             encode_line(tok, lines[i], numbers[i], !o.no_special, outs[i]);
-          } catch (const std::exception& e) {
-            errors[i] = e.what();
+          } catch (...) {
+            errors[i] = std::current_exception();  // std::bad_alloc stays itself: main names it
           }
         }
       }
@@ -128,9 +128,9 @@ int run_jsonl(const Tokenizer& tok, const Options& o) {
     work();
     for (auto& th : pool) th.join();
     for (size_t i = 0; i < lines.size(); ++i) {
-      if (!errors[i].empty()) {
+      if (errors[i]) {
         std::fflush(stdout);
-        throw Error(errors[i]);
+        std::rethrow_exception(errors[i]);
       }
       std::fwrite(outs[i].data(), 1, outs[i].size(), stdout);
     }

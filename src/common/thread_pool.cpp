@@ -5,6 +5,8 @@
 #include <string>
 #include <system_error>
 
+#include <sys/mman.h>
+
 #include "stablelm/error.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -38,12 +40,19 @@ void spin_then_wait(std::atomic<uint32_t>* word, uint32_t old, Pred done) {
 }  // namespace
 
 int start_helper_threads(std::vector<std::thread>& threads, int n, const std::function<void()>& fn) {
+  // When the address space is what refuses a thread, the last stack took nearly all of it and
+  // the work itself could then not allocate (std::bad_alloc half-way through the lines). Hold
+  // back some address space while starting the threads and hand it back after.
+  constexpr size_t kHeadroom = size_t{128} << 20;
+  void* reserve = n > 0 ? mmap(nullptr, kHeadroom, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+                        : MAP_FAILED;
   int started = 0;
   try {
     for (; started < n; ++started) threads.emplace_back(fn);
   } catch (const std::system_error&) {
     // EAGAIN: a thread limit or no memory for its stack. Fewer helpers still do all the work.
   }
+  if (reserve != MAP_FAILED) munmap(reserve, kHeadroom);
   return started;
 }
 
