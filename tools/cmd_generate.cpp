@@ -58,6 +58,7 @@ struct Options {
   int no_repeat_ngram_size = 0;
   uint64_t seed = 0;
   std::vector<std::string> eos_ids, stops;
+  std::string response_format = "text";
   std::string truncate = "none";
   int num_return_sequences = 1;
   RunOptions run;
@@ -134,6 +135,7 @@ GenerationConfig build_config(const Options& o, const std::filesystem::path& dir
     g.stop_strings.clear();
     for (const auto& s : o.stops) g.stop_strings.push_back(unescape(s));
   }
+  if (o.response_format == "json_object") g.format = GenerationConfig::Format::JsonObject;
   return apply_sampling(g, sampling_request(o));
 }
 
@@ -186,11 +188,12 @@ int run(const Options& o) {
   GenerationConfig cfg = build_config(o, dir, mc);
   for (const auto& w : cfg.warnings()) std::fprintf(stderr, "warning: %s\n", w.c_str());
 
-  // A tokenizer is needed for text in (prompt) or out (streaming) and for stop strings.
+  // A tokenizer is needed for text in (prompt) or out (streaming), stop strings and JSON mode.
   const bool text_in = !given(o.o_ids);
   const bool text_out = !o.print_ids;
   std::unique_ptr<Tokenizer> tok;
-  if (text_in || text_out || !cfg.stop_strings.empty()) tok = Tokenizer::from_dir(dir);
+  if (text_in || text_out || !cfg.stop_strings.empty() || cfg.format != GenerationConfig::Format::Text)
+    tok = Tokenizer::from_dir(dir);
 
   std::vector<int32_t> prompt;
   if (o.chat != !o.messages_file.empty()) throw Error("generate: --chat takes its conversation from --messages FILE.json");
@@ -303,6 +306,10 @@ Registration reg("generate", "Generate text (or token ids) like transformers' ge
   o->o_stop = app.add_option("--stop", o->stops, "Stop once the output ends with this text (repeatable; \\n \\t "
                                                  "escapes); the stop text is printed")
                   ->take_all();
+  app.add_option("--response-format", o->response_format,
+                 "json_object: only tokens that keep the output one JSON object (JSON mode; stops when it "
+                 "closes); text: free text (default)")
+      ->check(CLI::IsMember({"text", "json_object"}));
   app.add_option("--truncate", o->truncate, "left: drop the prompt's oldest tokens to fit the context; none: error")
       ->check(CLI::IsMember({"left", "none"}));
   app.add_option("--num-return-sequences", o->num_return_sequences,

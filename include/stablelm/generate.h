@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -68,7 +69,8 @@ class StopStringMatcher {
   std::string window_;  // the last keep_ bytes, then the new token
 };
 
-enum class StopReason { Eos, MaxNewTokens, StopString, Callback };
+// JsonComplete: JSON mode's object closed (GenerationConfig::Format::JsonObject).
+enum class StopReason { Eos, MaxNewTokens, StopString, Callback, JsonComplete };
 const char* stop_reason_name(StopReason r);
 
 struct GenerateOptions {
@@ -97,7 +99,8 @@ struct GenerationResult {
 class SequenceGenerator {
  public:
   // cfg is validated here; prompt = the ids fed to the model (for penalties, min_length and the
-  // stop strings' look-back); tokenizer is needed for stop strings (may be null otherwise).
+  // stop strings' look-back); tokenizer is needed for stop strings and JSON mode (may be null
+  // otherwise).
   SequenceGenerator(const GenerationConfig& cfg, int64_t vocab_size, std::span<const int32_t> prompt, uint64_t seed,
                     const Tokenizer* tokenizer);
 
@@ -123,6 +126,7 @@ class SequenceGenerator {
   const Tokenizer* tok_;
   int64_t budget_;
   sampling::LogitsPipeline pipe_;
+  std::unique_ptr<sampling::TokenConstraint> constraint_;  // JSON mode
   StopStringMatcher stops_;
   std::vector<int32_t> ids_;
   bool done_ = false;

@@ -39,6 +39,11 @@ struct GenerationConfig {
   std::optional<int32_t> bos_token_id;
   std::optional<int32_t> pad_token_id;
   std::vector<std::string> stop_strings;
+  // What the output must be: free text, or one JSON object (JSON mode: OpenAI's response_format
+  // {"type": "json_object"}). In JSON mode only tokens that keep the output a prefix of a JSON
+  // object can be chosen, and generation stops when the object closes (needs the tokenizer).
+  enum class Format { Text, JsonObject };
+  Format format = Format::Text;
 
   // Reads a generation_config.json; keys it lacks keep transformers' defaults, unknown keys are
   // ignored. Throws stablelm::Error naming the file and the key on a wrong type or bad JSON.

@@ -5,6 +5,7 @@
 //   processors (greedy and sampling): [logit_bias] -> repetition_penalty -> [presence/frequency]
 //                                     -> no_repeat_ngram_size -> min_length
 //                                     -> min_new_tokens (eos suppressed while too short)
+//                                     -> [constraint] (prefix_allowed_tokens_fn's place, e.g. JSON mode)
 //   (the bracketed ones are OpenAI's, not transformers'; placed where vLLM applies them: the bias
 //   first, the two penalties right after the repetition penalty)
 //   warpers (sampling only):          temperature -> top_k -> top_p -> min_p -> typical_p
@@ -115,6 +116,20 @@ class Rng {
 // Multinomial draw from the candidates' softmax; throws stablelm::Error when c is empty.
 int32_t sample(Candidates& c, Rng& rng);
 
+// ---- constraints ---------------------------------------------------------------------------
+
+// A rule on which tokens may come next (transformers' prefix_allowed_tokens_fn, e.g. JSON mode).
+// The pipeline applies mask() after the other processors; whoever owns the sequence calls
+// accept() with each chosen token and stops once complete().
+class TokenConstraint {
+ public:
+  virtual ~TokenConstraint() = default;
+  // Sets every token that may not come next to -inf.
+  virtual void mask(std::span<float> scores) const = 0;
+  virtual void accept(int32_t id) = 0;
+  virtual bool complete() const = 0;
+};
+
 // ---- the per-step pipeline -------------------------------------------------------------------
 
 // What GenerationMixin does to the last-position logits at each step, for one sequence. Holds the
@@ -130,6 +145,8 @@ class LogitsPipeline {
   int32_t choose(std::span<const float> logits);
   // Appends a chosen (or forced) id to the history.
   void push(int32_t id);
+  // A constraint applied from the next choose() on (not owned; null: none).
+  void set_constraint(const TokenConstraint* c) { constraint_ = c; }
 
   std::span<const int32_t> history() const { return history_; }
   int64_t generated() const { return static_cast<int64_t>(history_.size()) - prompt_len_; }
@@ -149,6 +166,7 @@ class LogitsPipeline {
   int64_t min_length_, min_new_tokens_;
   std::vector<int32_t> eos_;
   int64_t prompt_len_;
+  const TokenConstraint* constraint_ = nullptr;
 
   std::vector<int32_t> history_;
   std::vector<uint8_t> seen_;           // vocab-sized: id appears in history_

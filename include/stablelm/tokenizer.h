@@ -62,6 +62,18 @@ class Tokenizer {
   // input order, the same as calling encode() on each.
   std::vector<std::vector<int32_t>> encode_batch(std::span<const std::string_view> texts,
                                                  bool allow_special = true, int threads = 0) const;
+
+  // A number no other Tokenizer object of this process has had (unlike its address, never
+  // reused): the key for what is derived from a tokenizer and cached (JSON mode's token index).
+  uint64_t instance_id() const { return instance_id_; }
+
+ protected:
+  Tokenizer();
+  Tokenizer(const Tokenizer&);
+  Tokenizer& operator=(const Tokenizer&) { return *this; }  // keeps its own id
+
+ private:
+  uint64_t instance_id_;
 };
 
 // transformers' clean_up_tokenization: " ." → "." and friends.

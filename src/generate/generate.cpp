@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "sampling/json_constraint.h"
 #include "stablelm/check_finite.h"
 #include "stablelm/engine.h"
 #include "stablelm/error.h"
@@ -21,6 +22,7 @@ const char* stop_reason_name(StopReason r) {
     case StopReason::MaxNewTokens: return "max_new_tokens";
     case StopReason::StopString: return "stop_string";
     case StopReason::Callback: return "callback";
+    case StopReason::JsonComplete: return "json_complete";
   }
   return "?";
 }
@@ -34,6 +36,11 @@ SequenceGenerator::SequenceGenerator(const GenerationConfig& cfg, int64_t vocab_
       stops_(cfg.stop_strings) {
   if (!cfg.stop_strings.empty() && tokenizer == nullptr)
     throw Error("generate: stop strings need a tokenizer (the model directory has none)");
+  if (cfg.format == GenerationConfig::Format::JsonObject) {
+    if (tokenizer == nullptr) throw Error("generate: JSON mode needs a tokenizer (the model directory has none)");
+    constraint_ = std::make_unique<sampling::JsonObjectConstraint>(sampling::token_bytes_index(*tokenizer));
+    pipe_.set_constraint(constraint_.get());
+  }
   if (!stops_.empty()) {
     // The prompt's tail, so a stop string may begin in the prompt as in transformers.
     std::string tail;
@@ -52,8 +59,15 @@ SequenceGenerator::Step SequenceGenerator::step(std::span<const float> logits) {
   s.id = pipe_.choose(logits);
   pipe_.push(s.id);
   ids_.push_back(s.id);
+  if (constraint_) {
+    constraint_->accept(s.id);
+    if (constraint_->complete()) {
+      s.done = true;
+      s.reason = StopReason::JsonComplete;
+    }
+  }
   for (int32_t e : cfg_.eos_token_ids)
-    if (e == s.id) {
+    if (!s.done && e == s.id) {
       s.done = true;
       s.reason = StopReason::Eos;
       break;

@@ -68,6 +68,7 @@ int32_t LogitsPipeline::choose(std::span<const float> logits) {
   if (no_repeat_ngram_size_ > 0) apply_no_repeat_ngram(s, history_, no_repeat_ngram_size_);
   if (min_length_ > 0 && static_cast<int64_t>(history_.size()) < min_length_) suppress_ids(s, eos_);
   if (min_new_tokens_ > 0 && generated() < min_new_tokens_) suppress_ids(s, eos_);
+  if (constraint_ != nullptr) constraint_->mask(s);
 
   if (!do_sample_) {
     const int32_t id = argmax(s);

@@ -113,6 +113,19 @@ SamplingFields get_sampling(const json& body, const Limits& limits, const char* 
     s.seed = v->is_number_unsigned() ? v->get<uint64_t>() : static_cast<uint64_t>(v->get<int64_t>());
   }
   s.stop = get_stop(body);
+  if (const json* rf = field(body, "response_format")) {
+    // JSON mode constrains generation to a JSON object; a schema would need a schema compiler,
+    // refused rather than silently ignored. (vLLM takes response_format on /v1/completions too.)
+    const json* type = rf->is_object() ? field(*rf, "type") : nullptr;
+    if (type == nullptr || !type->is_string())
+      throw bad_field("response_format", "'response_format' must be an object with a string 'type'");
+    if (*type == "json_object") s.json_object = true;
+    else if (*type == "json_schema")
+      throw bad_field("response_format", "'response_format' {\"type\": \"json_schema\"} is not supported: use "
+                                         "{\"type\": \"json_object\"} (any JSON object) or {\"type\": \"text\"}");
+    else if (*type != "text")
+      throw bad_field("response_format", "'response_format' type must be \"text\" or \"json_object\"");
+  }
   s.max_tokens = get_int(body, max_tokens_name, 0, std::numeric_limits<int32_t>::max());
   s.n = static_cast<int>(get_int(body, "n", 1, limits.max_n).value_or(1));
   return s;
@@ -256,12 +269,6 @@ ChatRequest parse_chat_request(const json& body, const Limits& limits) {
   if (!r.sampling.max_tokens) r.sampling.max_tokens = get_int(body, "max_tokens", 1, std::numeric_limits<int32_t>::max());
   if (r.sampling.max_tokens && *r.sampling.max_tokens < 1)
     throw bad_field("max_completion_tokens", "'max_completion_tokens' must be at least 1");
-  if (const json* rf = field(body, "response_format")) {
-    // JSON mode needs generation constrained to a grammar: refused rather than silently ignored.
-    if (!rf->is_object() || rf->value("type", json()) != "text")
-      throw bad_field("response_format", "'response_format' other than {\"type\": \"text\"} is not supported "
-                                         "(the server does not constrain generation to JSON)");
-  }
   r.logprobs = get_bool(body, "logprobs", false);
   r.top_logprobs = static_cast<int>(get_int(body, "top_logprobs", 0, limits.max_logprobs).value_or(0));
   if (field(body, "top_logprobs") && !r.logprobs)
@@ -315,6 +322,7 @@ GenerationConfig make_generation_config(const SamplingFields& s, const Generatio
   c.logit_bias = s.logit_bias;
   c.max_new_tokens = max_new_tokens;
   c.stop_strings = s.stop;
+  if (s.json_object) c.format = GenerationConfig::Format::JsonObject;
   try {
     c.validate();
   } catch (const Error& e) {

@@ -42,6 +42,7 @@ struct SamplingFields {
   std::vector<std::string> stop;
   std::optional<int64_t> max_tokens;
   int n = 1;
+  bool json_object = false;  // response_format {"type": "json_object"}: JSON mode
 };
 
 struct CompletionRequest {

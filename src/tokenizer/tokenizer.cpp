@@ -31,6 +31,16 @@ std::unique_ptr<Tokenizer> Tokenizer::from_dir(const fs::path& dir) {
   throw Error(dir.string() + ": no tokenizer.json or arcade100k.tiktoken");
 }
 
+namespace {
+uint64_t next_instance_id() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+}  // namespace
+
+Tokenizer::Tokenizer() : instance_id_(next_instance_id()) {}
+Tokenizer::Tokenizer(const Tokenizer&) : instance_id_(next_instance_id()) {}
+
 std::vector<std::vector<int32_t>> Tokenizer::encode_batch(std::span<const std::string_view> texts, bool allow_special,
                                                           int threads) const {
   std::vector<std::vector<int32_t>> out(texts.size());

@@ -91,6 +91,24 @@ if (chatBase) {
   assert.equal(fr.object, "chat.completion");
   await assert.rejects(chat.chat.completions.create({ model, messages: ask, tools, tool_choice: "required" }),
                        (e) => e instanceof OpenAI.BadRequestError && e.param === "tool_choice");
+
+  // JSON mode: an object once it closes (a random-weight model needs a few seeds to close one).
+  let closed = 0;
+  for (let seed = 1; seed <= 8; ++seed) {
+    const jr = await chat.chat.completions.create({ model, messages: ask, max_tokens: 40, temperature: 1, seed,
+                                                    response_format: { type: "json_object" } });
+    const c = jr.choices[0];
+    if (c.finish_reason === "stop") {
+      assert.equal(typeof JSON.parse(c.message.content), "object");
+      ++closed;
+    } else {
+      assert.equal(c.finish_reason, "length");
+    }
+  }
+  assert.ok(closed > 0, "no seed closed its JSON object");
+  await assert.rejects(chat.chat.completions.create({ model, messages: ask, response_format: { type: "json_schema",
+                                                      json_schema: { name: "x", schema: { type: "object" } } } }),
+                       (e) => e instanceof OpenAI.BadRequestError && e.param === "response_format");
 }
 
 // A key-protected server: 401 maps to AuthenticationError (when a third URL is given).

@@ -569,6 +569,65 @@ WEATHER_TOOL = {"type": "function", "function": {
     "parameters": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]}}}
 
 
+class JsonMode(unittest.TestCase):
+    """response_format {"type": "json_object"}: the output is one JSON object once it closes."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp, _ = model_with_template("stabilityai-stablelm-2-zephyr-1_6b")
+        cls.chat = Server(CLI, cls.tmp)
+
+    @classmethod
+    def tearDownClass(cls):
+        assert cls.chat.stop() == 0
+        shutil.rmtree(cls.tmp)
+
+    def test_chat_json_object(self):
+        msgs = [{"role": "user", "content": "Describe a cat as a JSON object."}]
+        s, t = self.chat.post("/tokenize", {"messages": msgs})
+        self.assertEqual(s, 200, t)
+        closed = 0
+        for seed in range(1, 9):
+            body = {"messages": msgs, "max_tokens": 40, "temperature": 1.0, "seed": seed,
+                    "response_format": {"type": "json_object"}}
+            s, b = self.chat.post("/v1/chat/completions", body)
+            self.assertEqual(s, 200, b)
+            c = b["choices"][0]
+            if c["finish_reason"] == "stop":
+                self.assertIsInstance(json.loads(c["message"]["content"]), dict)
+                closed += 1
+            else:
+                self.assertEqual(c["finish_reason"], "length")
+                self.assertEqual(b["usage"]["completion_tokens"], 40)
+            # Streamed: the same text in pieces.
+            conn = self.chat.conn()
+            conn.request("POST", "/v1/chat/completions", body=json.dumps(dict(body, stream=True)),
+                         headers={"Content-Type": "application/json"})
+            events = [json.loads(e) for e in sse_events(conn.getresponse())[:-1]]
+            text = "".join(e["choices"][0]["delta"].get("content") or "" for e in events if e["choices"])
+            self.assertEqual(text, c["message"]["content"])
+        self.assertGreater(closed, 0, "no seed closed its object")
+        # Greedy: the same tokens as stablelm generate in JSON mode on the rendered prompt.
+        s, b = self.chat.post("/v1/chat/completions", {"messages": msgs, "max_tokens": 12, "temperature": 0,
+                                                   "response_format": {"type": "json_object"}})
+        self.assertEqual(s, 200, b)
+        out = subprocess.run([CLI, "generate", "--model", MODEL, "--threads", "1", "--ids",
+                              ",".join(map(str, t["tokens"])), "--max-new-tokens", "12", "--greedy", "--print-ids",
+                              "--response-format", "json_object"], capture_output=True, text=True, check=True)
+        self.assertEqual(b["choices"][0]["message"]["content"], detokenize(json.loads(out.stdout)["ids"]))
+
+    def test_completions_json_object(self):
+        s, b = SRV.post("/v1/completions", {"prompt": "JSON:", "max_tokens": 30, "temperature": 1.0, "seed": 3,
+                                            "n": 4, "response_format": {"type": "json_object"}})
+        self.assertEqual(s, 200, b)
+        for c in b["choices"]:
+            if c["finish_reason"] == "stop":
+                self.assertIsInstance(json.loads(c["text"]), dict)
+            else:
+                self.assertEqual(c["finish_reason"], "length")
+                self.assertEqual(c["text"].lstrip()[:1], "{")
+
+
 class ToolCalling(unittest.TestCase):
     """`tools` with a template that reads them (Qwen 2.5: exact as jinja2, key order included) and
     with one that does not (zephyr: the tools go into the system message, docs/SERVER.md)."""
@@ -673,7 +732,10 @@ class ToolCalling(unittest.TestCase):
                             ({"tools": [{"type": "function"}]}, "tools"),
                             ({"tools": [{"type": "retrieval", "function": {"name": "f"}}]}, "tools"),
                             ({"tools": ["f"]}, "tools"),
-                            ({"response_format": {"type": "json_object"}}, "response_format"),
+                            ({"response_format": {"type": "json_schema", "json_schema": {"name": "x"}}},
+                             "response_format"),
+                            ({"response_format": {"type": "xml"}}, "response_format"),
+                            ({"response_format": {}}, "response_format"),
                             ({"response_format": "json"}, "response_format")]:
             s, b = self.zephyr.post("/v1/chat/completions", dict(messages=msgs, max_tokens=2, **body))
             self.assertEqual(s, 400, body)

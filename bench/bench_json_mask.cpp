@@ -1,0 +1,55 @@
+// JSON mode's cost per generated token: the mask over the whole vocabulary (JsonObjectConstraint),
+// inside strings and between them, along a real document tokenized by Arcade100k; and the
+// one-time index build. Plain driver: bench_json_mask [tokenizer dir] [repetitions]
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "sampling/json_constraint.h"
+#include "stablelm/tokenizer.h"
+
+using namespace stablelm;
+using Clock = std::chrono::steady_clock;
+
+int main(int argc, char** argv) {
+  const std::string dir = argc > 1 ? argv[1] : STABLELM_FIXTURES_DIR "/arcade100k";
+  const int reps = argc > 2 ? std::atoi(argv[2]) : 5;
+  auto tok = Tokenizer::from_dir(dir);
+  auto t0 = Clock::now();
+  auto index = std::make_shared<const sampling::TokenBytesIndex>(*tok);
+  const double build_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  // An answer of the kind JSON mode is asked for: keys, prose, numbers, nesting, non-ASCII.
+  const std::string doc =
+      "{\n  \"name\": \"Ada Lovelace\",\n  \"born\": 1815,\n  \"ratio\": -0.125e3,\n  \"tags\": [\"math\", "
+      "\"poetry\", \"engines\"],\n  \"bio\": \"She wrote the first published algorithm for Babbage's Analytical "
+      "Engine, and saw that it could act on more than numbers — “la poésie des nombres”.\",\n  \"alive\": "
+      "false,\n  \"notes\": {\"source\": null, \"quote\": \"\\\"imagination\\\" is the discovering faculty\"}\n}";
+  const std::vector<int32_t> ids = tok->encode(doc, false);
+  std::vector<float> scores(static_cast<size_t>(tok->vocab_size()));
+  double in_string = 0, between = 0;
+  int n_in = 0, n_between = 0;
+  for (int r = 0; r < reps; ++r) {
+    sampling::JsonObjectConstraint c(index);
+    sampling::JsonPrefix state;
+    for (int32_t id : ids) {
+      const bool str = state.in_plain_string();
+      const auto t = Clock::now();
+      c.mask(scores);
+      const double us = std::chrono::duration<double, std::micro>(Clock::now() - t).count();
+      (str ? in_string : between) += us;
+      (str ? n_in : n_between) += 1;
+      c.accept(id);
+      const std::string b = tok->token_bytes(id);
+      for (char ch : b) state.push(static_cast<uint8_t>(ch));
+    }
+  }
+  std::printf("vocabulary %d tokens (%zu allowed at once inside strings), document %zu tokens\n", tok->vocab_size(),
+              index->string_text().size(), ids.size());
+  std::printf("index build: %.1f ms (once per tokenizer)\n", build_ms);
+  std::printf("mask inside strings: %.0f us/token (%d)\n", in_string / n_in, n_in);
+  std::printf("mask between strings: %.0f us/token (%d)\n", between / n_between, n_between);
+  std::printf("mask over the document: %.0f us/token\n", (in_string + between) / (n_in + n_between));
+  return 0;
+}

@@ -1,0 +1,173 @@
+// JSON mode's token mask: a walk over the vocabulary in byte order, carrying the JSON prefix
+// state one byte at a time and reusing it across the prefix each token shares with the previous
+// one, so each byte of the vocabulary's trie is stepped at most once per generated token. Inside
+// a string, where most of the output is, the tokens that are plain string text are allowed
+// without a walk.
+#include "sampling/json_constraint.h"
+
+#include <algorithm>
+#include <list>
+#include <mutex>
+#include <numeric>
+#include <string>
+#include <utility>
+
+#include "stablelm/error.h"
+#include "stablelm/tokenizer.h"
+
+namespace stablelm::sampling {
+
+namespace {
+
+TokenBytesIndex::Sorted sorted(const std::vector<std::string>& text, const std::vector<int32_t>& ids,
+                               const std::vector<size_t>& pick) {
+  std::vector<size_t> order = pick;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return text[a] != text[b] ? text[a] < text[b] : ids[a] < ids[b];
+  });
+  TokenBytesIndex::Sorted s;
+  s.begin.reserve(order.size() + 1);
+  s.ids.reserve(order.size());
+  s.shared.reserve(order.size());
+  const std::string* prev = nullptr;
+  for (size_t k : order) {
+    const std::string& t = text[k];
+    size_t l = 0;
+    if (prev != nullptr)
+      while (l < t.size() && l < prev->size() && t[l] == (*prev)[l]) ++l;
+    s.begin.push_back(s.bytes.size());
+    s.bytes += t;
+    s.ids.push_back(ids[k]);
+    s.shared.push_back(static_cast<uint32_t>(l));
+    prev = &t;
+  }
+  s.begin.push_back(s.bytes.size());
+  s.group_end.resize(s.size());
+  for (size_t i = s.size(); i-- > 0;)
+    s.group_end[i] = i + 1 < s.size() && s.shared[i + 1] > 0 ? s.group_end[i + 1] : static_cast<uint32_t>(i + 1);
+  return s;
+}
+
+// Inside a string, is the token string text whatever the string held before? No '"' (which would
+// end a key and a value differently), and it must leave the string state where it found it.
+bool is_string_text(std::string_view b) {
+  if (b.find('"') != std::string_view::npos) return false;
+  JsonPrefix p;
+  p.push('{');
+  p.push('"');
+  for (char c : b)
+    if (!p.push(static_cast<uint8_t>(c))) return false;
+  return p.in_plain_string();
+}
+
+// Sets allowed[id] for every entry of s that the state accepts whole.
+void walk(const TokenBytesIndex::Sorted& s, const JsonPrefix& start, std::vector<JsonPrefix>& path,
+          std::vector<uint8_t>& allowed) {
+  path.assign(1, start);
+  // fail: the length of the shortest refused prefix of the previous entry (0: none). An entry
+  // sharing at least that many bytes with the previous one is refused without a step.
+  size_t fail = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const size_t shared = s.shared[i];
+    if (fail != 0 && shared >= fail) continue;
+    fail = 0;
+    const std::string_view b = s.at(i);
+    // path[0..shared] hold the states after the shared bytes (the previous entry got that far).
+    path.resize(shared + 1);
+    size_t d = shared;
+    for (; d < b.size(); ++d) {
+      JsonPrefix next = path[d];
+      if (!next.push(static_cast<uint8_t>(b[d]))) break;
+      path.push_back(next);
+    }
+    if (d < b.size()) {
+      fail = d + 1;
+      // A refused first byte refuses its whole group: most entries in structural states.
+      if (d == 0) i = s.group_end[i] - 1;
+      continue;
+    }
+    const auto id = static_cast<size_t>(s.ids[i]);
+    if (id < allowed.size()) allowed[id] = 1;
+  }
+}
+
+}  // namespace
+
+TokenBytesIndex::TokenBytesIndex(const Tokenizer& tok) {
+  const int32_t n = tok.vocab_size();
+  std::vector<std::string> text;
+  std::vector<int32_t> ids;
+  for (int32_t id = 0; id < n; ++id) {
+    if (!tok.is_valid_id(id) || tok.is_special(id)) continue;
+    std::string b = tok.token_bytes(id);
+    if (b.empty()) continue;
+    text.push_back(std::move(b));
+    ids.push_back(id);
+  }
+  std::vector<size_t> every(ids.size()), rest;
+  std::iota(every.begin(), every.end(), size_t{0});
+  for (size_t k : every) {
+    if (is_string_text(text[k])) string_text_.push_back(ids[k]);
+    else rest.push_back(k);
+  }
+  all_ = sorted(text, ids, every);
+  rest_ = sorted(text, ids, rest);
+  entry_of_id_.assign(static_cast<size_t>(std::max(n, 0)), -1);
+  for (size_t i = 0; i < all_.size(); ++i) entry_of_id_[static_cast<size_t>(all_.ids[i])] = static_cast<int64_t>(i);
+}
+
+std::optional<std::string_view> TokenBytesIndex::bytes_of(int32_t id) const {
+  if (id < 0 || static_cast<size_t>(id) >= entry_of_id_.size() || entry_of_id_[static_cast<size_t>(id)] < 0)
+    return std::nullopt;
+  return all_.at(static_cast<size_t>(entry_of_id_[static_cast<size_t>(id)]));
+}
+
+std::shared_ptr<const TokenBytesIndex> token_bytes_index(const Tokenizer& tok) {
+  // Keyed by the tokenizer object's instance id (never reused, unlike its address); the few most
+  // recent are kept, enough for a server's model and a reload.
+  static std::mutex mu;
+  static std::list<std::pair<uint64_t, std::shared_ptr<const TokenBytesIndex>>> cache;
+  constexpr size_t kKept = 4;
+  std::lock_guard<std::mutex> lock(mu);
+  for (auto it = cache.begin(); it != cache.end(); ++it)
+    if (it->first == tok.instance_id()) {
+      cache.splice(cache.begin(), cache, it);
+      return cache.front().second;
+    }
+  cache.emplace_front(tok.instance_id(), std::make_shared<const TokenBytesIndex>(tok));
+  if (cache.size() > kKept) cache.pop_back();
+  return cache.front().second;
+}
+
+JsonObjectConstraint::JsonObjectConstraint(std::shared_ptr<const TokenBytesIndex> index) : index_(std::move(index)) {
+  if (!index_) throw Error("JSON mode needs the model's tokenizer");
+}
+
+void JsonObjectConstraint::mask(std::span<float> scores) const {
+  allowed_.assign(scores.size(), 0);
+  if (state_.in_plain_string()) {
+    for (int32_t id : index_->string_text())
+      if (static_cast<size_t>(id) < allowed_.size()) allowed_[static_cast<size_t>(id)] = 1;
+    walk(index_->not_string_text(), state_, path_, allowed_);
+  } else {
+    walk(index_->all(), state_, path_, allowed_);
+  }
+  for (size_t i = 0; i < scores.size(); ++i)
+    if (!allowed_[i]) scores[i] = kFiltered;
+}
+
+void JsonObjectConstraint::accept(int32_t id) {
+  const std::optional<std::string_view> b = index_->bytes_of(id);
+  JsonPrefix s = state_;
+  bool ok = b.has_value();
+  if (ok)
+    for (char c : *b)
+      if (!s.push(static_cast<uint8_t>(c))) {
+        ok = false;
+        break;
+      }
+  if (!ok) throw Error("JSON mode: token " + std::to_string(id) + " does not continue the JSON object");
+  state_ = s;
+}
+
+}  // namespace stablelm::sampling
