@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "sampling/json_constraint.h"
+#include "sampling/prefix_constraint.h"
 #include "stablelm/tokenizer.h"
 
 using namespace stablelm;

@@ -6,11 +6,14 @@
 #include <cstdint>
 #include <cstdlib>
 #include <string>
+#include <vector>
 #include <nlohmann/json.hpp>
 
 #include "sampling/json_prefix.h"
+#include "sampling/tool_calls_prefix.h"
 
 using stablelm::sampling::JsonPrefix;
+using stablelm::sampling::ToolCallsPrefix;
 
 namespace {
 // 0: not an object, 1: an object, 2: declined for a reason that is not syntax.
@@ -25,17 +28,15 @@ int strict(const std::string& s) {
 }
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const std::string s(reinterpret_cast<const char*>(data), size);
-  JsonPrefix p;
-  size_t n = 0;
-  while (n < size && p.push(data[n])) ++n;
-  // nlohmann takes a NUL byte for the end of the input: no verdict to compare with then.
-  const int want = s.find('\0') == std::string::npos ? strict(s) : 2;
-  if (want != 2 && (n == size && p.complete()) != (want == 1)) std::abort();
-  // Close the accepted prefix by trying bytes in a fixed order.
-  static const std::string kOrder = std::string("\"}]:0ruealsDC\\u") + "\x80\x90\xa0{";
-  std::string done = s.substr(0, n);
+namespace {
+// Closes an accepted prefix by trying bytes in a fixed order; aborts when nothing moves it on.
+template <class P>
+std::string close(P& p, std::string done) {
+  static const std::string kOrder = [] {
+    std::string o = std::string("\"}]:,0ruealsDC\\u") + "\x80\x90\xa0{[";
+    for (int b = 1; b < 256; ++b) o += static_cast<char>(b);  // the literal keys' letters, whitespace
+    return o;
+  }();
   for (int step = 0; step < 100000 && !p.complete(); ++step) {
     bool moved = false;
     for (char c : kOrder)
@@ -46,6 +47,38 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
     if (!moved) std::abort();  // an accepted prefix with no way to finish
   }
-  if (!p.complete() || strict(done) == 0) std::abort();
+  if (!p.complete()) std::abort();
+  return done;
+}
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string s(reinterpret_cast<const char*>(data), size);
+  // nlohmann takes a NUL byte for the end of the input: no verdict to compare with then.
+  const int want = s.find('\0') == std::string::npos ? strict(s) : 2;
+  for (const auto ws : {JsonPrefix::Whitespace::Any, JsonPrefix::Whitespace::Bounded}) {
+    JsonPrefix p(ws);
+    size_t n = 0;
+    while (n < size && p.push(data[n])) ++n;
+    const bool complete = n == size && p.complete();
+    // Any: exactly the strict parser's objects. Bounded: some of them (whitespace runs bounded).
+    if (want != 2 && (ws == JsonPrefix::Whitespace::Any ? complete != (want == 1) : complete && want == 0))
+      std::abort();
+    if (strict(close(p, s.substr(0, n))) == 0) std::abort();
+  }
+  // The tool-call list (tool_choice "required"): every accepted prefix closes into calls.
+  static const std::vector<std::string> names = {"f", "get", "get_time"};
+  for (const auto ws : {JsonPrefix::Whitespace::Any, JsonPrefix::Whitespace::Bounded}) {
+    ToolCallsPrefix p(&names, size % 2 == 0 ? 0 : 1, ws);
+    size_t n = 0;
+    while (n < size && p.push(data[n])) ++n;
+    const std::string done = close(p, s.substr(0, n));
+    try {
+      const nlohmann::json j = nlohmann::json::parse(done);
+      if (!j.is_array() || j.empty()) std::abort();
+    } catch (const nlohmann::json::parse_error& e) {
+      if (std::string(e.what()).find("number overflow") == std::string::npos) std::abort();
+    }
+  }
   return 0;
 }

@@ -5,10 +5,11 @@
 
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <nlohmann/json.hpp>
 
-#include "sampling/json_constraint.h"
+#include "sampling/prefix_constraint.h"
 #include "sampling/json_prefix.h"
 #include "stablelm/error.h"
 #include "stablelm/generate.h"
@@ -197,6 +198,55 @@ TEST(JsonPrefix, NestingStopsAtTheParsersDepthLimit) {
   EXPECT_TRUE(p.complete());
 }
 
+TEST(JsonPrefix, BoundedWhitespaceIsASubsetWithShortRuns) {
+  const auto bounded = [](std::string_view s) {
+    JsonPrefix p(JsonPrefix::Whitespace::Bounded);
+    return feed(p, s) == s.size() && p.complete();
+  };
+  // Compact and indented writers' output stays accepted (indentation up to kMaxIndent).
+  std::mt19937 rng(7);
+  for (int i = 0; i < 300; ++i) {
+    json o = random_object(rng);
+    EXPECT_TRUE(bounded(o.dump())) << o.dump();
+    EXPECT_TRUE(bounded(o.dump(1, '\t'))) << o.dump(1, '\t');
+  }
+  EXPECT_TRUE(bounded("{ \"a\": [1, 2],\n  \"b\": {}\n}"));
+  EXPECT_TRUE(bounded("{\n" + std::string(JsonPrefix::kMaxIndent, ' ') + "\"a\": 1}"));
+  for (const std::string& s : std::vector<std::string>{"{  }", "{\n\n}", "{\t}", "{\r\n}", "{ \n}",
+                                                      "{\"a\":1 ,\"b\":2  }",
+                                                      "{\n" + std::string(JsonPrefix::kMaxIndent + 1, ' ') + "}"}) {
+    EXPECT_TRUE(ours_complete(s)) << json(s).dump();
+    EXPECT_FALSE(bounded(s)) << json(s).dump();
+  }
+  // Bounded never accepts what the RFC refuses, and never a long run.
+  for (int i = 0; i < 5000; ++i) {
+    const std::vector<std::string> docs = spellings(random_object(rng));
+    const std::string m = mutate(docs[rng() % docs.size()], rng);
+    if (bounded(m)) {
+      EXPECT_TRUE(ours_complete(m)) << json(m).dump();
+    }
+    JsonPrefix p(JsonPrefix::Whitespace::Bounded);
+    const size_t n = feed(p, m);
+    const std::string got = m.substr(0, n);
+    size_t run = 0, longest = 0;
+    bool in_string = false, escaped = false;
+    for (char c : got) {
+      if (in_string) {
+        if (escaped) escaped = false;
+        else if (c == '\\') escaped = true;
+        else if (c == '"') in_string = false;
+        continue;
+      }
+      if (c == '"') in_string = true;
+      run = std::strchr(" \t\n\r", c) != nullptr && c != '\0' ? run + 1 : 0;
+      longest = std::max(longest, run);
+    }
+    EXPECT_LE(longest, static_cast<size_t>(JsonPrefix::kMaxIndent + 1)) << json(got).dump();
+    const std::string done = got + complete_greedily(p);
+    EXPECT_NE(strict_is_object(done), std::optional<bool>(false)) << json(done).dump();
+  }
+}
+
 // ---- the token mask ---------------------------------------------------------------------------
 
 TEST(JsonMask, EqualsCheckingEveryTokenOnItsOwn) {
@@ -270,7 +320,7 @@ TEST(JsonModeGeneration, EachTokenIsTheBestAllowedOneAndTheObjectParses) {
     session.truncate(0);
     std::span<const float> logits = session.forward(prompt, false);
     SequenceGenerator gen(cfg, static_cast<int64_t>(logits.size()), prompt, seed, tok.get());
-    JsonPrefix state;
+    JsonPrefix state(JsonPrefix::Whitespace::Bounded);  // what generation uses
     std::string text;
     for (;;) {
       // The brute-force allowed set for this step.
@@ -316,22 +366,163 @@ TEST(JsonModeGeneration, NeedsATokenizer) {
 }
 
 TEST(JsonModeCli, GenerateWritesOneObjectAndSaysWhyItStopped) {
+  // A random-weight model seldom closes its strings: each output is checked as what it is, a
+  // complete object (stop: json_complete) or a prefix of one (stop: max_new_tokens).
   const std::string m = tiny().string();
-  int closed = 0;
   for (const char* seed : {"1", "2", "3", "4", "5", "6"}) {
     test::CommandResult r = test::run_cli({"generate", "--model", m, "--prompt", "JSON:", "--response-format",
-                                           "json_object", "--max-new-tokens", "40", "--temperature", "0.3",
+                                           "json_object", "--max-new-tokens", "24", "--temperature", "1",
                                            "--seed", seed});
     ASSERT_EQ(r.exit_code, 0) << r.err;
+    JsonPrefix p(JsonPrefix::Whitespace::Bounded);
+    EXPECT_EQ(feed(p, r.out), r.out.size()) << r.out;
     if (r.err.find("stop: json_complete") != std::string::npos) {
-      ++closed;
+      EXPECT_TRUE(p.complete());
       EXPECT_TRUE(json::parse(r.out).is_object()) << r.out;
     } else {
       EXPECT_NE(r.err.find("stop: max_new_tokens"), std::string::npos) << r.err;
     }
   }
-  EXPECT_GT(closed, 0);
   test::CommandResult bad = test::run_cli({"generate", "--model", m, "--prompt", "x", "--response-format", "json"});
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.err.find("--response-format"), std::string::npos) << bad.err;
+}
+
+// ---- tool calls (tool_choice "required" or a named function) ------------------------------------
+
+namespace {
+using sampling::ToolCallsPrefix;
+using ojson = nlohmann::ordered_json;
+
+const std::vector<std::string> kNames = {"get", "get_weather", "get_time", "search"};  // sorted
+
+bool calls_complete(std::string_view s, int max_calls) {
+  ToolCallsPrefix p(&kNames, max_calls);
+  size_t n = 0;
+  while (n < s.size() && p.push(static_cast<uint8_t>(s[n]))) ++n;
+  return n == s.size() && p.complete();
+}
+// The reference: a strict parse, then the shape: a non-empty list of {"name", "arguments"} objects
+// with exactly those keys in that order, a known name and object arguments.
+std::optional<bool> strict_is_calls(const std::string& s, int max_calls) {
+  ojson j;
+  try {
+    j = ojson::parse(s);
+  } catch (const ojson::out_of_range&) {
+    return std::nullopt;
+  } catch (const ojson::parse_error& e) {
+    if (std::string(e.what()).find("number overflow") != std::string::npos) return std::nullopt;
+    return false;
+  }
+  if (!j.is_array() || j.empty() || (max_calls > 0 && j.size() > static_cast<size_t>(max_calls))) return false;
+  for (const ojson& c : j) {
+    if (!c.is_object() || c.size() != 2 || c.begin().key() != "name" || std::next(c.begin()).key() != "arguments")
+      return false;
+    if (!c["name"].is_string() || std::find(kNames.begin(), kNames.end(), c["name"].get<std::string>()) == kNames.end())
+      return false;
+    if (!c["arguments"].is_object()) return false;
+  }
+  return true;
+}
+std::vector<std::string> random_calls(std::mt19937& rng) {
+  static const char* const kTry[] = {"get", "get_weather", "get_time", "search", "ge", "get_", "searchx", "Get"};
+  ojson list = ojson::array();
+  for (int n = 1 + static_cast<int>(rng() % 3); n-- > 0;) {
+    ojson args = ojson::parse(random_object(rng).dump());
+    list.push_back(ojson{{"name", kTry[rng() % (rng() % 4 == 0 ? 8 : 4)]}, {"arguments", args}});
+  }
+  return {list.dump(), list.dump(2), list.dump(-1, ' ', true), list.dump(1, '\t')};
+}
+template <class P>
+std::string close_greedily(P p) {
+  std::string order = std::string("\"}]:,0ruealsDC\\u") + "\x80\x90\xa0{[";
+  for (int b = 1; b < 256; ++b) order += static_cast<char>(b);
+  std::string out;
+  for (int step = 0; step < 10000 && !p.complete(); ++step) {
+    bool moved = false;
+    for (char c : order)
+      if (p.push(static_cast<uint8_t>(c))) {
+        out += c;
+        moved = true;
+        break;
+      }
+    if (!moved) return out + "<stuck>";
+  }
+  return out;
+}
+}  // namespace
+
+TEST(ToolCallsPrefix, AgreesWithAStrictParserAndTheCallShape) {
+  std::mt19937 rng(5);
+  int good = 0, bad = 0;
+  for (int i = 0; i < 12000; ++i) {
+    const std::vector<std::string> docs = random_calls(rng);
+    const std::string& d = docs[rng() % docs.size()];
+    const std::string m = i % 3 == 0 ? d : mutate(d, rng);
+    const int max_calls = i % 4 == 0 ? 1 : 0;
+    const std::optional<bool> want = strict_is_calls(m, max_calls);
+    if (!want) continue;
+    EXPECT_EQ(calls_complete(m, max_calls), *want) << json(m).dump() << " max " << max_calls;
+    (*want ? good : bad)++;
+  }
+  EXPECT_GT(good, 2000);
+  EXPECT_GT(bad, 3000);
+  for (const std::string s : {"[]", "[{}]", "[{\"name\": \"get\"}]", "[{\"name\": \"get\", \"arguments\": []}]",
+                              "[{\"name\": \"get\", \"arguments\": \"{}\"}]", "{\"name\": \"get\", \"arguments\": {}}",
+                              "[{\"arguments\": {}, \"name\": \"get\"}]", " [ { \"name\" : \"get_time\" , \"arguments\" : { } } ] "})
+    EXPECT_EQ(calls_complete(s, 0), strict_is_calls(s, 0).value()) << s;
+}
+
+TEST(ToolCallsPrefix, EveryAcceptedPrefixCanBeCompleted) {
+  std::mt19937 rng(6);
+  for (int i = 0; i < 3000; ++i) {
+    const std::vector<std::string> docs = random_calls(rng);
+    const std::string m = mutate(docs[rng() % docs.size()], rng);
+    const int max_calls = i % 2 == 0 ? 1 : 0;
+    ToolCallsPrefix p(&kNames, max_calls);
+    size_t n = 0;
+    while (n < m.size() && p.push(static_cast<uint8_t>(m[n]))) ++n;
+    for (size_t cut : {n, n / 2}) {
+      ToolCallsPrefix q(&kNames, max_calls);
+      for (size_t k = 0; k < cut; ++k) ASSERT_TRUE(q.push(static_cast<uint8_t>(m[k])));
+      const std::string done = m.substr(0, cut) + close_greedily(q);
+      EXPECT_NE(strict_is_calls(done, max_calls), std::optional<bool>(false)) << json(done).dump().substr(0, 400);
+    }
+  }
+}
+
+TEST(ToolCallsMask, EqualsCheckingEveryTokenOnItsOwn) {
+  auto tok = Tokenizer::from_dir(test::fixtures_dir() / "arcade100k");
+  auto index = sampling::token_bytes_index(*tok);
+  std::array<int32_t, 256> byte_token{};
+  byte_token.fill(-1);
+  for (int32_t id = 0; id < tok->vocab_size(); ++id)
+    if (tok->is_valid_id(id) && !tok->is_special(id) && tok->token_bytes(id).size() == 1)
+      byte_token[static_cast<uint8_t>(tok->token_bytes(id)[0])] = id;
+  const size_t vocab = static_cast<size_t>(tok->vocab_size());
+  for (const std::string pre : {"", "[", "[{\"na", "[{\"name\": \"", "[{\"name\": \"get", "[{\"name\": \"get_",
+                                "[{\"name\": \"get\", \"arguments\": ", "[{\"name\": \"get\", \"arguments\": {\"a\": \"x",
+                                "[{\"name\": \"get\", \"arguments\": {}", "[{\"name\": \"get\", \"arguments\": {}}"}) {
+    for (int max_calls : {0, 1}) {
+      auto c = sampling::make_tool_calls_constraint(index, {"search", "get_time", "get", "get_weather", "get"}, max_calls);
+      ToolCallsPrefix state(&kNames, max_calls);
+      for (char ch : pre) {
+        ASSERT_TRUE(state.push(static_cast<uint8_t>(ch))) << pre;
+        c->accept(byte_token[static_cast<uint8_t>(ch)]);
+      }
+      std::vector<float> scores(vocab, 0.0f);
+      c->mask(scores);
+      for (size_t id = 0; id < vocab; ++id) {
+        const auto i32 = static_cast<int32_t>(id);
+        bool want = tok->is_valid_id(i32) && !tok->is_special(i32);
+        const std::string b = want ? tok->token_bytes(i32) : std::string();
+        ToolCallsPrefix s = state;
+        for (size_t k = 0; want && k < b.size(); ++k) want = s.push(static_cast<uint8_t>(b[k]));
+        want = want && !b.empty();
+        ASSERT_EQ(scores[id] == 0.0f, want) << json(pre).dump() << " token " << id << " " << json(b).dump();
+      }
+    }
+  }
+  EXPECT_THROW(sampling::make_tool_calls_constraint(index, {"a\"b"}, 0), Error);
+  EXPECT_THROW(sampling::make_tool_calls_constraint(index, {}, 0), Error);
 }

@@ -69,7 +69,8 @@ class StopStringMatcher {
   std::string window_;  // the last keep_ bytes, then the new token
 };
 
-// JsonComplete: JSON mode's object closed (GenerationConfig::Format::JsonObject).
+// JsonComplete: constrained output finished: JSON mode's object or the tool-call list closed
+// (GenerationConfig::Format).
 enum class StopReason { Eos, MaxNewTokens, StopString, Callback, JsonComplete };
 const char* stop_reason_name(StopReason r);
 
@@ -126,7 +127,7 @@ class SequenceGenerator {
   const Tokenizer* tok_;
   int64_t budget_;
   sampling::LogitsPipeline pipe_;
-  std::unique_ptr<sampling::TokenConstraint> constraint_;  // JSON mode
+  std::unique_ptr<sampling::TokenConstraint> constraint_;  // JSON mode, tool calls
   StopStringMatcher stops_;
   std::vector<int32_t> ids_;
   bool done_ = false;

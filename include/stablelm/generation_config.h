@@ -42,8 +42,12 @@ struct GenerationConfig {
   // What the output must be: free text, or one JSON object (JSON mode: OpenAI's response_format
   // {"type": "json_object"}). In JSON mode only tokens that keep the output a prefix of a JSON
   // object can be chosen, and generation stops when the object closes (needs the tokenizer).
-  enum class Format { Text, JsonObject };
+  // ToolCalls: a JSON list of calls [{"name": ..., "arguments": {...}}] naming only
+  // tool_call_names, at most max_tool_calls of them (0: any) (tool_choice "required" or named).
+  enum class Format { Text, JsonObject, ToolCalls };
   Format format = Format::Text;
+  std::vector<std::string> tool_call_names;
+  int max_tool_calls = 0;
 
   // Reads a generation_config.json; keys it lacks keep transformers' defaults, unknown keys are
   // ignored. Throws stablelm::Error naming the file and the key on a wrong type or bad JSON.

@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include "sampling/json_constraint.h"
+#include "sampling/prefix_constraint.h"
 #include "stablelm/check_finite.h"
 #include "stablelm/engine.h"
 #include "stablelm/error.h"
@@ -36,9 +36,17 @@ SequenceGenerator::SequenceGenerator(const GenerationConfig& cfg, int64_t vocab_
       stops_(cfg.stop_strings) {
   if (!cfg.stop_strings.empty() && tokenizer == nullptr)
     throw Error("generate: stop strings need a tokenizer (the model directory has none)");
-  if (cfg.format == GenerationConfig::Format::JsonObject) {
-    if (tokenizer == nullptr) throw Error("generate: JSON mode needs a tokenizer (the model directory has none)");
-    constraint_ = std::make_unique<sampling::JsonObjectConstraint>(sampling::token_bytes_index(*tokenizer));
+  if (cfg.format != GenerationConfig::Format::Text) {
+    if (tokenizer == nullptr)
+      throw Error("generate: constrained output (JSON mode, tool calls) needs a tokenizer (the model directory has none)");
+    // Bounded whitespace between tokens: JSON's "any run" lets a model loop on whitespace.
+    constexpr auto kWs = sampling::JsonPrefix::Whitespace::Bounded;
+    if (cfg.format == GenerationConfig::Format::JsonObject)
+      constraint_ = std::make_unique<sampling::JsonObjectConstraint>(sampling::token_bytes_index(*tokenizer),
+                                                                     sampling::JsonPrefix(kWs));
+    else
+      constraint_ = sampling::make_tool_calls_constraint(sampling::token_bytes_index(*tokenizer), cfg.tool_call_names,
+                                                         cfg.max_tool_calls, kWs);
     pipe_.set_constraint(constraint_.get());
   }
   if (!stops_.empty()) {

@@ -59,8 +59,18 @@ bool JsonPrefix::start_value(uint8_t b) {
   }
 }
 
+bool JsonPrefix::space(uint8_t b) {
+  if (!is_ws(b)) return false;
+  if (!bounded_ws_) return true;
+  WhitespaceRun r{ws_run_, ws_indent_};
+  if (!r.take(b)) return false;
+  ws_run_ = r.run, ws_indent_ = r.indent;
+  return true;
+}
+
 bool JsonPrefix::after_value(uint8_t b) {
   if (is_ws(b)) {
+    if (!space(b)) return false;
     mode_ = Mode::After;
     return true;
   }
@@ -75,19 +85,20 @@ bool JsonPrefix::after_value(uint8_t b) {
 bool JsonPrefix::push(uint8_t b) {
   // Work on a copy so that a refused byte leaves the state untouched.
   JsonPrefix s = *this;
+  if (!is_ws(b)) s.ws_run_ = 0, s.ws_indent_ = 0;  // any other byte ends a whitespace run
   bool ok = false;
   switch (s.mode_) {
-    case Mode::Start: ok = is_ws(b) || (b == '{' && s.open(true)); break;
-    case Mode::Value: ok = is_ws(b) || s.start_value(b); break;
-    case Mode::ArrayFirst: ok = is_ws(b) || (b == ']' ? s.close(false) : s.start_value(b)); break;
+    case Mode::Start: ok = is_ws(b) ? s.space(b) : (b == '{' && s.open(true)); break;
+    case Mode::Value: ok = is_ws(b) ? s.space(b) : s.start_value(b); break;
+    case Mode::ArrayFirst: ok = is_ws(b) ? s.space(b) : (b == ']' ? s.close(false) : s.start_value(b)); break;
     case Mode::ObjectFirst:
     case Mode::Key:
-      if (is_ws(b)) ok = true;
+      if (is_ws(b)) ok = s.space(b);
       else if (b == '"') ok = true, s.key_ = true, s.mode_ = Mode::String;
       else if (b == '}' && s.mode_ == Mode::ObjectFirst) ok = s.close(true);
       break;
     case Mode::Colon:
-      ok = is_ws(b) || b == ':';
+      ok = is_ws(b) ? s.space(b) : b == ':';
       if (b == ':') s.mode_ = Mode::Value;
       break;
     case Mode::After: ok = s.after_value(b); break;
@@ -183,7 +194,7 @@ bool JsonPrefix::push(uint8_t b) {
       if (ok && lit[++s.count_] == '\0') s.end_value();
       break;
     }
-    case Mode::Done: ok = is_ws(b); break;
+    case Mode::Done: ok = s.space(b); break;
   }
   if (ok) *this = s;
   return ok;

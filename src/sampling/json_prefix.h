@@ -14,6 +14,14 @@ namespace stablelm::sampling {
 class JsonPrefix {
  public:
   static constexpr int kMaxDepth = 128;
+  // Whitespace between tokens: any run (RFC 8259), or bounded as llama.cpp's JSON grammar bounds
+  // it: nothing, one space, or a newline and at most kMaxIndent spaces/tabs. Generation uses the
+  // bounded form: a model held to JSON otherwise tends to emit whitespace until its tokens run out
+  // (the vocabulary has hundreds of whitespace tokens, all allowed between tokens).
+  enum class Whitespace : uint8_t { Any, Bounded };
+  static constexpr int kMaxIndent = 20;
+
+  explicit JsonPrefix(Whitespace ws = Whitespace::Any) : bounded_ws_(ws == Whitespace::Bounded) {}
 
   // Accepts the byte and advances, or returns false and leaves the state as it was.
   bool push(uint8_t b);
@@ -48,6 +56,7 @@ class JsonPrefix {
   bool start_value(uint8_t b);
   bool after_value(uint8_t b);
   void end_value() { mode_ = depth_ == 0 ? Mode::Done : Mode::After; }
+  bool space(uint8_t b);  // whitespace between tokens, under the whitespace rule
 
   uint64_t stack_[2] = {0, 0};  // bit d: the container at depth d is an object (else an array)
   uint8_t depth_ = 0;
@@ -58,6 +67,25 @@ class JsonPrefix {
   uint8_t lo_ = 0, hi_ = 0;
   uint8_t literal_ = 0;
   uint16_t code_ = 0;
+  bool bounded_ws_ = false;
+  uint8_t ws_run_ = 0;  // in this run of whitespace: 0 none yet, 1 a space, 2 a newline (+ ws_indent_)
+  uint8_t ws_indent_ = 0;
+};
+
+// The bounded whitespace rule by itself, for recognizers built around JsonPrefix.
+struct WhitespaceRun {
+  uint8_t run = 0, indent = 0;
+  void reset() { run = 0, indent = 0; }
+  // b is JSON whitespace; true when the run may take it.
+  bool take(uint8_t b) {
+    if (run == 0) {
+      if (b == ' ') return run = 1, true;
+      if (b == '\n') return run = 2, indent = 0, true;
+      return false;
+    }
+    if (run == 2 && (b == ' ' || b == '\t') && indent < JsonPrefix::kMaxIndent) return ++indent, true;
+    return false;
+  }
 };
 
 }  // namespace stablelm::sampling

@@ -401,6 +401,7 @@ void handle_chat(State& st, const httplib::Request& http_req, httplib::Response&
   JobSpec s;
   s.prompt = prompt;
   s.cfg = make_generation_config(cr->sampling, st.defaults, max_tokens);
+  apply_tool_choice(*cr, s.cfg);
   s.max_tokens = max_tokens;
   s.choices = cr->sampling.n;
   s.seed = pick_seed(cr->sampling);

@@ -255,20 +255,47 @@ ChatRequest parse_chat_request(const json& body, const Limits& limits) {
     r.tools = *t;
   }
   if (const json* c = field(body, "tool_choice")) {
-    if (c->is_string() && (*c == "auto" || *c == "none")) {
+    if (c->is_string() && (*c == "auto" || *c == "none" || *c == "required")) {
       r.tool_choice = c->get<std::string>();
-    } else if (*c == "required" || c->is_object()) {
-      throw bad_field("tool_choice", std::string("'tool_choice' ") + (c->is_object() ? "naming a function" : "\"required\"") +
-                                         " is not supported: only \"auto\" and \"none\" (the server does not "
-                                         "constrain generation to a function's schema)");
+    } else if (c->is_object()) {
+      const json* f = field(*c, "function");
+      if (c->value("type", json()) != "function" || f == nullptr || !f->is_object() || !field(*f, "name") ||
+          !(*f)["name"].is_string())
+        throw bad_field("tool_choice", "'tool_choice' naming a function must be {\"type\": \"function\", "
+                                       "\"function\": {\"name\": ...}}");
+      r.tool_choice = "function";
+      r.forced_function = (*f)["name"].get<std::string>();
     } else {
       throw bad_field("tool_choice", "'tool_choice' must be \"auto\", \"none\", \"required\" or a function");
     }
   }
+  if (r.tool_choice == "required" || r.tool_choice == "function") {
+    if (!r.tools.is_array() || r.tools.empty())
+      throw bad_field("tool_choice", "'tool_choice' \"" + r.tool_choice + "\" needs 'tools'");
+    bool named_is_a_tool = false;
+    for (const json& tool : r.tools) named_is_a_tool |= tool["function"]["name"] == r.forced_function;
+    // The constraint matches names as raw JSON string bytes (OpenAI's names are [a-zA-Z0-9_-]{1,64}).
+    for (const json& tool : r.tools) {
+      const std::string n = tool["function"]["name"].get<std::string>();
+      if (n.empty() || n.size() > 255 || std::any_of(n.begin(), n.end(), [](char ch) {
+            return ch == '"' || ch == '\\' || static_cast<unsigned char>(ch) < 0x20;
+          }))
+        throw bad_field("tools", "function name \"" + io::text_excerpt(n, 64) + "\" cannot be forced by 'tool_choice' \"" +
+                                     r.tool_choice + "\": names must be 1-255 bytes without quotes, backslashes or "
+                                     "control characters");
+    }
+    if (r.tool_choice == "function" && !named_is_a_tool)
+      throw bad_field("tool_choice", "'tool_choice' names function \"" + io::text_excerpt(r.forced_function, 64) +
+                                         "\", which is not in 'tools'");
+  }
+  r.parallel_tool_calls = get_bool(body, "parallel_tool_calls", true);
   r.sampling = get_sampling(body, limits, "max_completion_tokens");
   if (!r.sampling.max_tokens) r.sampling.max_tokens = get_int(body, "max_tokens", 1, std::numeric_limits<int32_t>::max());
   if (r.sampling.max_tokens && *r.sampling.max_tokens < 1)
     throw bad_field("max_completion_tokens", "'max_completion_tokens' must be at least 1");
+  if (r.sampling.json_object && r.tools_forced())
+    throw bad_field("response_format", "'response_format' json_object cannot be combined with 'tool_choice' \"" +
+                                           r.tool_choice + "\" (the answer is the calls)");
   r.logprobs = get_bool(body, "logprobs", false);
   r.top_logprobs = static_cast<int>(get_int(body, "top_logprobs", 0, limits.max_logprobs).value_or(0));
   if (field(body, "top_logprobs") && !r.logprobs)
@@ -303,6 +330,19 @@ std::string render_chat_request(const chat::ChatTemplateConfig& cfg, const ChatR
     throw bad_field("messages", e.what());
   }
   return render_chat_prompt(cfg, messages, r.tools, true);
+}
+
+void apply_tool_choice(const ChatRequest& r, GenerationConfig& cfg) {
+  if (!r.tools_forced()) return;
+  cfg.format = GenerationConfig::Format::ToolCalls;
+  cfg.tool_call_names.clear();
+  if (r.tool_choice == "function") {
+    cfg.tool_call_names.push_back(r.forced_function);
+    cfg.max_tool_calls = 1;
+  } else {
+    for (const json& tool : r.tools) cfg.tool_call_names.push_back(tool["function"]["name"].get<std::string>());
+    cfg.max_tool_calls = r.parallel_tool_calls ? 0 : 1;
+  }
 }
 
 GenerationConfig make_generation_config(const SamplingFields& s, const GenerationConfig& model_defaults,

@@ -60,11 +60,15 @@ struct CompletionRequest {
 struct ChatRequest {
   nlohmann::ordered_json messages;  // validated: a non-empty array of objects with a string role
   nlohmann::ordered_json tools;     // null when absent; else a list of {"type": "function", "function": {"name", ...}}
-  // "auto" (the default) or "none". "required" and a named function are refused: they need
-  // generation constrained to the call schema, which this server does not do.
+  // "auto" (the default), "none", "required" (the answer must be calls) or "function" (OpenAI's
+  // {"type": "function", "function": {"name": forced_function}}: one call of that function).
+  // The forced ones constrain generation to the call list (GenerationConfig::Format::ToolCalls).
   std::string tool_choice = "auto";
+  std::string forced_function;
+  bool parallel_tool_calls = true;  // false: at most one call
   // Whether the answer is offered to the tools: tools given and tool_choice is not "none".
   bool tools_in_use() const { return tools.is_array() && !tools.empty() && tool_choice != "none"; }
+  bool tools_forced() const { return tool_choice == "required" || tool_choice == "function"; }
   SamplingFields sampling;
   bool logprobs = false;
   int top_logprobs = 0;
@@ -95,5 +99,8 @@ nlohmann::ordered_json parse_json_object(const std::string& body);
 // the model's eos ids, max_new_tokens = max_tokens. Throws ApiError(400) on an invalid combination.
 GenerationConfig make_generation_config(const SamplingFields& s, const GenerationConfig& model_defaults,
                                         int64_t max_new_tokens);
+// tool_choice "required" or a named function: generation constrained to the call list of the
+// allowed names (all the tools, or the named one once); otherwise nothing changes.
+void apply_tool_choice(const ChatRequest& r, GenerationConfig& cfg);
 
 }  // namespace stablelm::server

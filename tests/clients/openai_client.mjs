@@ -89,13 +89,30 @@ if (chatBase) {
                     { role: "tool", tool_call_id: "call_1", content: "22 C, sunny" }];
   const fr = await chat.chat.completions.create({ model, messages: followUp, tools, max_tokens: 4, temperature: 0 });
   assert.equal(fr.object, "chat.completion");
-  await assert.rejects(chat.chat.completions.create({ model, messages: ask, tools, tool_choice: "required" }),
+  // Constrained answers (a named function, JSON mode): a random-weight model held to JSON writes
+  // string text until its tokens run out; logit_bias on the closing tokens (", }, ]) makes it close some.
+  const logit_bias = {};
+  for (const ch of ['"', "}", "]"]) {
+    const t = await (await fetch(chatBase + "/tokenize", { method: "POST", headers: { "Content-Type": "application/json" },
+                                                          body: JSON.stringify({ prompt: ch, add_special_tokens: false }) })).json();
+    logit_bias[String(t.tokens[0])] = 6;
+  }
+  // A named function: the answer is a call of it (when it ends within its tokens).
+  for (let seed = 1; seed <= 6; ++seed) {
+    const nr = await chat.chat.completions.create({ model, messages: ask, tools, max_tokens: 48, temperature: 1, seed, logit_bias,
+                                                    tool_choice: { type: "function", function: { name: "get_current_weather" } } });
+    if (nr.choices[0].finish_reason !== "tool_calls") continue;
+    assert.equal(nr.choices[0].message.tool_calls[0].function.name, "get_current_weather");
+    assert.equal(typeof JSON.parse(nr.choices[0].message.tool_calls[0].function.arguments), "object");
+  }
+  await assert.rejects(chat.chat.completions.create({ model, messages: ask, tools,
+                                                      tool_choice: { type: "function", function: { name: "nope" } } }),
                        (e) => e instanceof OpenAI.BadRequestError && e.param === "tool_choice");
 
-  // JSON mode: an object once it closes (a random-weight model needs a few seeds to close one).
+  // JSON mode: an object once it closes.
   let closed = 0;
   for (let seed = 1; seed <= 8; ++seed) {
-    const jr = await chat.chat.completions.create({ model, messages: ask, max_tokens: 40, temperature: 1, seed,
+    const jr = await chat.chat.completions.create({ model, messages: ask, max_tokens: 40, temperature: 1, seed, logit_bias,
                                                     response_format: { type: "json_object" } });
     const c = jr.choices[0];
     if (c.finish_reason === "stop") {

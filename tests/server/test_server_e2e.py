@@ -569,6 +569,17 @@ WEATHER_TOOL = {"type": "function", "function": {
     "parameters": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]}}}
 
 
+def closing_bias(server, bias=6.0):
+    """logit_bias raising the tokens that close strings, objects and lists: a random-weight model held
+    to JSON otherwise writes string text until its tokens run out, and nothing would be closed."""
+    out = {}
+    for ch in ('"', "}", "]"):
+        s, b = server.post("/tokenize", {"prompt": ch, "add_special_tokens": False})
+        assert s == 200 and len(b["tokens"]) == 1, b
+        out[str(b["tokens"][0])] = bias
+    return out
+
+
 class JsonMode(unittest.TestCase):
     """response_format {"type": "json_object"}: the output is one JSON object once it closes."""
 
@@ -589,7 +600,7 @@ class JsonMode(unittest.TestCase):
         closed = 0
         for seed in range(1, 9):
             body = {"messages": msgs, "max_tokens": 40, "temperature": 1.0, "seed": seed,
-                    "response_format": {"type": "json_object"}}
+                    "response_format": {"type": "json_object"}, "logit_bias": closing_bias(self.chat)}
             s, b = self.chat.post("/v1/chat/completions", body)
             self.assertEqual(s, 200, b)
             c = b["choices"][0]
@@ -618,7 +629,8 @@ class JsonMode(unittest.TestCase):
 
     def test_completions_json_object(self):
         s, b = SRV.post("/v1/completions", {"prompt": "JSON:", "max_tokens": 30, "temperature": 1.0, "seed": 3,
-                                            "n": 4, "response_format": {"type": "json_object"}})
+                                            "n": 4, "response_format": {"type": "json_object"},
+                                            "logit_bias": closing_bias(SRV)})
         self.assertEqual(s, 200, b)
         for c in b["choices"]:
             if c["finish_reason"] == "stop":
@@ -722,12 +734,63 @@ class ToolCalling(unittest.TestCase):
         s, b = self.zephyr.post("/v1/chat/completions", {"messages": msgs, "max_tokens": 3})
         self.assertEqual(s, 400, b)
 
+    def test_forced_tool_choice(self):
+        """tool_choice "required" or a named function: generation is constrained to the call list, so a
+        choice that ends within its tokens is calls of the allowed functions with object arguments."""
+        time_tool = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}
+        msgs = [{"role": "user", "content": "What is the weather in Paris?"}]
+        for server in (self.zephyr, self.qwen):
+            for choice, allowed, max_calls in [("required", {"get_current_weather", "get_time"}, None),
+                                               ({"type": "function", "function": {"name": "get_time"}}, {"get_time"}, 1)]:
+                ended = 0
+                for seed in range(1, 7):
+                    body = {"messages": msgs, "tools": [WEATHER_TOOL, time_tool], "tool_choice": choice,
+                            "max_tokens": 48, "temperature": 1.0, "seed": seed, "logit_bias": closing_bias(server)}
+                    s, b = server.post("/v1/chat/completions", body)
+                    self.assertEqual(s, 200, b)
+                    c = b["choices"][0]
+                    if c["finish_reason"] == "length":
+                        self.assertEqual(b["usage"]["completion_tokens"], 48)
+                        continue
+                    self.assertEqual(c["finish_reason"], "tool_calls", c)
+                    calls = c["message"]["tool_calls"]
+                    self.assertGreater(len(calls), 0)
+                    if max_calls:
+                        self.assertLessEqual(len(calls), max_calls)
+                    for call in calls:
+                        self.assertIn(call["function"]["name"], allowed)
+                        self.assertIsInstance(json.loads(call["function"]["arguments"]), dict)
+                    ended += 1
+                    # Streamed: the same calls.
+                    conn = server.conn()
+                    conn.request("POST", "/v1/chat/completions", body=json.dumps(dict(body, stream=True)),
+                                 headers={"Content-Type": "application/json"})
+                    events = [json.loads(e) for e in sse_events(conn.getresponse())[:-1]]
+                    streamed = [tc for e in events for tc in e["choices"][0]["delta"].get("tool_calls") or []]
+                    self.assertEqual([t["function"] for t in streamed], [t["function"] for t in calls])
+                self.assertGreater(ended, 0, "no seed ended its calls within 48 tokens: %r" % (choice,))
+        # parallel_tool_calls false: one call at most.
+        s, b = self.zephyr.post("/v1/chat/completions", {"messages": msgs, "tools": [WEATHER_TOOL, time_tool],
+                                                          "tool_choice": "required", "parallel_tool_calls": False,
+                                                          "max_tokens": 48, "temperature": 1.0, "seed": 2,
+                                                          "logit_bias": closing_bias(self.zephyr)})
+        self.assertEqual(s, 200, b)
+        if b["choices"][0]["finish_reason"] == "tool_calls":
+            self.assertEqual(len(b["choices"][0]["message"]["tool_calls"]), 1)
+
     def test_tool_request_errors(self):
         msgs = [{"role": "user", "content": "x"}]
-        for body, param in [({"tools": [WEATHER_TOOL], "tool_choice": "required"}, "tool_choice"),
+        named = {"type": "function", "function": {"name": "get_current_weather"}}
+        for body, param in [({"tool_choice": "required"}, "tool_choice"),
+                            ({"tool_choice": named}, "tool_choice"),
                             ({"tools": [WEATHER_TOOL], "tool_choice": {"type": "function",
-                                                                       "function": {"name": "get_current_weather"}}},
+                                                                       "function": {"name": "get_time"}}},
                              "tool_choice"),
+                            ({"tools": [WEATHER_TOOL], "tool_choice": {"type": "function"}}, "tool_choice"),
+                            ({"tools": [WEATHER_TOOL], "tool_choice": "required",
+                              "response_format": {"type": "json_object"}}, "response_format"),
+                            ({"tools": [{"type": "function", "function": {"name": 'say"hi'}}],
+                              "tool_choice": "required"}, "tools"),
                             ({"tools": [WEATHER_TOOL], "tool_choice": 3}, "tool_choice"),
                             ({"tools": [{"type": "function"}]}, "tools"),
                             ({"tools": [{"type": "retrieval", "function": {"name": "f"}}]}, "tools"),

@@ -3,7 +3,7 @@
 // one, so each byte of the vocabulary's trie is stepped at most once per generated token. Inside
 // a string, where most of the output is, the tokens that are plain string text are allowed
 // without a walk.
-#include "sampling/json_constraint.h"
+#include "sampling/prefix_constraint.h"
 
 #include <algorithm>
 #include <list>
@@ -61,7 +61,8 @@ bool is_string_text(std::string_view b) {
 }
 
 // Sets allowed[id] for every entry of s that the state accepts whole.
-void walk(const TokenBytesIndex::Sorted& s, const JsonPrefix& start, std::vector<JsonPrefix>& path,
+template <class Prefix>
+void walk(const TokenBytesIndex::Sorted& s, const Prefix& start, std::vector<Prefix>& path,
           std::vector<uint8_t>& allowed) {
   path.assign(1, start);
   // fail: the length of the shortest refused prefix of the previous entry (0: none). An entry
@@ -73,10 +74,10 @@ void walk(const TokenBytesIndex::Sorted& s, const JsonPrefix& start, std::vector
     fail = 0;
     const std::string_view b = s.at(i);
     // path[0..shared] hold the states after the shared bytes (the previous entry got that far).
-    path.resize(shared + 1);
+    path.erase(path.begin() + static_cast<std::ptrdiff_t>(shared) + 1, path.end());
     size_t d = shared;
     for (; d < b.size(); ++d) {
-      JsonPrefix next = path[d];
+      Prefix next = path[d];
       if (!next.push(static_cast<uint8_t>(b[d]))) break;
       path.push_back(next);
     }
@@ -139,11 +140,15 @@ std::shared_ptr<const TokenBytesIndex> token_bytes_index(const Tokenizer& tok) {
   return cache.front().second;
 }
 
-JsonObjectConstraint::JsonObjectConstraint(std::shared_ptr<const TokenBytesIndex> index) : index_(std::move(index)) {
-  if (!index_) throw Error("JSON mode needs the model's tokenizer");
+template <class Prefix>
+PrefixConstraint<Prefix>::PrefixConstraint(std::shared_ptr<const TokenBytesIndex> index, Prefix start,
+                                           std::shared_ptr<const void> keep_alive)
+    : index_(std::move(index)), keep_alive_(std::move(keep_alive)), state_(start) {
+  if (!index_) throw Error("constrained decoding needs the model's tokenizer");
 }
 
-void JsonObjectConstraint::mask(std::span<float> scores) const {
+template <class Prefix>
+void PrefixConstraint<Prefix>::mask(std::span<float> scores) const {
   allowed_.assign(scores.size(), 0);
   if (state_.in_plain_string()) {
     for (int32_t id : index_->string_text())
@@ -156,9 +161,10 @@ void JsonObjectConstraint::mask(std::span<float> scores) const {
     if (!allowed_[i]) scores[i] = kFiltered;
 }
 
-void JsonObjectConstraint::accept(int32_t id) {
+template <class Prefix>
+void PrefixConstraint<Prefix>::accept(int32_t id) {
   const std::optional<std::string_view> b = index_->bytes_of(id);
-  JsonPrefix s = state_;
+  Prefix s = state_;
   bool ok = b.has_value();
   if (ok)
     for (char c : *b)
@@ -166,8 +172,29 @@ void JsonObjectConstraint::accept(int32_t id) {
         ok = false;
         break;
       }
-  if (!ok) throw Error("JSON mode: token " + std::to_string(id) + " does not continue the JSON object");
+  if (!ok) throw Error("constrained decoding: token " + std::to_string(id) + " does not continue the output");
   state_ = s;
+}
+
+template class PrefixConstraint<JsonPrefix>;
+template class PrefixConstraint<ToolCallsPrefix>;
+
+std::unique_ptr<ToolCallsConstraint> make_tool_calls_constraint(std::shared_ptr<const TokenBytesIndex> index,
+                                                                std::vector<std::string> names, int max_calls,
+                                                                JsonPrefix::Whitespace ws) {
+  for (const std::string& n : names)
+    if (n.empty() || std::any_of(n.begin(), n.end(), [](char c) {
+          return c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20;
+        }))
+      throw Error("tool calls: function name \"" + n + "\" cannot be generated as a plain JSON string");
+  for (const std::string& n : names)
+    if (n.size() > 255) throw Error("tool calls: function name \"" + n.substr(0, 40) + "...\" is longer than 255 bytes");
+  if (names.empty()) throw Error("tool calls: no function to call");
+  if (names.size() > 4096) throw Error("tool calls: more than 4096 functions");
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  auto kept = std::make_shared<const std::vector<std::string>>(std::move(names));
+  return std::make_unique<ToolCallsConstraint>(std::move(index), ToolCallsPrefix(kept.get(), max_calls, ws), kept);
 }
 
 }  // namespace stablelm::sampling

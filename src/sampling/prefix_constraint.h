@@ -1,7 +1,8 @@
 #pragma once
-// JSON mode (OpenAI's response_format {"type": "json_object"}, Ollama's format "json"): the
-// next token may only be one whose bytes keep the output a prefix of one JSON object, so the
-// output is always valid JSON once the object closes (the generator then stops). Applied as a
+// Constrained decoding: the next token may only be one whose bytes keep the output a prefix of
+// what a recognizer describes: one JSON object (JSON mode, OpenAI's response_format
+// {"type": "json_object"}) or a list of tool calls (tool_choice "required" or a named function).
+// So the output is valid once the recognizer completes (the generator then stops). Applied as a
 // mask after the other processors, where transformers applies prefix_allowed_tokens_fn
 // (PrefixConstrainedLogitsProcessor), so the sampling of the allowed tokens is unchanged.
 #include <cstdint>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "sampling/json_prefix.h"
+#include "sampling/tool_calls_prefix.h"
 #include "stablelm/sampling.h"
 
 namespace stablelm {
@@ -55,9 +57,14 @@ class TokenBytesIndex {
 // shared by every sequence that uses it.
 std::shared_ptr<const TokenBytesIndex> token_bytes_index(const Tokenizer& tok);
 
-class JsonObjectConstraint final : public TokenConstraint {
+// A constraint from a byte-level prefix recognizer (JsonPrefix, ToolCallsPrefix: push(byte),
+// complete(), in_plain_string()): a token is allowed when the recognizer accepts all its bytes.
+template <class Prefix>
+class PrefixConstraint final : public TokenConstraint {
  public:
-  explicit JsonObjectConstraint(std::shared_ptr<const TokenBytesIndex> index);
+  // keep_alive: what the start state points to (ToolCallsPrefix's names), kept with it.
+  PrefixConstraint(std::shared_ptr<const TokenBytesIndex> index, Prefix start = Prefix(),
+                   std::shared_ptr<const void> keep_alive = nullptr);
   // Sets every token that cannot continue the output to -inf (ids past the index too).
   void mask(std::span<float> scores) const override;
   // Advances over a chosen token; throws stablelm::Error when the token was not allowed.
@@ -66,9 +73,20 @@ class JsonObjectConstraint final : public TokenConstraint {
 
  private:
   std::shared_ptr<const TokenBytesIndex> index_;
-  JsonPrefix state_;
-  mutable std::vector<JsonPrefix> path_;  // the walk's states by byte depth
+  std::shared_ptr<const void> keep_alive_;
+  Prefix state_;
+  mutable std::vector<Prefix> path_;  // the walk's states by byte depth
   mutable std::vector<uint8_t> allowed_;
 };
+
+// JSON mode: the output is one JSON object.
+using JsonObjectConstraint = PrefixConstraint<JsonPrefix>;
+// tool_choice "required" / a named function: the output is a list of calls.
+using ToolCallsConstraint = PrefixConstraint<ToolCallsPrefix>;
+// The constraint for names (any order, duplicates allowed; checked: none empty or holding '"',
+// '\' or a control character, else stablelm::Error) and at most max_calls calls (0: any).
+std::unique_ptr<ToolCallsConstraint> make_tool_calls_constraint(
+    std::shared_ptr<const TokenBytesIndex> index, std::vector<std::string> names, int max_calls,
+    JsonPrefix::Whitespace ws = JsonPrefix::Whitespace::Any);
 
 }  // namespace stablelm::sampling

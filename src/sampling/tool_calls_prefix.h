@@ -1,0 +1,61 @@
+#pragma once
+// A byte-level recognizer of the prefixes of a tool-call answer, for tool_choice "required" or a
+// named function: the JSON list the model card's function-calling format answers with,
+//
+//   [{"name": "NAME", "arguments": {...}}, ...]
+//
+// with JSON whitespace between tokens (any, or JsonPrefix's bounded rule), NAME one of the allowed function names and the
+// arguments any JSON object (JsonPrefix). push() accepts a byte exactly when the bytes so far can
+// still be completed, like JsonPrefix. max_calls limits the list's length (0: no limit).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sampling/json_prefix.h"
+
+namespace stablelm::sampling {
+
+class ToolCallsPrefix {
+ public:
+  // names: the allowed function names, sorted, unique, none empty or holding '"', '\' or a
+  // control character (they are matched as raw string bytes); they must outlive the object.
+  // ws: the whitespace rule between tokens, the arguments' included (JsonPrefix::Whitespace).
+  ToolCallsPrefix(const std::vector<std::string>* names, int max_calls,
+                  JsonPrefix::Whitespace ws = JsonPrefix::Whitespace::Any);
+
+  bool push(uint8_t b);
+  // The list is closed.
+  bool complete() const { return phase_ == Phase::Done; }
+  // Inside a string of the arguments, between characters.
+  bool in_plain_string() const { return phase_ == Phase::Arguments && args_.in_plain_string(); }
+
+ private:
+  enum class Phase : uint8_t {
+    Open,        // before '['
+    CallOpen,    // before a call's '{'
+    NameKey,     // matching `"name"` (pos_ bytes matched)
+    NameColon,   // before ':'
+    NameQuote,   // before the name's opening '"'
+    Name,        // inside the name: names_[lo_, hi_) match the pos_ bytes so far
+    NameComma,   // before ','
+    ArgsKey,     // matching `"arguments"`
+    ArgsColon,   // before ':'
+    Arguments,   // inside the arguments object (args_)
+    CallClose,   // before the call's '}'
+    Next,        // before ',' or ']'
+    Done,
+  };
+  bool step(uint8_t b);
+  bool space(uint8_t b);  // b is whitespace between tokens: may it come?
+
+  const std::vector<std::string>* names_;
+  bool bounded_ = false;
+  WhitespaceRun ws_;
+  JsonPrefix args_;
+  Phase phase_ = Phase::Open;
+  uint8_t pos_ = 0;
+  uint16_t lo_ = 0, hi_ = 0;
+  uint16_t calls_ = 0, max_calls_ = 0;
+};
+
+}  // namespace stablelm::sampling
