@@ -10,19 +10,6 @@
 
 namespace stablelm {
 
-uint64_t block_key(uint64_t parent, std::span<const int32_t> tokens) {
-  // splitmix64 finalizer over the parent key and each token: cheap, well mixed; a collision is
-  // caught by find(), which compares the tokens and the parent.
-  auto mix = [](uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  };
-  uint64_t h = mix(parent);
-  for (int32_t t : tokens) h = mix(h ^ (static_cast<uint64_t>(static_cast<uint32_t>(t)) + 0x9e3779b97f4a7c15ull));
-  return h;
-}
-
 KVPool::KVPool(const ModelConfig& c, KVFormat format, int64_t n_blocks, int block_rows)
     : type_(wtype_of(format)), n_blocks_(n_blocks), layers_(c.num_hidden_layers), block_rows_(block_rows) {
   if (block_rows < 1 || block_rows > 4096 || (block_rows & (block_rows - 1)) != 0)

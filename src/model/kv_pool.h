@@ -12,16 +12,13 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/block_key.h"  // the prefix cache's keys
 #include "kernels/kernels.h"
 #include "stablelm/config.h"
 #include "stablelm/model.h"
 
 namespace stablelm {
 
-// The prefix cache's key of a full block: its tokens chained onto the key of the block before
-// (kNoParent for the first block), as vLLM's automatic prefix caching keys its blocks.
-constexpr uint64_t kNoParent = 0x9e3779b97f4a7c15ull;
-uint64_t block_key(uint64_t parent, std::span<const int32_t> tokens);
 
 class KVPool {
  public:

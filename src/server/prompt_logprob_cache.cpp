@@ -2,26 +2,9 @@
 
 #include <algorithm>
 
+#include "common/block_key.h"
+
 namespace stablelm::server {
-namespace {
-
-constexpr uint64_t kNoParent = 0x9E3779B97F4A7C15ull;
-
-// FNV-1a over the parent key and the tokens (collisions are caught by comparing both).
-uint64_t chain_key(uint64_t parent, std::span<const int32_t> tokens) {
-  uint64_t h = 1469598103934665603ull;
-  auto mix = [&h](uint64_t v) {
-    for (int i = 0; i < 8; ++i) {
-      h ^= (v >> (8 * i)) & 0xFF;
-      h *= 1099511628211ull;
-    }
-  };
-  mix(parent);
-  for (const int32_t t : tokens) mix(static_cast<uint32_t>(t));
-  return h;
-}
-
-}  // namespace
 
 PromptLogprobCache::PromptLogprobCache(int64_t block, int64_t capacity, int top)
     : block_(block), capacity_(capacity), top_(top) {}
@@ -41,7 +24,7 @@ int64_t PromptLogprobCache::cached_blocks(std::span<const int32_t> prompt, int64
   int64_t i = 0;
   for (; i < n; ++i) {
     const auto tokens = prompt.subspan(static_cast<size_t>(i * block_), static_cast<size_t>(block_));
-    const uint64_t key = chain_key(parent, tokens);
+    const uint64_t key = block_key(parent, tokens);
     if (!find(key, parent, tokens)) break;
     auto& b = blocks_.at(key);
     lru_.splice(lru_.begin(), lru_, b.lru);
@@ -55,7 +38,7 @@ std::vector<TokenLogprob> PromptLogprobCache::entries(std::span<const int32_t> p
   uint64_t parent = kNoParent;
   for (int64_t i = 0; i * block_ < end; ++i) {
     const auto tokens = prompt.subspan(static_cast<size_t>(i * block_), static_cast<size_t>(block_));
-    const uint64_t key = chain_key(parent, tokens);
+    const uint64_t key = block_key(parent, tokens);
     const Block* b = find(key, parent, tokens);
     if (!b) break;  // callers ask only for what cached_blocks() found
     for (int64_t j = 0; j < block_; ++j) {
@@ -77,7 +60,7 @@ void PromptLogprobCache::insert(std::span<const int32_t> prompt, std::span<const
   uint64_t parent = kNoParent;
   for (int64_t i = 0; i < n && capacity_ > 0; ++i) {
     const auto tokens = prompt.subspan(static_cast<size_t>(i * block_), static_cast<size_t>(block_));
-    const uint64_t key = chain_key(parent, tokens);
+    const uint64_t key = block_key(parent, tokens);
     auto it = blocks_.find(key);
     if (it != blocks_.end()) {
       if (it->second.parent != parent || !std::equal(tokens.begin(), tokens.end(), it->second.tokens.begin(),
