@@ -246,6 +246,20 @@ TEST_P(IsaTest, AttentionMatchesReference) {
   }
 }
 
+TEST_P(IsaTest, SumExpMatchesReference) {
+  // Logits-like rows (the shift is the max, so every term is <= 1), every tail length, -inf entries.
+  for (int64_t n : {int64_t{1}, int64_t{15}, int64_t{16}, int64_t{17}, int64_t{1000}, int64_t{100352}}) {
+    auto x = randn(static_cast<size_t>(n), static_cast<uint32_t>(n) + 5, 4.0f);
+    x[static_cast<size_t>(n / 2)] = -std::numeric_limits<float>::infinity();
+    x[0] = -200.0f;  // exp underflows to 0
+    const float mx = *std::max_element(x.begin(), x.end());
+    const double want = k::reference::sum_exp(x.data(), n, mx);
+    const double got = k::sum_exp(x.data(), n, mx);
+    ASSERT_NEAR(got, want, 1e-6 * want) << "n=" << n;
+  }
+  EXPECT_EQ(k::sum_exp(nullptr, 0, 0.0f), 0.0);
+}
+
 TEST_P(IsaTest, ElementwiseMatchReference) {
   for (int64_t n : {1, 2, 15, 16, 17, 31, 100, 1000}) {
     auto g = randn(static_cast<size_t>(n), static_cast<uint32_t>(n), 4.0f);

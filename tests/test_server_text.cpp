@@ -2,9 +2,15 @@
 // become a stop string, and what it sends adds up to the whole text cut before the stop string.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <limits>
+#include <numeric>
+#include <random>
 
 #include "server/text_output.h"
+#include "server/token_logprob.h"
+#include "stablelm/eval.h"
 #include "stablelm/tokenizer.h"
 
 namespace {
@@ -121,3 +127,27 @@ TEST(ToolCallGate, InactivePassesEverythingThrough) {
 
 }  // namespace
 }  // namespace stablelm::server
+
+// ---- token_logprob's top list: the k largest logits, ties to the lower id -------------------
+
+TEST(TokenLogprob, TopListIsTheSortedPrefixWithTiesToTheLowerId) {
+  std::mt19937 rng(3);
+  for (int trial = 0; trial < 200; ++trial) {
+    // Few distinct values (many ties), lengths around the 64-entry chunks, -inf entries.
+    const size_t n = 1 + rng() % 300;
+    std::vector<float> row(n);
+    for (auto& v : row) v = static_cast<float>(static_cast<int>(rng() % 7)) - 3.0f;
+    for (int j = 0; j < 3; ++j) row[rng() % n] = -std::numeric_limits<float>::infinity();
+    std::vector<int32_t> order(n);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return row[a] > row[b]; });
+    for (int k : {1, 2, 5, 20, 64, 400}) {
+      const stablelm::server::TokenLogprob t = stablelm::server::token_logprob(row, 0, k);
+      ASSERT_EQ(t.top.size(), std::min<size_t>(static_cast<size_t>(k), n));
+      for (size_t i = 0; i < t.top.size(); ++i) {
+        ASSERT_EQ(t.top[i].first, order[i]) << "n=" << n << " k=" << k << " i=" << i;
+        EXPECT_EQ(t.top[i].second, stablelm::eval::log_softmax_of(row)(row[static_cast<size_t>(order[i])]));
+      }
+    }
+  }
+}

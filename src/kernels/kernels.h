@@ -112,6 +112,10 @@ void silu_mul(float* gate, const float* up, int64_t n);
 // y[i] += x[i].
 void add(float* y, const float* x, int64_t n);
 
+// Σ exp(x[i] - shift) over n floats: the log-sum-exp of a logits row (shift = its max, so every
+// term is <= 1). Each term is an fp32 exp of the fp32 difference, the sum is in double.
+double sum_exp(const float* x, int64_t n, float shift);
+
 // Scalar oracles: same contracts, plain loops, no threads.
 namespace reference {
 void embed_row(const Weight& w, int64_t row, float* out);
@@ -126,6 +130,7 @@ void store_kv(const float* src, int64_t n, int64_t width, WType t, void* dst);  
 void store_kv(const float* src, int64_t n, int64_t width, WType t, void* dst, int64_t head_dim);
 void silu_mul(float* gate, const float* up, int64_t n);
 void add(float* y, const float* x, int64_t n);
+double sum_exp(const float* x, int64_t n, float shift);
 }  // namespace reference
 
 // Which implementation the dispatcher picked ("scalar", "avx2", "avx512", ...). The environment

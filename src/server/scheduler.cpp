@@ -18,13 +18,29 @@ TokenLogprob token_logprob(std::span<const float> row, int32_t target, int k) {
   t.logprob = ls(row[static_cast<size_t>(target)]);
   if (k > 0) {
     // The k largest logits, ties to the lower id (so a greedy token is the first entry and its
-    // value is the same double as its own logprob).
-    std::vector<int32_t> idx(row.size());
-    std::iota(idx.begin(), idx.end(), 0);
-    const auto kk = std::min<size_t>(static_cast<size_t>(k), idx.size());
-    auto cmp = [&](int32_t a, int32_t b) { return row[a] > row[b] || (row[a] == row[b] && a < b); };
-    std::partial_sort(idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(kk), idx.end(), cmp);
-    for (size_t i = 0; i < kk; ++i) t.top.emplace_back(idx[i], ls(row[static_cast<size_t>(idx[i])]));
+    // value is the same double as its own logprob): one pass keeping them sorted, skipping each
+    // chunk of the row whose largest value cannot enter (nearly all of them once k are held).
+    const auto kk = std::min<size_t>(static_cast<size_t>(k), row.size());
+    std::vector<std::pair<float, int32_t>> best;  // descending value, ascending id among equals
+    best.reserve(kk + 1);
+    constexpr size_t kChunk = 64;
+    for (size_t c = 0; c < row.size(); c += kChunk) {
+      const size_t end = std::min(row.size(), c + kChunk);
+      if (best.size() == kk) {
+        float m = row[c];
+        for (size_t i = c; i < end; ++i) m = row[i] > m ? row[i] : m;
+        if (!(m > best.back().first)) continue;  // an equal value has a higher id: it does not enter
+      }
+      for (size_t i = c; i < end; ++i) {
+        const float v = row[i];
+        if (best.size() == kk && !(v > best.back().first)) continue;
+        // After every held value >= v: equal values keep their lower ids first.
+        auto at = std::upper_bound(best.begin(), best.end(), v, [](float x, const auto& e) { return x > e.first; });
+        best.insert(at, {v, static_cast<int32_t>(i)});
+        if (best.size() > kk) best.pop_back();
+      }
+    }
+    for (const auto& [v, id] : best) t.top.emplace_back(id, ls(v));
   }
   return t;
 }

@@ -447,4 +447,9 @@ void silu_mul(float* gate, const float* up, int64_t n) {
 
 void add(float* y, const float* x, int64_t n) { reference::add(y, x, n); }
 
+double sum_exp(const float* x, int64_t n, float shift) {
+  if (const simd::Ops* o = ops(); o != nullptr && o->sum_exp != nullptr) return o->sum_exp(x, n, shift);
+  return reference::sum_exp(x, n, shift);
+}
+
 }  // namespace stablelm::kernels

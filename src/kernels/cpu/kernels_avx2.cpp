@@ -320,7 +320,7 @@ void silu_mul(float* gate, const float* up, int64_t n) { reference::silu_mul(gat
 
 const Ops* avx2_ops() {
   static const Ops ops{"avx2",    &linear_float, nullptr,  &quantize_acts, &linear_quant, &attention,
-                       &silu_mul, &reference::layer_norm, &reference::store_kv, nullptr, nullptr};
+                       &silu_mul, &reference::layer_norm, &reference::store_kv, nullptr, nullptr, nullptr};
   return &ops;
 }
 

@@ -283,6 +283,12 @@ void store_kv(const float* src, int64_t n, int64_t width, WType t, void* dst, in
 
 void store_kv(const float* src, int64_t n, int64_t width, WType t, void* dst) { reference::store_kv(src, n, width, t, dst, int64_t{0}); }
 
+double sum_exp(const float* x, int64_t n, float shift) {
+  double s = 0.0;
+  for (int64_t i = 0; i < n; ++i) s += static_cast<double>(std::exp(x[i] - shift));
+  return s;
+}
+
 void silu_mul(float* gate, const float* up, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     const float g = gate[i];

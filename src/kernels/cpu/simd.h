@@ -77,6 +77,8 @@ struct Ops {
   void (*pack_acts_bf16)(const float* x, int64_t n, int64_t K, int64_t tile0, int64_t tile1, uint16_t* xp);
   void (*linear_bf16)(const Weight& w, const float* bias, const uint16_t* xp, int64_t n, float* y, int64_t r0,
                       int64_t r1);
+  // Σ exp(x[i] - shift) (nullptr: the reference's).
+  double (*sum_exp)(const float* x, int64_t n, float shift);
 };
 
 // Packed activations of the row-invariant linear kernels (linear_float_avx512.cpp): tokens in
