@@ -258,6 +258,10 @@ TEST_P(IsaTest, SumExpMatchesReference) {
     ASSERT_NEAR(got, want, 1e-6 * want) << "n=" << n;
   }
   EXPECT_EQ(k::sum_exp(nullptr, 0, 0.0f), 0.0);
+  // -inf entries (filtered tokens) add exactly nothing.
+  std::vector<float> one(37, -std::numeric_limits<float>::infinity());
+  one[20] = 2.5f;
+  EXPECT_EQ(k::sum_exp(one.data(), 37, 2.5f), 1.0);
 }
 
 TEST_P(IsaTest, ElementwiseMatchReference) {

@@ -4,6 +4,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <numeric>
 
 #include <nlohmann/json.hpp>
@@ -11,6 +12,7 @@
 #include "hub/sha256.h"
 #include "io/json.h"
 #include "model/model_impl.h"
+#include "kernels/kernels.h"
 #include "stablelm/error.h"
 #include "stablelm/eval.h"
 
@@ -93,14 +95,12 @@ SavedRow make_saved_row(std::span<const float> logits, const LogSoftmax& ls, int
 }
 
 double rest_mass(std::span<const float> logits, const LogSoftmax& ls, std::span<const uint32_t> ids) {
-  // Summed directly (1 - sum(top) would cancel when the top holds almost all), in index order,
-  // so that a run against its own saved file gets bitwise the saved value.
-  std::vector<char> in_top(logits.size(), 0);
-  for (uint32_t id : ids) in_top[id] = 1;
-  double rest = 0.0;
-  for (size_t i = 0; i < logits.size(); ++i)
-    if (!in_top[i]) rest += std::exp(ls(logits[i]));
-  return rest;
+  // Summed directly (1 - sum(top) would cancel when the top holds almost all): the row with the
+  // top entries at -inf, through the vectorized Σ exp(x - max) (fp32 terms summed in double, in
+  // a fixed order, so a run against its own saved file gets bitwise the saved value), over Σ all.
+  std::vector<float> rest(logits.begin(), logits.end());
+  for (uint32_t id : ids) rest[id] = -std::numeric_limits<float>::infinity();
+  return kernels::sum_exp(rest.data(), static_cast<int64_t>(rest.size()), ls.max) * std::exp(-ls.log_sum);
 }
 
 // ---- writer ---------------------------------------------------------------------------------
