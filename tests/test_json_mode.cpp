@@ -27,7 +27,8 @@ namespace {
 fs::path tiny() { return test::fixtures_dir() / "models" / "tiny-stablelm-2"; }
 
 // Feeds every byte; returns how many were accepted.
-size_t feed(JsonPrefix& p, std::string_view s) {
+template <class P>
+size_t feed(P& p, std::string_view s) {
   size_t n = 0;
   while (n < s.size() && p.push(static_cast<uint8_t>(s[n]))) ++n;
   return n;
@@ -102,9 +103,16 @@ std::string mutate(std::string s, std::mt19937& rng) {
   return s;
 }
 
-// Closes whatever is open by trying bytes in a fixed order; every accepted prefix must allow it.
-std::string complete_greedily(JsonPrefix p) {
-  static const std::string kOrder = std::string("\"}]:0ruealsDC\\u") + "\x80\x90\xa0{";
+// Closes whatever is open by trying bytes in a fixed order (structural bytes first, then every
+// byte for the literal keys' letters); every accepted prefix must allow it. JsonPrefix and
+// ToolCallsPrefix alike.
+template <class P>
+std::string close_greedily(P p) {
+  static const std::string kOrder = [] {
+    std::string o = std::string("\"}]:,0ruealsDC\\u") + "\x80\x90\xa0{[";
+    for (int b = 1; b < 256; ++b) o += static_cast<char>(b);
+    return o;
+  }();
   std::string out;
   for (int step = 0; step < 10000 && !p.complete(); ++step) {
     bool moved = false;
@@ -117,6 +125,27 @@ std::string complete_greedily(JsonPrefix p) {
     if (!moved) return out + "<stuck>";
   }
   return out;
+}
+
+// The oracle of the token masks, one token at a time: a text token (valid, not special, with
+// bytes) whose every byte the recognizer accepts from `state`.
+template <class P>
+bool allows_token(const Tokenizer& tok, P state, size_t id) {
+  const auto i32 = static_cast<int32_t>(id);
+  if (i32 >= tok.vocab_size() || !tok.is_valid_id(i32) || tok.is_special(i32)) return false;
+  const std::string b = tok.token_bytes(i32);
+  return !b.empty() && feed(state, b) == b.size();
+}
+
+// The single-byte tokens by byte, to reach any state byte by byte (inside a UTF-8 sequence too,
+// which encode() refuses).
+std::array<int32_t, 256> single_byte_tokens(const Tokenizer& tok) {
+  std::array<int32_t, 256> byte_token{};
+  byte_token.fill(-1);
+  for (int32_t id = 0; id < tok.vocab_size(); ++id)
+    if (tok.is_valid_id(id) && !tok.is_special(id) && tok.token_bytes(id).size() == 1)
+      byte_token[static_cast<uint8_t>(tok.token_bytes(id)[0])] = id;
+  return byte_token;
 }
 
 }  // namespace
@@ -164,7 +193,7 @@ TEST(JsonPrefix, EveryAcceptedPrefixCanBeCompleted) {
     for (size_t cut : {n, n / 2, n / 3}) {
       JsonPrefix q;
       ASSERT_EQ(feed(q, std::string_view(m).substr(0, cut)), cut);
-      const std::string done = m.substr(0, cut) + complete_greedily(q);
+      const std::string done = m.substr(0, cut) + close_greedily(q);
       // nullopt: a number beyond double range (valid JSON that this parser declines).
       EXPECT_NE(strict_is_object(done), std::optional<bool>(false)) << json(done).dump();
     }
@@ -242,7 +271,7 @@ TEST(JsonPrefix, BoundedWhitespaceIsASubsetWithShortRuns) {
       longest = std::max(longest, run);
     }
     EXPECT_LE(longest, static_cast<size_t>(JsonPrefix::kMaxIndent + 1)) << json(got).dump();
-    const std::string done = got + complete_greedily(p);
+    const std::string done = got + close_greedily(p);
     EXPECT_NE(strict_is_object(done), std::optional<bool>(false)) << json(done).dump();
   }
 }
@@ -263,12 +292,7 @@ TEST(JsonMask, EqualsCheckingEveryTokenOnItsOwn) {
     prefixes.push_back(d.substr(0, rng() % d.size()));
   }
   const size_t vocab = static_cast<size_t>(tok->vocab_size()) + 64;  // the model's rows may run past the tokenizer's
-  // The single-byte tokens, to reach states inside a UTF-8 sequence (which encode() refuses).
-  std::array<int32_t, 256> byte_token{};
-  byte_token.fill(-1);
-  for (int32_t id = 0; id < tok->vocab_size(); ++id)
-    if (tok->is_valid_id(id) && !tok->is_special(id) && tok->token_bytes(id).size() == 1)
-      byte_token[static_cast<uint8_t>(tok->token_bytes(id)[0])] = id;
+  const std::array<int32_t, 256> byte_token = single_byte_tokens(*tok);
   for (const std::string& pre : prefixes) {
     sampling::JsonObjectConstraint c(index);
     JsonPrefix state;
@@ -278,12 +302,8 @@ TEST(JsonMask, EqualsCheckingEveryTokenOnItsOwn) {
     c.mask(scores);
     size_t allowed = 0;
     for (size_t id = 0; id < vocab; ++id) {
-      const auto i32 = static_cast<int32_t>(id);
-      bool want = i32 < tok->vocab_size() && tok->is_valid_id(i32) && !tok->is_special(i32);
-      const std::string b = want ? tok->token_bytes(i32) : std::string();
-      JsonPrefix s = state;
-      want = want && !b.empty() && feed(s, b) == b.size();
-      ASSERT_EQ(scores[id] == 0.0f, want) << json(pre).dump() << " token " << id << " " << json(b).dump();
+      const bool want = allows_token(*tok, state, id);
+      ASSERT_EQ(scores[id] == 0.0f, want) << json(pre).dump() << " token " << id;
       allowed += want;
     }
     EXPECT_GT(allowed, 0u) << pre;
@@ -325,13 +345,7 @@ TEST(JsonModeGeneration, EachTokenIsTheBestAllowedOneAndTheObjectParses) {
     for (;;) {
       // The brute-force allowed set for this step.
       std::vector<uint8_t> allowed(logits.size(), 0);
-      for (size_t id = 0; id < logits.size(); ++id) {
-        const auto i32 = static_cast<int32_t>(id);
-        if (i32 >= tok->vocab_size() || !tok->is_valid_id(i32) || tok->is_special(i32)) continue;
-        const std::string b = tok->token_bytes(i32);
-        JsonPrefix s = state;
-        allowed[id] = !b.empty() && feed(s, b) == b.size();
-      }
+      for (size_t id = 0; id < logits.size(); ++id) allowed[id] = allows_token(*tok, state, id);
       const std::vector<float> raw(logits.begin(), logits.end());
       const SequenceGenerator::Step st = gen.step(logits);
       ASSERT_TRUE(allowed[static_cast<size_t>(st.id)]) << "seed " << seed << ": token " << st.id;
@@ -398,9 +412,7 @@ const std::vector<std::string> kNames = {"get", "get_weather", "get_time", "sear
 
 bool calls_complete(std::string_view s, int max_calls) {
   ToolCallsPrefix p(&kNames, max_calls);
-  size_t n = 0;
-  while (n < s.size() && p.push(static_cast<uint8_t>(s[n]))) ++n;
-  return n == s.size() && p.complete();
+  return feed(p, s) == s.size() && p.complete();
 }
 // The reference: a strict parse, then the shape: a non-empty list of {"name", "arguments"} objects
 // with exactly those keys in that order, a known name and object arguments.
@@ -433,23 +445,6 @@ std::vector<std::string> random_calls(std::mt19937& rng) {
   }
   return {list.dump(), list.dump(2), list.dump(-1, ' ', true), list.dump(1, '\t')};
 }
-template <class P>
-std::string close_greedily(P p) {
-  std::string order = std::string("\"}]:,0ruealsDC\\u") + "\x80\x90\xa0{[";
-  for (int b = 1; b < 256; ++b) order += static_cast<char>(b);
-  std::string out;
-  for (int step = 0; step < 10000 && !p.complete(); ++step) {
-    bool moved = false;
-    for (char c : order)
-      if (p.push(static_cast<uint8_t>(c))) {
-        out += c;
-        moved = true;
-        break;
-      }
-    if (!moved) return out + "<stuck>";
-  }
-  return out;
-}
 }  // namespace
 
 TEST(ToolCallsPrefix, AgreesWithAStrictParserAndTheCallShape) {
@@ -480,11 +475,10 @@ TEST(ToolCallsPrefix, EveryAcceptedPrefixCanBeCompleted) {
     const std::string m = mutate(docs[rng() % docs.size()], rng);
     const int max_calls = i % 2 == 0 ? 1 : 0;
     ToolCallsPrefix p(&kNames, max_calls);
-    size_t n = 0;
-    while (n < m.size() && p.push(static_cast<uint8_t>(m[n]))) ++n;
+    const size_t n = feed(p, m);
     for (size_t cut : {n, n / 2}) {
       ToolCallsPrefix q(&kNames, max_calls);
-      for (size_t k = 0; k < cut; ++k) ASSERT_TRUE(q.push(static_cast<uint8_t>(m[k])));
+      ASSERT_EQ(feed(q, std::string_view(m).substr(0, cut)), cut);
       const std::string done = m.substr(0, cut) + close_greedily(q);
       EXPECT_NE(strict_is_calls(done, max_calls), std::optional<bool>(false)) << json(done).dump().substr(0, 400);
     }
@@ -494,11 +488,7 @@ TEST(ToolCallsPrefix, EveryAcceptedPrefixCanBeCompleted) {
 TEST(ToolCallsMask, EqualsCheckingEveryTokenOnItsOwn) {
   auto tok = Tokenizer::from_dir(test::fixtures_dir() / "arcade100k");
   auto index = sampling::token_bytes_index(*tok);
-  std::array<int32_t, 256> byte_token{};
-  byte_token.fill(-1);
-  for (int32_t id = 0; id < tok->vocab_size(); ++id)
-    if (tok->is_valid_id(id) && !tok->is_special(id) && tok->token_bytes(id).size() == 1)
-      byte_token[static_cast<uint8_t>(tok->token_bytes(id)[0])] = id;
+  const std::array<int32_t, 256> byte_token = single_byte_tokens(*tok);
   const size_t vocab = static_cast<size_t>(tok->vocab_size());
   for (const std::string pre : {"", "[", "[{\"na", "[{\"name\": \"", "[{\"name\": \"get", "[{\"name\": \"get_",
                                 "[{\"name\": \"get\", \"arguments\": ", "[{\"name\": \"get\", \"arguments\": {\"a\": \"x",
@@ -513,13 +503,7 @@ TEST(ToolCallsMask, EqualsCheckingEveryTokenOnItsOwn) {
       std::vector<float> scores(vocab, 0.0f);
       c->mask(scores);
       for (size_t id = 0; id < vocab; ++id) {
-        const auto i32 = static_cast<int32_t>(id);
-        bool want = tok->is_valid_id(i32) && !tok->is_special(i32);
-        const std::string b = want ? tok->token_bytes(i32) : std::string();
-        ToolCallsPrefix s = state;
-        for (size_t k = 0; want && k < b.size(); ++k) want = s.push(static_cast<uint8_t>(b[k]));
-        want = want && !b.empty();
-        ASSERT_EQ(scores[id] == 0.0f, want) << json(pre).dump() << " token " << id << " " << json(b).dump();
+        ASSERT_EQ(scores[id] == 0.0f, allows_token(*tok, state, id)) << json(pre).dump() << " token " << id;
       }
     }
   }
