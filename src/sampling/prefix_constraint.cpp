@@ -183,12 +183,10 @@ std::unique_ptr<ToolCallsConstraint> make_tool_calls_constraint(std::shared_ptr<
                                                                 std::vector<std::string> names, int max_calls,
                                                                 JsonPrefix::Whitespace ws) {
   for (const std::string& n : names)
-    if (n.empty() || std::any_of(n.begin(), n.end(), [](char c) {
-          return c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20;
-        }))
-      throw Error("tool calls: function name \"" + n + "\" cannot be generated as a plain JSON string");
-  for (const std::string& n : names)
-    if (n.size() > 255) throw Error("tool calls: function name \"" + n.substr(0, 40) + "...\" is longer than 255 bytes");
+    if (!is_forceable_tool_name(n))
+      throw Error("tool calls: function name \"" + n.substr(0, 64) +
+                  "\" cannot be generated as a plain JSON string (1-255 bytes without quotes, backslashes or "
+                  "control characters)");
   if (names.empty()) throw Error("tool calls: no function to call");
   if (names.size() > 4096) throw Error("tool calls: more than 4096 functions");
   std::sort(names.begin(), names.end());

@@ -9,16 +9,26 @@
 // still be completed, like JsonPrefix. max_calls limits the list's length (0: no limit).
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sampling/json_prefix.h"
 
 namespace stablelm::sampling {
 
+// A function name the recognizer can match as raw JSON string bytes: 1-255 bytes, no '"', '\'
+// or control character (OpenAI's names are [a-zA-Z0-9_-]{1,64}).
+inline bool is_forceable_tool_name(std::string_view name) {
+  if (name.empty() || name.size() > 255) return false;
+  for (char c : name)
+    if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) return false;
+  return true;
+}
+
 class ToolCallsPrefix {
  public:
-  // names: the allowed function names, sorted, unique, none empty or holding '"', '\' or a
-  // control character (they are matched as raw string bytes); they must outlive the object.
+  // names: the allowed function names, sorted, unique, each is_forceable_tool_name; they must
+  // outlive the object.
   // ws: the whitespace rule between tokens, the arguments' included (JsonPrefix::Whitespace).
   ToolCallsPrefix(const std::vector<std::string>* names, int max_calls,
                   JsonPrefix::Whitespace ws = JsonPrefix::Whitespace::Any);

@@ -5,6 +5,7 @@
 #include <tuple>
 
 #include "io/json.h"
+#include "sampling/tool_calls_prefix.h"
 #include "server/api_error.h"
 #include "stablelm/chat.h"
 #include "stablelm/error.h"
@@ -274,12 +275,10 @@ ChatRequest parse_chat_request(const json& body, const Limits& limits) {
       throw bad_field("tool_choice", "'tool_choice' \"" + r.tool_choice + "\" needs 'tools'");
     bool named_is_a_tool = false;
     for (const json& tool : r.tools) named_is_a_tool |= tool["function"]["name"] == r.forced_function;
-    // The constraint matches names as raw JSON string bytes (OpenAI's names are [a-zA-Z0-9_-]{1,64}).
+    // The constraint matches names as raw JSON string bytes.
     for (const json& tool : r.tools) {
       const std::string n = tool["function"]["name"].get<std::string>();
-      if (n.empty() || n.size() > 255 || std::any_of(n.begin(), n.end(), [](char ch) {
-            return ch == '"' || ch == '\\' || static_cast<unsigned char>(ch) < 0x20;
-          }))
+      if (!sampling::is_forceable_tool_name(n))
         throw bad_field("tools", "function name \"" + io::text_excerpt(n, 64) + "\" cannot be forced by 'tool_choice' \"" +
                                      r.tool_choice + "\": names must be 1-255 bytes without quotes, backslashes or "
                                      "control characters");
