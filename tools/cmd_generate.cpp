@@ -39,6 +39,7 @@
 #include "text_input.h"
 #include "stablelm/generate.h"
 #include "stablelm/model.h"
+#include "stablelm/sampling.h"
 #include "stablelm/tokenizer.h"
 
 namespace stablelm::cli {
@@ -59,6 +60,7 @@ struct Options {
   uint64_t seed = 0;
   std::vector<std::string> eos_ids, stops;
   std::string response_format = "text";
+  std::string json_schema_file;
   std::string truncate = "none";
   int num_return_sequences = 1;
   RunOptions run;
@@ -136,6 +138,12 @@ GenerationConfig build_config(const Options& o, const std::filesystem::path& dir
     for (const auto& s : o.stops) g.stop_strings.push_back(unescape(s));
   }
   if (o.response_format == "json_object") g.format = GenerationConfig::Format::JsonObject;
+  if (!o.json_schema_file.empty()) {
+    if (o.response_format == "json_object")
+      throw Error("generate: --json-schema and --response-format json_object are two output formats: give one");
+    g.format = GenerationConfig::Format::JsonSchema;
+    g.json_schema = compile_json_schema(read_text_file(o.json_schema_file, "--json-schema"));
+  }
   return apply_sampling(g, sampling_request(o));
 }
 
@@ -310,6 +318,9 @@ Registration reg("generate", "Generate text (or token ids) like transformers' ge
                  "json_object: only tokens that keep the output one JSON object (JSON mode; stops when it "
                  "closes); text: free text (default)")
       ->check(CLI::IsMember({"text", "json_object"}));
+  app.add_option("--json-schema", o->json_schema_file,
+                 "A JSON Schema file: only tokens that keep the output a value it allows (properties in the "
+                 "schema's order; stops when the value is complete); docs/GENERATE.md lists the keywords");
   app.add_option("--truncate", o->truncate, "left: drop the prompt's oldest tokens to fit the context; none: error")
       ->check(CLI::IsMember({"left", "none"}));
   app.add_option("--num-return-sequences", o->num_return_sequences,

@@ -3,6 +3,7 @@
 // (with transformers' defaults), their validation, and the token budget they imply.
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -11,6 +12,10 @@
 #include "stablelm/config.h"
 
 namespace stablelm {
+
+namespace sampling {
+struct SchemaGraph;  // a compiled JSON Schema: stablelm::compile_json_schema (stablelm/sampling.h)
+}
 
 // transformers.GenerationConfig, the fields that apply to a decoder-only model and one sequence.
 // Defaults are transformers' (4.44): greedy, temperature 1, top_k 50, top_p 1, max_length 20.
@@ -44,8 +49,11 @@ struct GenerationConfig {
   // object can be chosen, and generation stops when the object closes (needs the tokenizer).
   // ToolCalls: a JSON list of calls [{"name": ..., "arguments": {...}}] naming only
   // tool_call_names, at most max_tool_calls of them (0: any) (tool_choice "required" or named).
-  enum class Format { Text, JsonObject, ToolCalls };
+  // JsonSchema: one JSON value that json_schema allows (response_format {"type": "json_schema"}),
+  // in the form docs/GENERATE.md describes.
+  enum class Format { Text, JsonObject, ToolCalls, JsonSchema };
   Format format = Format::Text;
+  std::shared_ptr<const sampling::SchemaGraph> json_schema;
   std::vector<std::string> tool_call_names;
   int max_tool_calls = 0;
 

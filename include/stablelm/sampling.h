@@ -17,8 +17,10 @@
 // while keeping top_p/typical_p sorts to the survivors (50 after the default top_k, not 100k).
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <random>
 #include <span>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -27,6 +29,8 @@ namespace stablelm {
 struct GenerationConfig;
 
 namespace sampling {
+
+struct SchemaGraph;
 
 inline constexpr float kFiltered = -std::numeric_limits<float>::infinity();
 
@@ -179,4 +183,10 @@ class LogitsPipeline {
 };
 
 }  // namespace sampling
+
+// Compiles a JSON Schema (its JSON text) for GenerationConfig::json_schema (Format::JsonSchema).
+// Throws stablelm::Error("json schema: ... (at #/...)") for bad JSON, unsupported keywords and
+// schemas no value satisfies; src/sampling/json_schema.h lists what is supported.
+std::shared_ptr<const sampling::SchemaGraph> compile_json_schema(std::string_view schema_json);
+
 }  // namespace stablelm

@@ -44,6 +44,8 @@ SequenceGenerator::SequenceGenerator(const GenerationConfig& cfg, int64_t vocab_
     if (cfg.format == GenerationConfig::Format::JsonObject)
       constraint_ = std::make_unique<sampling::JsonObjectConstraint>(sampling::token_bytes_index(*tokenizer),
                                                                      sampling::JsonPrefix(kWs));
+    else if (cfg.format == GenerationConfig::Format::JsonSchema)
+      constraint_ = sampling::make_json_schema_constraint(sampling::token_bytes_index(*tokenizer), cfg.json_schema, kWs);
     else
       constraint_ = sampling::make_tool_calls_constraint(sampling::token_bytes_index(*tokenizer), cfg.tool_call_names,
                                                          cfg.max_tool_calls, kWs);

@@ -164,6 +164,7 @@ void GenerationConfig::validate() const {
     if (v > kMax) fail(std::string(name) + "=" + std::to_string(v) + ": must be at most " + std::to_string(kMax));
   for (const auto& s : stop_strings)
     if (s.empty()) fail("stop_strings: a stop string must not be empty");
+  if (format == Format::JsonSchema && !json_schema) fail("format: JSON schema output without a compiled schema");
 }
 
 std::vector<std::string> GenerationConfig::warnings() const {

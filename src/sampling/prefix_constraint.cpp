@@ -178,6 +178,15 @@ void PrefixConstraint<Prefix>::accept(int32_t id) {
 
 template class PrefixConstraint<JsonPrefix>;
 template class PrefixConstraint<ToolCallsPrefix>;
+template class PrefixConstraint<SchemaPrefix>;
+
+std::unique_ptr<JsonSchemaConstraint> make_json_schema_constraint(std::shared_ptr<const TokenBytesIndex> index,
+                                                                  std::shared_ptr<const SchemaGraph> schema,
+                                                                  JsonPrefix::Whitespace ws) {
+  if (!schema) throw Error("constrained decoding: no JSON schema");
+  const SchemaGraph* graph = schema.get();
+  return std::make_unique<JsonSchemaConstraint>(std::move(index), SchemaPrefix(graph, ws), std::move(schema));
+}
 
 std::unique_ptr<ToolCallsConstraint> make_tool_calls_constraint(std::shared_ptr<const TokenBytesIndex> index,
                                                                 std::vector<std::string> names, int max_calls,

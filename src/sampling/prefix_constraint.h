@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "sampling/json_prefix.h"
+#include "sampling/json_schema.h"
+#include "sampling/schema_prefix.h"
 #include "sampling/tool_calls_prefix.h"
 #include "stablelm/sampling.h"
 
@@ -83,6 +85,11 @@ class PrefixConstraint final : public TokenConstraint {
 using JsonObjectConstraint = PrefixConstraint<JsonPrefix>;
 // tool_choice "required" / a named function: the output is a list of calls.
 using ToolCallsConstraint = PrefixConstraint<ToolCallsPrefix>;
+// response_format {"type": "json_schema"}: the output is a value the schema allows.
+using JsonSchemaConstraint = PrefixConstraint<SchemaPrefix>;
+std::unique_ptr<JsonSchemaConstraint> make_json_schema_constraint(std::shared_ptr<const TokenBytesIndex> index,
+                                                                  std::shared_ptr<const SchemaGraph> schema,
+                                                                  JsonPrefix::Whitespace ws = JsonPrefix::Whitespace::Any);
 // The constraint for names (any order, duplicates allowed; checked: none empty or holding '"',
 // '\' or a control character, else stablelm::Error) and at most max_calls calls (0: any).
 std::unique_ptr<ToolCallsConstraint> make_tool_calls_constraint(

@@ -5,6 +5,7 @@
 #include <tuple>
 
 #include "io/json.h"
+#include "sampling/json_schema.h"
 #include "sampling/tool_calls_prefix.h"
 #include "server/api_error.h"
 #include "stablelm/chat.h"
@@ -115,17 +116,33 @@ SamplingFields get_sampling(const json& body, const Limits& limits, const char* 
   }
   s.stop = get_stop(body);
   if (const json* rf = field(body, "response_format")) {
-    // JSON mode constrains generation to a JSON object; a schema would need a schema compiler,
-    // refused rather than silently ignored. (vLLM takes response_format on /v1/completions too.)
+    // JSON mode, or a JSON Schema compiled here, so that what it cannot hold is a 400 now. (vLLM
+    // takes response_format on /v1/completions too.)
     const json* type = rf->is_object() ? field(*rf, "type") : nullptr;
     if (type == nullptr || !type->is_string())
       throw bad_field("response_format", "'response_format' must be an object with a string 'type'");
-    if (*type == "json_object") s.json_object = true;
-    else if (*type == "json_schema")
-      throw bad_field("response_format", "'response_format' {\"type\": \"json_schema\"} is not supported: use "
-                                         "{\"type\": \"json_object\"} (any JSON object) or {\"type\": \"text\"}");
-    else if (*type != "text")
-      throw bad_field("response_format", "'response_format' type must be \"text\" or \"json_object\"");
+    if (*type == "json_object") {
+      s.json_object = true;
+    } else if (*type == "json_schema") {
+      const json* js = field(*rf, "json_schema");
+      if (js == nullptr || !js->is_object())
+        throw bad_field("response_format", "'response_format' json_schema needs a 'json_schema' object: "
+                                           "{\"name\": ..., \"schema\": {...}}");
+      if (const json* name = field(*js, "name"); name && !name->is_string())
+        throw bad_field("response_format", "'response_format' json_schema 'name' must be a string");
+      if (const json* strict = field(*js, "strict"); strict && !strict->is_boolean() && !strict->is_null())
+        throw bad_field("response_format", "'response_format' json_schema 'strict' must be true or false");
+      const json* schema = field(*js, "schema");
+      if (schema == nullptr)
+        throw bad_field("response_format", "'response_format' json_schema needs a 'schema' (a JSON Schema object)");
+      try {
+        s.json_schema = sampling::compile_json_schema(*schema);
+      } catch (const Error& e) {
+        throw bad_field("response_format", std::string("'response_format': ") + e.what());
+      }
+    } else if (*type != "text") {
+      throw bad_field("response_format", "'response_format' type must be \"text\", \"json_object\" or \"json_schema\"");
+    }
   }
   s.max_tokens = get_int(body, max_tokens_name, 0, std::numeric_limits<int32_t>::max());
   s.n = static_cast<int>(get_int(body, "n", 1, limits.max_n).value_or(1));
@@ -292,8 +309,10 @@ ChatRequest parse_chat_request(const json& body, const Limits& limits) {
   if (!r.sampling.max_tokens) r.sampling.max_tokens = get_int(body, "max_tokens", 1, std::numeric_limits<int32_t>::max());
   if (r.sampling.max_tokens && *r.sampling.max_tokens < 1)
     throw bad_field("max_completion_tokens", "'max_completion_tokens' must be at least 1");
-  if (r.sampling.json_object && r.tools_forced())
-    throw bad_field("response_format", "'response_format' json_object cannot be combined with 'tool_choice' \"" +
+  if (r.sampling.constrained() && r.tools_forced())
+    throw bad_field("response_format", std::string("'response_format' ") +
+                                           (r.sampling.json_object ? "json_object" : "json_schema") +
+                                           " cannot be combined with 'tool_choice' \"" +
                                            r.tool_choice + "\" (the answer is the calls)");
   r.logprobs = get_bool(body, "logprobs", false);
   r.top_logprobs = static_cast<int>(get_int(body, "top_logprobs", 0, limits.max_logprobs).value_or(0));
@@ -362,6 +381,10 @@ GenerationConfig make_generation_config(const SamplingFields& s, const Generatio
   c.max_new_tokens = max_new_tokens;
   c.stop_strings = s.stop;
   if (s.json_object) c.format = GenerationConfig::Format::JsonObject;
+  if (s.json_schema) {
+    c.format = GenerationConfig::Format::JsonSchema;
+    c.json_schema = s.json_schema;
+  }
   try {
     c.validate();
   } catch (const Error& e) {

@@ -3,6 +3,7 @@
 // Unknown fields are ignored (as OpenAI's clients send extras); a known field of the wrong type
 // or out of range is an ApiError 400 naming it.
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -43,6 +44,9 @@ struct SamplingFields {
   std::optional<int64_t> max_tokens;
   int n = 1;
   bool json_object = false;  // response_format {"type": "json_object"}: JSON mode
+  // response_format {"type": "json_schema", "json_schema": {"schema": ...}}: compiled.
+  std::shared_ptr<const sampling::SchemaGraph> json_schema;
+  bool constrained() const { return json_object || json_schema; }
 };
 
 struct CompletionRequest {

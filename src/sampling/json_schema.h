@@ -1,0 +1,91 @@
+#pragma once
+// A JSON Schema compiled for constrained decoding (OpenAI's response_format
+// {"type": "json_schema"}, vLLM's guided_json, llama.cpp's json_schema): a graph that
+// SchemaPrefix walks one byte at a time. A schema node becomes a Union: for each of the seven ways
+// a JSON value can start (its first byte decides), the Leaf that describes values starting so.
+// That keeps the recognizer deterministic, which is also its limit: anyOf/oneOf alternatives must
+// differ in how they start (a string or null, an object or a list), not two kinds of object.
+//
+// What generation follows (docs/GENERATE.md, "JSON schema"):
+// - properties come in the schema's order; optional ones may be left out; extra keys only where
+//   additionalProperties allows them (absent means none, unless the object declares no
+//   properties: then any key, as for a free-form {"type": "object"});
+// - whitespace between tokens as in JSON mode; enum/const values compact, as json.dumps with
+//   separators (",", ":") writes them;
+// - local $ref ("#/$defs/x", "#/definitions/x", "#"), recursion included;
+// - type (one or a list), enum, const, anyOf/oneOf (alternatives of different kinds), allOf of
+//   one schema, properties, required, additionalProperties, items, prefixItems, minItems,
+//   maxItems, minLength, maxLength, nullable (OpenAPI);
+// - annotations (title, description, default, examples, format, ...) are ignored, as JSON Schema
+//   lets a validator do; assertions this compiler cannot enforce (pattern, minimum, uniqueItems,
+//   not, ...) are refused with an error naming them and where they are, never ignored.
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace stablelm::sampling {
+
+// The first byte of a JSON value decides its class.
+enum ValueClass : uint8_t { kObject, kArray, kString, kNumber, kTrue, kFalse, kNull, kValueClasses };
+// The class a value starting with b has; kValueClasses when none.
+ValueClass value_class_of(uint8_t b);
+
+struct SchemaGraph {
+  static constexpr uint16_t kNone = 0xFFFF;
+  static constexpr uint32_t kUnlimited = 0xFFFFFFFF;
+  static constexpr uint32_t kNever = 0xFFFFFFFF;  // min_depth of what nothing satisfies
+  // The recognizer's stack: one frame per open value, so values nest at most this deep.
+  static constexpr int kMaxFrames = 32;
+
+  struct Property {
+    std::string key;  // the name as JSON writes it between the quotes (escaped)
+    uint16_t value;   // a union
+    bool required;
+  };
+  struct Leaf {
+    enum class Kind : uint8_t { Object, Array, String, Number, Literal } kind;
+    // Object: properties in generation order; by_key: their indexes sorted by key (keys still
+    // possible while a key is read are a range of it); next_required[i]: the first required
+    // property at or after i (properties.size(): none); additional: the union of other keys'
+    // values (kNone: no other key).
+    std::vector<Property> properties;
+    std::vector<uint16_t> by_key;
+    std::vector<uint16_t> next_required;
+    uint16_t additional = kNone;
+    // Array: item i is prefix_items[i], then items (kNone: no more).
+    std::vector<uint16_t> prefix_items;
+    uint16_t items = kNone;
+    uint32_t min_items = 0, max_items = kUnlimited;
+    // String: length in code points.
+    uint32_t min_length = 0, max_length = kUnlimited;
+    // Number.
+    bool integer = false;
+    // Literal (enum, const, true/false/null): the compact serializations, sorted, unique.
+    std::vector<std::string> literals;
+    // The stack frames a value of this leaf needs to be completed (kNever: it cannot be).
+    uint32_t min_depth = kNever;
+
+    uint16_t item(uint32_t i) const { return i < prefix_items.size() ? prefix_items[i] : items; }
+  };
+  struct Union {
+    std::array<uint16_t, kValueClasses> leaf;  // by ValueClass; kNone: values cannot start so
+    uint32_t min_depth = kNever;
+  };
+
+  std::vector<Leaf> leaves;
+  std::vector<Union> unions;
+  uint16_t root = 0;
+};
+
+// Compiles a schema (a JSON object or boolean). Throws stablelm::Error("json schema: ...")
+// naming the keyword and its place (#/properties/x/...) for what is unsupported, malformed or
+// cannot be satisfied (required recursion without end, minItems > maxItems, an empty enum, ...),
+// and when the root would allow a bare number (the output could not tell when it ends).
+std::shared_ptr<const SchemaGraph> compile_json_schema(const nlohmann::ordered_json& schema);
+
+}  // namespace stablelm::sampling
