@@ -16,6 +16,7 @@ PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3                  # the hub test server (http.server, stdlib only)
   python3-jinja2           # the reference for chat templates (tests/chat/gen_constructs.py)
+  python3-jsonschema       # the reference validator for JSON Schema output (tests/sampling/schema_vs_jsonschema.py)
   libedit-dev              # line editing and history in `stablelm chat` on a terminal
   clang libclang-rt-14-dev # libFuzzer (-fsanitize=fuzzer) for scripts/fuzz.sh
 )
