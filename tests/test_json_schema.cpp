@@ -1,0 +1,293 @@
+// JSON Schema output: the compiler's refusals (named keyword and place), the recognizer's depth
+// limit, the token mask against checking every token on its own, generation and the CLI. Whether
+// what the recognizer allows validates is checked against Python's jsonschema by
+// tests/sampling/schema_vs_jsonschema.py.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <random>
+#include <nlohmann/json.hpp>
+
+#include "sampling/json_schema.h"
+#include "sampling/prefix_constraint.h"
+#include "sampling/schema_prefix.h"
+#include "stablelm/error.h"
+#include "stablelm/generate.h"
+#include "stablelm/model.h"
+#include "stablelm/sampling.h"
+#include "stablelm/tokenizer.h"
+#include "testutil.h"
+
+using namespace stablelm;
+using sampling::JsonPrefix;
+using sampling::SchemaPrefix;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path tiny() { return test::fixtures_dir() / "models" / "tiny-stablelm-2"; }
+
+size_t feed(SchemaPrefix& p, std::string_view s) {
+  size_t n = 0;
+  while (n < s.size() && p.push(static_cast<uint8_t>(s[n]))) ++n;
+  return n;
+}
+bool accepts(const std::shared_ptr<const sampling::SchemaGraph>& g, std::string_view s) {
+  SchemaPrefix p(g.get());
+  return feed(p, s) == s.size() && p.complete();
+}
+
+std::string compile_error(const std::string& schema) {
+  try {
+    compile_json_schema(schema);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+const char* const kPerson = R"({
+  "type": "object",
+  "properties": {
+    "name": {"type": "string", "maxLength": 12},
+    "age": {"type": "integer"},
+    "mood": {"enum": ["happy", "sad", null]},
+    "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 2},
+    "extra": {"type": "object"}
+  },
+  "required": ["name", "age"]
+})";
+
+}  // namespace
+
+TEST(JsonSchemaCompiler, RefusesWhatItCannotEnforceNamingTheKeywordAndThePlace) {
+  const std::vector<std::pair<std::string, std::vector<std::string>>> cases = {
+      {R"({"type": "object", "properties": {"a": {"type": "string", "pattern": "^x"}}})",
+       {"'pattern' is not supported", "#/properties/a/pattern"}},
+      {R"({"type": "object", "properties": {"n": {"type": "integer", "minimum": 1}}})", {"'minimum'", "#/properties/n"}},
+      {R"({"type": "array", "uniqueItems": true})", {"'uniqueItems'"}},
+      {R"({"not": {"type": "string"}})", {"'not'"}},
+      {R"({"$ref": "https://example.com/s.json"})", {"not local"}},
+      {R"({"$ref": "#/$defs/missing"})", {"names nothing", "#/$ref"}},
+      {R"({"anyOf": [{"type": "object"}, {"type": "object", "properties": {"a": {}}}]})",
+       {"both allow an object", "#"}},
+      {R"({"anyOf": [{"type": "integer"}, {"type": "number"}], "title": "x"})", {"both allow a number"}},
+      {R"({"type": "object", "properties": {"a": {"anyOf": [{"type": "string"}]}}, "required": ["a"],
+          "allOf": [{}, {}]})", {"'allOf' beside 'type'"}},
+      {R"({"allOf": [{"type": "string"}, {"maxLength": 2}]})", {"'allOf' of more than one"}},
+      {R"({"type": "integer"})", {"bare number"}},
+      {R"({})", {"bare number"}},
+      {R"({"enum": []})", {"no JSON value satisfies"}},
+      {R"({"type": "array", "minItems": 3, "maxItems": 2})", {"no JSON value satisfies"}},
+      {R"({"type": "object", "properties": {"a": false}, "required": ["a"]})", {"no JSON value satisfies"}},
+      {R"({"$defs": {"n": {"type": "object", "properties": {"c": {"$ref": "#/$defs/n"}}, "required": ["c"]}},
+          "$ref": "#/$defs/n"})", {"no JSON value satisfies"}},
+      {R"({"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"})",
+       {"refers back to itself"}},
+      {R"({"type": "object", "required": ["z"], "additionalProperties": false})", {"\"z\" is not in 'properties'"}},
+      {R"({"type": "strings"})", {"not a JSON Schema type", "#/type"}},
+      {R"({"type": "string", "maxLength": -1})", {"non-negative integer", "#/maxLength"}},
+      {R"({"type": "object", "properties": []})", {"'properties' must be an object"}},
+      {R"([1])", {"must be an object or a boolean"}},
+      {R"({"type": "object")", {"not valid JSON"}},
+      {R"({"$ref": "#", "type": "object"})", {"'$ref' beside 'type'"}},
+  };
+  for (const auto& [schema, parts] : cases) {
+    const std::string e = compile_error(schema);
+    ASSERT_FALSE(e.empty()) << schema;
+    EXPECT_EQ(e.rfind("json schema", 0), 0u) << e;
+    for (const std::string& part : parts) EXPECT_NE(e.find(part), std::string::npos) << schema << "\n" << e;
+  }
+}
+
+TEST(JsonSchemaCompiler, TakesAnnotationsAndTheShapesClientsSend) {
+  // pydantic (v2) for a model with an Optional, a Literal, a nested model and a list of models.
+  const char* pydantic = R"({"$defs": {"Address": {"properties": {"city": {"title": "City", "type": "string"}},
+      "required": ["city"], "title": "Address", "type": "object"}},
+      "properties": {"name": {"title": "Name", "type": "string"},
+        "nick": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": null, "title": "Nick"},
+        "kind": {"enum": ["a", "b"], "title": "Kind", "type": "string"},
+        "home": {"$ref": "#/$defs/Address"},
+        "past": {"items": {"$ref": "#/$defs/Address"}, "title": "Past", "type": "array"},
+        "when": {"format": "date-time", "type": "string", "description": "ISO 8601"}},
+      "required": ["name", "kind", "home"], "title": "Person", "type": "object"})";
+  const auto g = compile_json_schema(pydantic);
+  EXPECT_TRUE(accepts(g, R"({"name":"x","kind":"a","home":{"city":"Oslo"}})"));
+  EXPECT_TRUE(accepts(g, R"({"name": "x", "nick": null, "kind": "b", "home": {"city": ""}, "past": []})"));
+  EXPECT_FALSE(accepts(g, R"({"kind":"a","name":"x","home":{"city":"Oslo"}})"));  // not in the schema's order
+  EXPECT_FALSE(accepts(g, R"({"name":"x","kind":"c","home":{"city":"Oslo"}})"));
+  // OpenAI strict mode: every property required, additionalProperties false, nullable through a type list.
+  const auto strict = compile_json_schema(R"({"type": "object", "additionalProperties": false,
+      "properties": {"a": {"type": ["string", "null"]}, "b": {"type": "boolean"}}, "required": ["a", "b"]})");
+  EXPECT_TRUE(accepts(strict, R"({"a":null,"b":true})"));
+  EXPECT_FALSE(accepts(strict, R"({"a":null})"));
+  EXPECT_FALSE(accepts(strict, R"({"a":null,"b":true,"c":1})"));
+  // OpenAPI's nullable.
+  EXPECT_TRUE(accepts(compile_json_schema(R"({"type": "object", "properties": {"a": {"type": "integer",
+      "nullable": true}}, "required": ["a"]})"), R"({"a":null})"));
+  // Booleans as schemas; a string root; a list root.
+  EXPECT_TRUE(accepts(compile_json_schema(R"({"type": "object", "properties": {"a": true}, "required": ["a"]})"),
+                      R"({"a":[{"b":1.5e3}]})"));
+  EXPECT_TRUE(accepts(compile_json_schema(R"({"type": "string"})"), R"("hi")"));
+  EXPECT_TRUE(accepts(compile_json_schema(R"({"type": "array", "items": {"type": "integer"}})"), "[1, -2, 30]"));
+}
+
+TEST(SchemaPrefix, NestsToItsStackAndNoDeeperAndCanAlwaysFinish) {
+  const auto g = compile_json_schema(R"({"type": "array"})");
+  SchemaPrefix p(g.get());
+  const std::string open(sampling::SchemaGraph::kMaxFrames, '[');
+  ASSERT_EQ(feed(p, open), open.size());
+  // Every frame is in use: no value can start, not even a string (it needs a frame of its own).
+  EXPECT_FALSE(SchemaPrefix(p).push('['));
+  EXPECT_FALSE(SchemaPrefix(p).push('{'));
+  EXPECT_FALSE(SchemaPrefix(p).push('"'));
+  EXPECT_EQ(feed(p, std::string(open.size(), ']')), open.size());
+  EXPECT_TRUE(p.complete());
+  // An object whose required property needs three more levels cannot start with too few left.
+  const auto deep = compile_json_schema(R"({"$defs": {"d": {"type": "object", "properties": {"x": {"type": "array",
+      "minItems": 1, "items": {"type": "array", "minItems": 1, "items": {"type": "object", "properties": {"s":
+      {"type": "string"}}, "required": ["s"]}}}}, "required": ["x"]}}, "type": "array", "items": {"anyOf": [
+      {"$ref": "#/$defs/d"}, {"type": "array", "items": {"$ref": "#"}}]}})");
+  SchemaPrefix q(deep.get());
+  const std::string lists(sampling::SchemaGraph::kMaxFrames - 5, '[');
+  ASSERT_EQ(feed(q, lists), lists.size());
+  EXPECT_TRUE(SchemaPrefix(q).push('{'));  // 5 frames left: object, list, list, object, string
+  ASSERT_TRUE(q.push('['));
+  EXPECT_FALSE(SchemaPrefix(q).push('{'));
+  EXPECT_TRUE(SchemaPrefix(q).push(']'));
+}
+
+TEST(SchemaPrefix, NumbersEndAtTheFirstByteTheyCannotTakeAndStayShort) {
+  const auto g = compile_json_schema(R"({"type": "object", "properties": {"i": {"type": "integer"},
+      "n": {"type": "number"}, "e": {"enum": [1, 12, 123]}}})");
+  EXPECT_TRUE(accepts(g, R"({"i":-0,"n":-1.25E+300,"e":12})"));
+  EXPECT_TRUE(accepts(g, R"({"e":1 })"));
+  EXPECT_FALSE(accepts(g, R"({"i":1.5})"));
+  EXPECT_FALSE(accepts(g, R"({"i":01})"));
+  EXPECT_FALSE(accepts(g, R"({"e":1234})"));
+  EXPECT_FALSE(accepts(g, R"({"n":1.})"));
+  const std::string digits(SchemaPrefix::kMaxDigits, '9');
+  EXPECT_TRUE(accepts(g, "{\"i\":" + digits + "}"));
+  EXPECT_FALSE(accepts(g, "{\"i\":" + digits + "9}"));
+  EXPECT_TRUE(accepts(g, "{\"n\":0." + digits + "e-123}"));
+  EXPECT_FALSE(accepts(g, "{\"n\":0.5e1234}"));
+}
+
+TEST(JsonSchemaMask, EqualsCheckingEveryTokenOnItsOwn) {
+  auto tok = Tokenizer::from_dir(test::fixtures_dir() / "arcade100k");
+  auto index = sampling::token_bytes_index(*tok);
+  const auto g = compile_json_schema(kPerson);
+  const std::vector<std::string> docs = {
+      R"({"name": "Ann \"A\" \u00e9😀", "age": -12, "mood": null, "tags": ["x", ""], "extra": {"k": [1, {}]}})",
+      "{\n  \"name\":\"\",\n  \"age\":0,\"mood\":\"sad\"}"};
+  std::vector<std::string> prefixes;
+  for (const std::string& d : docs) {
+    ASSERT_TRUE(accepts(g, d)) << d;
+    for (size_t cut = 0; cut < d.size(); cut += 3) prefixes.push_back(d.substr(0, cut));
+  }
+  const size_t vocab = static_cast<size_t>(tok->vocab_size()) + 64;
+  std::array<int32_t, 256> byte_token{};
+  byte_token.fill(-1);
+  for (int32_t id = 0; id < tok->vocab_size(); ++id)
+    if (tok->is_valid_id(id) && !tok->is_special(id) && tok->token_bytes(id).size() == 1)
+      byte_token[static_cast<uint8_t>(tok->token_bytes(id)[0])] = id;
+  for (const std::string& pre : prefixes) {
+    auto c = sampling::make_json_schema_constraint(index, g);
+    SchemaPrefix state(g.get());
+    ASSERT_EQ(feed(state, pre), pre.size()) << pre;
+    for (char ch : pre) c->accept(byte_token[static_cast<uint8_t>(ch)]);
+    std::vector<float> scores(vocab, 0.0f);
+    c->mask(scores);
+    size_t allowed = 0;
+    for (size_t id = 0; id < vocab; ++id) {
+      const auto i32 = static_cast<int32_t>(id);
+      bool want = false;
+      if (i32 < tok->vocab_size() && tok->is_valid_id(i32) && !tok->is_special(i32)) {
+        const std::string b = tok->token_bytes(i32);
+        SchemaPrefix s = state;
+        want = !b.empty() && feed(s, b) == b.size();
+      }
+      ASSERT_EQ(scores[id] == 0.0f, want) << json(pre).dump() << " token " << id;
+      allowed += want;
+    }
+    EXPECT_GT(allowed, 0u) << pre;
+  }
+}
+
+TEST(JsonSchemaGeneration, EveryFinishedOutputIsAValueTheSchemaAllows) {
+  auto model = Model::load(tiny());
+  auto tok = Tokenizer::from_dir(tiny());
+  Session session(*model);
+  const std::vector<int32_t> prompt = tok->encode("A person as JSON: ", false);
+  const auto g = compile_json_schema(R"({"type": "object", "properties": {"ok": {"type": "boolean"},
+      "n": {"type": "integer"}, "s": {"enum": ["yes", "no"]}}, "required": ["ok", "n", "s"]})");
+  int finished = 0;
+  for (uint64_t seed = 0; seed < 8; ++seed) {
+    GenerationConfig cfg;
+    cfg.format = GenerationConfig::Format::JsonSchema;
+    cfg.json_schema = g;
+    cfg.max_new_tokens = 60;
+    cfg.do_sample = seed != 0;
+    cfg.top_k = 0;
+    cfg.temperature = 0.7f;
+    session.truncate(0);
+    std::span<const float> logits = session.forward(prompt, false);
+    SequenceGenerator gen(cfg, static_cast<int64_t>(logits.size()), prompt, seed, tok.get());
+    std::string text;
+    for (;;) {
+      const SequenceGenerator::Step st = gen.step(logits);
+      text += tok->token_bytes(st.id);
+      if (st.done) {
+        SchemaPrefix p(g.get(), JsonPrefix::Whitespace::Bounded);
+        ASSERT_EQ(feed(p, text), text.size()) << text;
+        EXPECT_EQ(st.reason, p.complete() ? StopReason::JsonComplete : StopReason::MaxNewTokens);
+        if (p.complete()) {
+          ++finished;
+          const json v = json::parse(text);
+          EXPECT_TRUE(v.at("ok").is_boolean() && v.at("n").is_number_integer() && v.at("s").is_string()) << text;
+        }
+        break;
+      }
+      logits = session.forward(std::span<const int32_t>(&st.id, 1), false);
+    }
+  }
+  EXPECT_GT(finished, 0) << "no seed finished its value: the test checks nothing about the ending";
+}
+
+TEST(JsonSchemaGeneration, NeedsACompiledSchema) {
+  GenerationConfig cfg;
+  cfg.format = GenerationConfig::Format::JsonSchema;
+  EXPECT_THROW(cfg.validate(), Error);
+}
+
+TEST(JsonSchemaCli, GenerateFollowsTheSchemaFileAndNamesWhatItRefuses) {
+  const fs::path dir = test::temp_dir("json_schema_cli");
+  const fs::path schema = dir / "schema.json";
+  test::write_file(schema, R"({"type": "object", "properties": {"yes": {"type": "boolean"}}, "required": ["yes"]})");
+  const std::string m = tiny().string();
+  int finished = 0;
+  for (const char* seed : {"1", "2", "3", "4"}) {
+    test::CommandResult r = test::run_cli({"generate", "--model", m, "--prompt", "JSON:", "--json-schema",
+                                           schema.string(), "--max-new-tokens", "40", "--temperature", "0.5",
+                                           "--seed", seed});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    if (r.err.find("stop: json_complete") != std::string::npos) {
+      ++finished;
+      EXPECT_TRUE(json::parse(r.out).at("yes").is_boolean()) << r.out;
+    }
+  }
+  EXPECT_GT(finished, 0);
+  test::write_file(schema, R"({"type": "object", "properties": {"a": {"type": "string", "pattern": "x"}}})");
+  test::CommandResult bad = test::run_cli({"generate", "--model", m, "--prompt", "x", "--json-schema", schema.string()});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("'pattern' is not supported"), std::string::npos) << bad.err;
+  test::CommandResult both = test::run_cli({"generate", "--model", m, "--prompt", "x", "--json-schema",
+                                            schema.string(), "--response-format", "json_object"});
+  EXPECT_NE(both.exit_code, 0);
+  EXPECT_NE(both.err.find("give one"), std::string::npos) << both.err;
+  test::CommandResult missing = test::run_cli({"generate", "--model", m, "--prompt", "x", "--json-schema",
+                                               (dir / "none.json").string()});
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_NE(missing.err.find("none.json"), std::string::npos) << missing.err;
+}
