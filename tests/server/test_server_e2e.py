@@ -639,6 +639,82 @@ class JsonMode(unittest.TestCase):
                 self.assertEqual(c["finish_reason"], "length")
                 self.assertEqual(c["text"].lstrip()[:1], "{")
 
+    SCHEMA = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 6},
+                                               "legs": {"type": "integer"},
+                                               "kind": {"enum": ["cat", "dog", None]}},
+              "required": ["name", "legs"], "additionalProperties": False}
+
+    def test_chat_json_schema(self):
+        msgs = [{"role": "user", "content": "Describe a pet as JSON."}]
+        s, t = self.chat.post("/tokenize", {"messages": msgs})
+        self.assertEqual(s, 200, t)
+        rf = {"type": "json_schema", "json_schema": {"name": "pet", "schema": self.SCHEMA, "strict": True}}
+        finished = 0
+        for seed in range(1, 7):
+            body = {"messages": msgs, "max_tokens": 40, "temperature": 0.8, "seed": seed, "response_format": rf,
+                    "logit_bias": closing_bias(self.chat)}
+            s, b = self.chat.post("/v1/chat/completions", body)
+            self.assertEqual(s, 200, b)
+            c = b["choices"][0]
+            if c["finish_reason"] == "stop":
+                v = json.loads(c["message"]["content"])
+                self.assertLessEqual(set(v), {"name", "legs", "kind"})
+                self.assertIsInstance(v["name"], str)
+                self.assertLessEqual(len(v["name"]), 6)
+                self.assertIsInstance(v["legs"], int)
+                self.assertIn(v.get("kind"), ["cat", "dog", None])
+                finished += 1
+            else:
+                self.assertEqual(c["finish_reason"], "length")
+            conn = self.chat.conn()
+            conn.request("POST", "/v1/chat/completions", body=json.dumps(dict(body, stream=True)),
+                         headers={"Content-Type": "application/json"})
+            events = [json.loads(e) for e in sse_events(conn.getresponse())[:-1]]
+            text = "".join(e["choices"][0]["delta"].get("content") or "" for e in events if e["choices"])
+            self.assertEqual(text, c["message"]["content"])
+        self.assertGreater(finished, 0, "no seed finished its value")
+        # Greedy: the same tokens as stablelm generate --json-schema on the rendered prompt.
+        s, b = self.chat.post("/v1/chat/completions", {"messages": msgs, "max_tokens": 12, "temperature": 0,
+                                                       "response_format": rf})
+        self.assertEqual(s, 200, b)
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(self.SCHEMA, f)
+        try:
+            out = subprocess.run([CLI, "generate", "--model", MODEL, "--threads", "1", "--ids",
+                                  ",".join(map(str, t["tokens"])), "--max-new-tokens", "12", "--greedy",
+                                  "--print-ids", "--json-schema", f.name], capture_output=True, text=True, check=True)
+        finally:
+            os.unlink(f.name)
+        self.assertEqual(b["choices"][0]["message"]["content"], detokenize(json.loads(out.stdout)["ids"]))
+
+    def test_completions_json_schema_choice(self):
+        # A root enum: a classification that always finishes, one of the listed strings.
+        labels = ["positive", "negative", "neutral"]
+        s, b = SRV.post("/v1/completions", {"prompt": "Sentiment:", "max_tokens": 20, "temperature": 1.0,
+                                            "seed": 5, "n": 4,
+                                            "response_format": {"type": "json_schema",
+                                                                "json_schema": {"name": "label",
+                                                                                "schema": {"enum": labels}}}})
+        self.assertEqual(s, 200, b)
+        for c in b["choices"]:
+            self.assertEqual(c["finish_reason"], "stop", c)
+            self.assertIn(json.loads(c["text"]), labels)
+
+    def test_json_schema_errors_name_the_keyword(self):
+        for schema, words in [({"type": "object", "properties": {"a": {"type": "string", "pattern": "x"}}},
+                               ["'pattern'", "#/properties/a/pattern"]),
+                              ({"anyOf": [{"type": "object"}, {"type": "object", "required": ["a"]}]},
+                               ["both allow an object"]),
+                              ({"$ref": "#/$defs/nope"}, ["names nothing"]),
+                              ({"type": "number"}, ["bare number"]),
+                              ("object", ["must be an object or a boolean"])]:
+            s, b = SRV.post("/v1/completions", {"prompt": "x", "max_tokens": 2, "response_format": {
+                "type": "json_schema", "json_schema": {"name": "s", "schema": schema}}})
+            self.assertEqual(s, 400, b)
+            self.assertEqual(b["error"]["param"], "response_format")
+            for w in words:
+                self.assertIn(w, b["error"]["message"])
+
 
 class ToolCalling(unittest.TestCase):
     """`tools` with a template that reads them (Qwen 2.5: exact as jinja2, key order included) and
@@ -789,6 +865,10 @@ class ToolCalling(unittest.TestCase):
                             ({"tools": [WEATHER_TOOL], "tool_choice": {"type": "function"}}, "tool_choice"),
                             ({"tools": [WEATHER_TOOL], "tool_choice": "required",
                               "response_format": {"type": "json_object"}}, "response_format"),
+                            ({"tools": [WEATHER_TOOL], "tool_choice": "required",
+                              "response_format": {"type": "json_schema",
+                                                  "json_schema": {"name": "x", "schema": {"type": "object"}}}},
+                             "response_format"),
                             ({"tools": [{"type": "function", "function": {"name": 'say"hi'}}],
                               "tool_choice": "required"}, "tools"),
                             ({"tools": [WEATHER_TOOL], "tool_choice": 3}, "tool_choice"),
