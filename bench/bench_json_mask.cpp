@@ -1,6 +1,8 @@
 // JSON mode's cost per generated token: the mask over the whole vocabulary (JsonObjectConstraint),
-// inside strings and between them, along a real document tokenized by Arcade100k; and the
-// one-time index build. Plain driver: bench_json_mask [tokenizer dir] [repetitions]
+// inside strings and between them, along a real document tokenized by Arcade100k; the one-time
+// index build; and the same document under a JSON Schema (JsonSchemaConstraint), once with free
+// strings and once with every string length-bounded (which walks the vocabulary inside strings).
+// Plain driver: bench_json_mask [tokenizer dir] [repetitions]
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -8,6 +10,7 @@
 #include <vector>
 
 #include "sampling/prefix_constraint.h"
+#include "stablelm/sampling.h"
 #include "stablelm/tokenizer.h"
 
 using namespace stablelm;
@@ -51,5 +54,33 @@ int main(int argc, char** argv) {
   std::printf("mask inside strings: %.0f us/token (%d)\n", in_string / n_in, n_in);
   std::printf("mask between strings: %.0f us/token (%d)\n", between / n_between, n_between);
   std::printf("mask over the document: %.0f us/token\n", (in_string + between) / (n_in + n_between));
+
+  // The same document under a schema that describes it.
+  for (const char* bound : {"", ", \"maxLength\": 500"}) {
+    const std::string str = std::string("{\"type\": \"string\"") + bound + "}";
+    const std::string schema = "{\"type\": \"object\", \"properties\": {\"name\": " + str +
+                               ", \"born\": {\"type\": \"integer\"}, \"ratio\": {\"type\": \"number\"}, "
+                               "\"tags\": {\"type\": \"array\", \"items\": " + str + "}, \"bio\": " + str +
+                               ", \"alive\": {\"type\": \"boolean\"}, \"notes\": {\"type\": \"object\", "
+                               "\"properties\": {\"source\": {\"type\": [\"string\", \"null\"]}, \"quote\": " + str +
+                               "}}}, \"required\": [\"name\", \"born\"]}";
+    const auto graph = compile_json_schema(schema);
+    double total = 0;
+    for (int r = 0; r < reps; ++r) {
+      auto c = sampling::make_json_schema_constraint(index, graph);
+      for (int32_t id : ids) {
+        const auto t = Clock::now();
+        c->mask(scores);
+        total += std::chrono::duration<double, std::micro>(Clock::now() - t).count();
+        c->accept(id);
+      }
+      if (!c->complete()) {
+        std::fprintf(stderr, "the document does not complete the schema\n");
+        return 1;
+      }
+    }
+    std::printf("schema mask over the document (%s strings): %.0f us/token\n", *bound ? "bounded" : "free",
+                total / (static_cast<double>(reps) * static_cast<double>(ids.size())));
+  }
   return 0;
 }

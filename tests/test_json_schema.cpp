@@ -53,7 +53,7 @@ const char* const kPerson = R"({
     "name": {"type": "string", "maxLength": 12},
     "age": {"type": "integer"},
     "mood": {"enum": ["happy", "sad", null]},
-    "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 2},
+    "tags": {"type": "array", "items": {"type": "string", "maxLength": 1000}, "maxItems": 2},
     "extra": {"type": "object"}
   },
   "required": ["name", "age"]

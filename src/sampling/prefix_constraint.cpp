@@ -108,8 +108,12 @@ TokenBytesIndex::TokenBytesIndex(const Tokenizer& tok) {
   std::vector<size_t> every(ids.size()), rest;
   std::iota(every.begin(), every.end(), size_t{0});
   for (size_t k : every) {
-    if (is_string_text(text[k])) string_text_.push_back(ids[k]);
-    else rest.push_back(k);
+    if (is_string_text(text[k])) {
+      string_text_.push_back(ids[k]);
+      longest_string_text_ = std::max(longest_string_text_, text[k].size());
+    } else {
+      rest.push_back(k);
+    }
   }
   all_ = sorted(text, ids, every);
   rest_ = sorted(text, ids, rest);
@@ -150,7 +154,11 @@ PrefixConstraint<Prefix>::PrefixConstraint(std::shared_ptr<const TokenBytesIndex
 template <class Prefix>
 void PrefixConstraint<Prefix>::mask(std::span<float> scores) const {
   allowed_.assign(scores.size(), 0);
-  if (state_.in_plain_string()) {
+  bool plain = state_.in_plain_string();
+  // A length-bounded string (JSON Schema's maxLength) with room for the longest string-text token.
+  if constexpr (requires(const Prefix& p) { p.plain_string_room(); })
+    plain = state_.plain_string_room() >= index_->longest_string_text();
+  if (plain) {
     for (int32_t id : index_->string_text())
       if (static_cast<size_t>(id) < allowed_.size()) allowed_[static_cast<size_t>(id)] = 1;
     walk(index_->not_string_text(), state_, path_, allowed_);

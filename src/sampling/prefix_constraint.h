@@ -46,12 +46,15 @@ class TokenBytesIndex {
   // byte, escapes and UTF-8 sequences complete): most of the vocabulary, allowed in one go there.
   const std::vector<int32_t>& string_text() const { return string_text_; }
   const Sorted& not_string_text() const { return rest_; }
+  // The most bytes (so the most characters) of a string_text() token.
+  size_t longest_string_text() const { return longest_string_text_; }
   // The bytes of token id; nullopt when it cannot be generated as text.
   std::optional<std::string_view> bytes_of(int32_t id) const;
 
  private:
   Sorted all_, rest_;
   std::vector<int32_t> string_text_;
+  size_t longest_string_text_ = 0;
   std::vector<int64_t> entry_of_id_;  // index into all_, -1 for none
 };
 

@@ -59,10 +59,10 @@ bool SchemaPrefix::push(uint8_t b) {
   return true;
 }
 
-bool SchemaPrefix::in_plain_string() const {
-  if (depth_ == 0 || stack_[depth_ - 1].phase != Phase::Str) return false;
-  const Leaf& l = g_->leaves[stack_[depth_ - 1].leaf];
-  return l.min_length == 0 && l.max_length == SchemaGraph::kUnlimited && str_.in_plain_string();
+uint32_t SchemaPrefix::plain_string_room() const {
+  if (depth_ == 0 || stack_[depth_ - 1].phase != Phase::Str || !str_.in_plain_string()) return 0;
+  const uint32_t max = g_->leaves[stack_[depth_ - 1].leaf].max_length;
+  return max == SchemaGraph::kUnlimited ? max : max - chars_;
 }
 
 bool SchemaPrefix::step(uint8_t b) {

@@ -26,8 +26,10 @@ class SchemaPrefix {
   bool push(uint8_t b);
   // The root value is complete.
   bool complete() const { return done_; }
-  // Inside a string with no length limits, between characters: any string text may come.
-  bool in_plain_string() const;
+  // Inside a string between characters: how many more characters it may take (kUnlimited: no
+  // limit); 0 when not there. String text (no '"') never ends a string, so minLength is no bar.
+  uint32_t plain_string_room() const;
+  bool in_plain_string() const { return plain_string_room() == SchemaGraph::kUnlimited; }
 
  private:
   enum class Phase : uint8_t {
