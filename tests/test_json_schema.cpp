@@ -291,3 +291,43 @@ TEST(JsonSchemaCli, GenerateFollowsTheSchemaFileAndNamesWhatItRefuses) {
   EXPECT_NE(missing.exit_code, 0);
   EXPECT_NE(missing.err.find("none.json"), std::string::npos) << missing.err;
 }
+
+TEST(ToolCallsWithSchemas, ArgumentsFollowTheCalledFunctionsParameters) {
+  using sampling::ToolCallsPrefix;
+  const auto weather = compile_json_schema(R"({"type": "object", "properties": {"location": {"type": "string"},
+      "unit": {"enum": ["c", "f"]}}, "required": ["location"]})");
+  const std::vector<std::string> names = {"get_time", "get_weather"};  // sorted
+  const std::vector<const sampling::SchemaGraph*> schemas = {nullptr, weather.get()};
+  auto calls = [&](std::string_view s) {
+    ToolCallsPrefix p(&names, 0, JsonPrefix::Whitespace::Any, &schemas);
+    size_t n = 0;
+    while (n < s.size() && p.push(static_cast<uint8_t>(s[n]))) ++n;
+    return n == s.size() && p.complete();
+  };
+  EXPECT_TRUE(calls(R"([{"name": "get_weather", "arguments": {"location": "Oslo"}}])"));
+  EXPECT_TRUE(calls(R"([{"name":"get_weather","arguments":{"location":"","unit":"f"}},)"
+                    R"({"name":"get_time","arguments":{"tz":[1,{}]}}])"));
+  EXPECT_FALSE(calls(R"([{"name": "get_weather", "arguments": {"town": "Oslo"}}])"));
+  EXPECT_FALSE(calls(R"([{"name": "get_weather", "arguments": {}}])"));
+  EXPECT_FALSE(calls(R"([{"name": "get_weather", "arguments": {"location": "Oslo", "unit": "k"}}])"));
+  EXPECT_FALSE(calls(R"([{"name": "get_weather", "arguments": "Oslo"}])"));
+  EXPECT_TRUE(calls(R"([{"name": "get_time", "arguments": {}}])"));
+  // Through the constraint factory: names in any order keep their schemas; a root without an
+  // object, or a schema list of another length, is refused.
+  auto index = sampling::token_bytes_index(*Tokenizer::from_dir(test::fixtures_dir() / "arcade100k"));
+  auto c = sampling::make_tool_calls_constraint(index, {"get_weather", "get_time"}, 0, JsonPrefix::Whitespace::Any,
+                                                {weather, nullptr});
+  auto tok = Tokenizer::from_dir(test::fixtures_dir() / "arcade100k");
+  const std::string good = R"([{"name": "get_weather", "arguments": {"location": "x"}}])";
+  for (int32_t id : tok->encode(good, false)) c->accept(id);
+  EXPECT_TRUE(c->complete());
+  auto c2 = sampling::make_tool_calls_constraint(index, {"get_weather", "get_time"}, 0, JsonPrefix::Whitespace::Any,
+                                                 {weather, nullptr});
+  const std::string bad = R"([{"name": "get_time", "arguments": {"location": "x"}}, {"name": "get_weather", "arguments": {"x)";
+  EXPECT_THROW(for (int32_t id : tok->encode(bad, false)) c2->accept(id), Error);
+  EXPECT_THROW(sampling::make_tool_calls_constraint(index, {"f"}, 0, JsonPrefix::Whitespace::Any,
+                                                    {compile_json_schema(R"({"type": "string"})")}),
+               Error);
+  EXPECT_THROW(sampling::make_tool_calls_constraint(index, {"f", "g"}, 0, JsonPrefix::Whitespace::Any, {weather}),
+               Error);
+}

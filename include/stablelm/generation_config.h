@@ -55,6 +55,9 @@ struct GenerationConfig {
   Format format = Format::Text;
   std::shared_ptr<const sampling::SchemaGraph> json_schema;
   std::vector<std::string> tool_call_names;
+  // Empty, or one per tool_call_names: the compiled `parameters` the call's arguments follow
+  // (null: any JSON object).
+  std::vector<std::shared_ptr<const sampling::SchemaGraph>> tool_call_schemas;
   int max_tool_calls = 0;
 
   // Reads a generation_config.json; keys it lacks keep transformers' defaults, unknown keys are

@@ -48,7 +48,7 @@ SequenceGenerator::SequenceGenerator(const GenerationConfig& cfg, int64_t vocab_
       constraint_ = sampling::make_json_schema_constraint(sampling::token_bytes_index(*tokenizer), cfg.json_schema, kWs);
     else
       constraint_ = sampling::make_tool_calls_constraint(sampling::token_bytes_index(*tokenizer), cfg.tool_call_names,
-                                                         cfg.max_tool_calls, kWs);
+                                                         cfg.max_tool_calls, kWs, cfg.tool_call_schemas);
     pipe_.set_constraint(constraint_.get());
   }
   if (!stops_.empty()) {

@@ -196,9 +196,9 @@ std::unique_ptr<JsonSchemaConstraint> make_json_schema_constraint(std::shared_pt
   return std::make_unique<JsonSchemaConstraint>(std::move(index), SchemaPrefix(graph, ws), std::move(schema));
 }
 
-std::unique_ptr<ToolCallsConstraint> make_tool_calls_constraint(std::shared_ptr<const TokenBytesIndex> index,
-                                                                std::vector<std::string> names, int max_calls,
-                                                                JsonPrefix::Whitespace ws) {
+std::unique_ptr<ToolCallsConstraint> make_tool_calls_constraint(
+    std::shared_ptr<const TokenBytesIndex> index, std::vector<std::string> names, int max_calls,
+    JsonPrefix::Whitespace ws, const std::vector<std::shared_ptr<const SchemaGraph>>& schemas) {
   for (const std::string& n : names)
     if (!is_forceable_tool_name(n))
       throw Error("tool calls: function name \"" + n.substr(0, 64) +
@@ -206,10 +206,31 @@ std::unique_ptr<ToolCallsConstraint> make_tool_calls_constraint(std::shared_ptr<
                   "control characters)");
   if (names.empty()) throw Error("tool calls: no function to call");
   if (names.size() > 4096) throw Error("tool calls: more than 4096 functions");
-  std::sort(names.begin(), names.end());
-  names.erase(std::unique(names.begin(), names.end()), names.end());
-  auto kept = std::make_shared<const std::vector<std::string>>(std::move(names));
-  return std::make_unique<ToolCallsConstraint>(std::move(index), ToolCallsPrefix(kept.get(), max_calls, ws), kept);
+  if (!schemas.empty() && schemas.size() != names.size())
+    throw Error("tool calls: " + std::to_string(schemas.size()) + " schemas for " + std::to_string(names.size()) +
+                " functions");
+  for (const auto& g : schemas)
+    if (g && g->unions[g->root].leaf[kObject] == SchemaGraph::kNone)
+      throw Error("tool calls: a function's parameters allow no object, and arguments are one");
+  // Sorted and unique names, each with the schema it came with first.
+  std::vector<size_t> order(names.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return names[a] < names[b]; });
+  struct Kept {
+    std::vector<std::string> names;
+    std::vector<std::shared_ptr<const SchemaGraph>> owned;
+    std::vector<const SchemaGraph*> schemas;
+  };
+  auto kept = std::make_shared<Kept>();
+  for (size_t i : order) {
+    if (!kept->names.empty() && kept->names.back() == names[i]) continue;
+    kept->names.push_back(names[i]);
+    kept->owned.push_back(schemas.empty() ? nullptr : schemas[i]);
+    kept->schemas.push_back(kept->owned.back().get());
+  }
+  const bool any_schema = std::any_of(kept->schemas.begin(), kept->schemas.end(), [](auto* g) { return g != nullptr; });
+  ToolCallsPrefix start(&kept->names, max_calls, ws, any_schema ? &kept->schemas : nullptr);
+  return std::make_unique<ToolCallsConstraint>(std::move(index), start, std::shared_ptr<const Kept>(kept));
 }
 
 }  // namespace stablelm::sampling

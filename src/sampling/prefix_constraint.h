@@ -95,8 +95,12 @@ std::unique_ptr<JsonSchemaConstraint> make_json_schema_constraint(std::shared_pt
                                                                   JsonPrefix::Whitespace ws = JsonPrefix::Whitespace::Any);
 // The constraint for names (any order, duplicates allowed; checked: none empty or holding '"',
 // '\' or a control character, else stablelm::Error) and at most max_calls calls (0: any).
+// schemas: empty, or one per name: the compiled parameters its arguments follow (null: any
+// object); each must allow an object at its root (else stablelm::Error). A name given twice keeps
+// its first schema.
 std::unique_ptr<ToolCallsConstraint> make_tool_calls_constraint(
     std::shared_ptr<const TokenBytesIndex> index, std::vector<std::string> names, int max_calls,
-    JsonPrefix::Whitespace ws = JsonPrefix::Whitespace::Any);
+    JsonPrefix::Whitespace ws = JsonPrefix::Whitespace::Any,
+    const std::vector<std::shared_ptr<const SchemaGraph>>& schemas = {});
 
 }  // namespace stablelm::sampling

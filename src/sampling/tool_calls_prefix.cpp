@@ -14,8 +14,10 @@ constexpr std::string_view kNameKey = "\"name\"";
 constexpr std::string_view kArgsKey = "\"arguments\"";
 }  // namespace
 
-ToolCallsPrefix::ToolCallsPrefix(const std::vector<std::string>* names, int max_calls, JsonPrefix::Whitespace ws)
+ToolCallsPrefix::ToolCallsPrefix(const std::vector<std::string>* names, int max_calls, JsonPrefix::Whitespace ws,
+                                 const std::vector<const SchemaGraph*>* schemas)
     : names_(names),
+      schemas_(schemas),
       bounded_(ws == JsonPrefix::Whitespace::Bounded),
       max_calls_(static_cast<uint16_t>(std::clamp(max_calls, 0, static_cast<int>(std::numeric_limits<uint16_t>::max())))) {}
 
@@ -57,7 +59,12 @@ bool ToolCallsPrefix::step(uint8_t b) {
         phase_ = Phase::NameQuote;
       } else {
         phase_ = Phase::Arguments;
-        args_ = JsonPrefix(bounded_ ? JsonPrefix::Whitespace::Bounded : JsonPrefix::Whitespace::Any);
+        const auto ws = bounded_ ? JsonPrefix::Whitespace::Bounded : JsonPrefix::Whitespace::Any;
+        args_ = JsonPrefix(ws);
+        const SchemaGraph* schema = schemas_ != nullptr ? (*schemas_)[chosen_] : nullptr;
+        by_schema_ = schema != nullptr;
+        args_started_ = false;
+        if (by_schema_) schema_args_ = SchemaPrefix(schema, ws);
       }
       return true;
     case Phase::NameQuote:
@@ -70,6 +77,7 @@ bool ToolCallsPrefix::step(uint8_t b) {
       if (b == '"') {
         // Sorted: a name equal to the bytes so far comes first in the range.
         if (n[lo_].size() != pos_) return false;
+        chosen_ = lo_;
         phase_ = Phase::NameComma;
         return true;
       }
@@ -89,6 +97,18 @@ bool ToolCallsPrefix::step(uint8_t b) {
     case Phase::Arguments:
       // The arguments are one object: whitespace before it is JsonPrefix's, the byte after its
       // close is the call's.
+      if (by_schema_) {
+        if (schema_args_.complete()) {
+          phase_ = Phase::CallClose;
+          return step(b);
+        }
+        // The arguments are an object, whatever else the parameters' root allows.
+        if (!args_started_ && !is_ws(b)) {
+          if (b != '{') return false;
+          args_started_ = true;
+        }
+        return schema_args_.push(b);
+      }
       if (args_.complete()) {
         phase_ = Phase::CallClose;
         return step(b);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "sampling/json_prefix.h"
+#include "sampling/schema_prefix.h"
 
 namespace stablelm::sampling {
 
@@ -30,14 +31,19 @@ class ToolCallsPrefix {
   // names: the allowed function names, sorted, unique, each is_forceable_tool_name; they must
   // outlive the object.
   // ws: the whitespace rule between tokens, the arguments' included (JsonPrefix::Whitespace).
+  // schemas: null, or one per name: the compiled parameters the arguments must follow (a root
+  // that allows an object), null for any object; they must outlive the object.
   ToolCallsPrefix(const std::vector<std::string>* names, int max_calls,
-                  JsonPrefix::Whitespace ws = JsonPrefix::Whitespace::Any);
+                  JsonPrefix::Whitespace ws = JsonPrefix::Whitespace::Any,
+                  const std::vector<const SchemaGraph*>* schemas = nullptr);
 
   bool push(uint8_t b);
   // The list is closed.
   bool complete() const { return phase_ == Phase::Done; }
   // Inside a string of the arguments, between characters.
-  bool in_plain_string() const { return phase_ == Phase::Arguments && args_.in_plain_string(); }
+  bool in_plain_string() const {
+    return phase_ == Phase::Arguments && (by_schema_ ? schema_args_.in_plain_string() : args_.in_plain_string());
+  }
 
  private:
   enum class Phase : uint8_t {
@@ -59,9 +65,14 @@ class ToolCallsPrefix {
   bool space(uint8_t b);  // b is whitespace between tokens: may it come?
 
   const std::vector<std::string>* names_;
+  const std::vector<const SchemaGraph*>* schemas_;
   bool bounded_ = false;
+  bool by_schema_ = false;     // the arguments follow schema_args_ (else args_, any object)
+  bool args_started_ = false;  // schema_args_ has had its first byte that is not whitespace
   WhitespaceRun ws_;
   JsonPrefix args_;
+  SchemaPrefix schema_args_{nullptr};
+  uint16_t chosen_ = 0;  // the called name's index
   Phase phase_ = Phase::Open;
   uint8_t pos_ = 0;
   uint16_t lo_ = 0, hi_ = 0;

@@ -188,6 +188,24 @@ std::vector<int32_t> encode_text(const Tokenizer& tok, const std::string& text) 
   }
 }
 
+// The schema a forced call's arguments follow: the function's `parameters`, read as an object
+// (OpenAI's arguments are one: a root without a type gets "type": "object"). Null without
+// parameters: any object.
+std::shared_ptr<const sampling::SchemaGraph> arguments_schema(const json& function) {
+  const json* p = field(function, "parameters");
+  if (p == nullptr || p->is_null()) return nullptr;
+  json s = *p;
+  if (s.is_object() && !s.contains("type")) {
+    bool combined = false;
+    for (const char* k : {"$ref", "anyOf", "oneOf", "allOf", "enum", "const"}) combined |= s.contains(k);
+    if (!combined) s["type"] = "object";
+  }
+  auto g = sampling::compile_json_schema(s);
+  if (g->unions[g->root].leaf[sampling::kObject] == sampling::SchemaGraph::kNone)
+    throw Error("json schema: the arguments are an object, and 'parameters' allows none (at #)");
+  return g;
+}
+
 }  // namespace
 
 json parse_json_object(const std::string& body) {
@@ -303,6 +321,18 @@ ChatRequest parse_chat_request(const json& body, const Limits& limits) {
     if (r.tool_choice == "function" && !named_is_a_tool)
       throw bad_field("tool_choice", "'tool_choice' names function \"" + io::text_excerpt(r.forced_function, 64) +
                                          "\", which is not in 'tools'");
+    for (const json& tool : r.tools) {
+      const json& f = tool["function"];
+      try {
+        r.tool_schemas.push_back(arguments_schema(f));
+      } catch (const Error& e) {
+        const json* strict = field(f, "strict");
+        if (strict && strict->is_boolean() && strict->get<bool>())
+          throw bad_field("tools", "function \"" + io::text_excerpt(f["name"].get<std::string>(), 64) +
+                                       "\" is strict, and its 'parameters' cannot be enforced: " + e.what());
+        r.tool_schemas.push_back(nullptr);  // any object, as without forcing
+      }
+    }
   }
   r.parallel_tool_calls = get_bool(body, "parallel_tool_calls", true);
   r.sampling = get_sampling(body, limits, "max_completion_tokens");
@@ -354,13 +384,14 @@ void apply_tool_choice(const ChatRequest& r, GenerationConfig& cfg) {
   if (!r.tools_forced()) return;
   cfg.format = GenerationConfig::Format::ToolCalls;
   cfg.tool_call_names.clear();
-  if (r.tool_choice == "function") {
-    cfg.tool_call_names.push_back(r.forced_function);
-    cfg.max_tool_calls = 1;
-  } else {
-    for (const json& tool : r.tools) cfg.tool_call_names.push_back(tool["function"]["name"].get<std::string>());
-    cfg.max_tool_calls = r.parallel_tool_calls ? 0 : 1;
+  cfg.tool_call_schemas.clear();
+  for (size_t i = 0; i < r.tools.size(); ++i) {
+    const std::string name = r.tools[i]["function"]["name"].get<std::string>();
+    if (r.tool_choice == "function" && name != r.forced_function) continue;
+    cfg.tool_call_names.push_back(name);
+    cfg.tool_call_schemas.push_back(i < r.tool_schemas.size() ? r.tool_schemas[i] : nullptr);
   }
+  cfg.max_tool_calls = r.tool_choice == "function" || !r.parallel_tool_calls ? 1 : 0;
 }
 
 GenerationConfig make_generation_config(const SamplingFields& s, const GenerationConfig& model_defaults,

@@ -69,6 +69,10 @@ struct ChatRequest {
   // The forced ones constrain generation to the call list (GenerationConfig::Format::ToolCalls).
   std::string tool_choice = "auto";
   std::string forced_function;
+  // With forced calls, one per tool: its compiled `parameters` (null: any object, for a tool
+  // without parameters, or whose parameters use what the schema compiler refuses and that is not
+  // "strict": true; a strict one answers 400 instead).
+  std::vector<std::shared_ptr<const sampling::SchemaGraph>> tool_schemas;
   bool parallel_tool_calls = true;  // false: at most one call
   // Whether the answer is offered to the tools: tools given and tool_choice is not "none".
   bool tools_in_use() const { return tools.is_array() && !tools.empty() && tool_choice != "none"; }

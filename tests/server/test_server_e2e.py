@@ -821,7 +821,9 @@ class ToolCalling(unittest.TestCase):
                 ended = 0
                 for seed in range(1, 7):
                     body = {"messages": msgs, "tools": [WEATHER_TOOL, time_tool], "tool_choice": choice,
-                            "max_tokens": 48, "temperature": 1.0, "seed": seed, "logit_bias": closing_bias(server)}
+                            "max_tokens": 48, "temperature": 1.0, "seed": seed,
+                            # Strong: get_current_weather's enforced parameters need a string closed.
+                            "logit_bias": closing_bias(server, 9.0)}
                     s, b = server.post("/v1/chat/completions", body)
                     self.assertEqual(s, 200, b)
                     c = b["choices"][0]
@@ -835,7 +837,12 @@ class ToolCalling(unittest.TestCase):
                         self.assertLessEqual(len(calls), max_calls)
                     for call in calls:
                         self.assertIn(call["function"]["name"], allowed)
-                        self.assertIsInstance(json.loads(call["function"]["arguments"]), dict)
+                        args = json.loads(call["function"]["arguments"])
+                        self.assertIsInstance(args, dict)
+                        if call["function"]["name"] == "get_current_weather":
+                            # Its parameters are enforced: the one declared property, a string.
+                            self.assertEqual(list(args), ["location"], args)
+                            self.assertIsInstance(args["location"], str)
                     ended += 1
                     # Streamed: the same calls.
                     conn = server.conn()
@@ -845,6 +852,12 @@ class ToolCalling(unittest.TestCase):
                     streamed = [tc for e in events for tc in e["choices"][0]["delta"].get("tool_calls") or []]
                     self.assertEqual([t["function"] for t in streamed], [t["function"] for t in calls])
                 self.assertGreater(ended, 0, "no seed ended its calls within 48 tokens: %r" % (choice,))
+        # Parameters the schema compiler cannot enforce, not strict: the arguments are any object.
+        loose = {"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {
+            "z": {"type": "string", "pattern": "^[0-9]+$"}}}}}
+        s, b = self.zephyr.post("/v1/chat/completions", {"messages": msgs, "tools": [loose], "tool_choice": "required",
+                                                          "max_tokens": 8, "temperature": 0})
+        self.assertEqual(s, 200, b)
         # parallel_tool_calls false: one call at most.
         s, b = self.zephyr.post("/v1/chat/completions", {"messages": msgs, "tools": [WEATHER_TOOL, time_tool],
                                                           "tool_choice": "required", "parallel_tool_calls": False,
@@ -872,6 +885,10 @@ class ToolCalling(unittest.TestCase):
                             ({"tools": [{"type": "function", "function": {"name": 'say"hi'}}],
                               "tool_choice": "required"}, "tools"),
                             ({"tools": [WEATHER_TOOL], "tool_choice": 3}, "tool_choice"),
+                            ({"tools": [{"type": "function", "function": {
+                                "name": "f", "strict": True, "parameters": {"type": "object", "properties": {
+                                    "z": {"type": "string", "pattern": "^[0-9]+$"}}}}}], "tool_choice": "required"},
+                             "tools"),
                             ({"tools": [{"type": "function"}]}, "tools"),
                             ({"tools": [{"type": "retrieval", "function": {"name": "f"}}]}, "tools"),
                             ({"tools": ["f"]}, "tools"),
