@@ -144,6 +144,34 @@ SamplingFields get_sampling(const json& body, const Limits& limits, const char* 
       throw bad_field("response_format", "'response_format' type must be \"text\", \"json_object\" or \"json_schema\"");
     }
   }
+  // The same constraint under the names other servers give it: vLLM's guided_json (a schema, or
+  // its JSON text) and llama.cpp's json_schema. (vLLM's guided_choice writes a choice as raw
+  // text, not JSON: not offered.)
+  auto other_schema = [&](const char* name, const json& schema) {
+    if (s.constrained())
+      throw bad_field(name, std::string("'") + name + "' and 'response_format' (or 'guided_json' and 'json_schema') "
+                                                      "both constrain the output: give one");
+    try {
+      s.json_schema = sampling::compile_json_schema(schema);
+    } catch (const Error& e) {
+      throw bad_field(name, std::string("'") + name + "': " + e.what());
+    }
+  };
+  for (const char* name : {"guided_json", "json_schema"}) {
+    const json* g = field(body, name);
+    if (g == nullptr || g->is_null()) continue;
+    if (g->is_string()) {
+      json parsed;
+      try {
+        parsed = io::parse_ordered_json(g->get<std::string>(), std::string("'") + name + "'");
+      } catch (const Error& e) {
+        throw bad_field(name, e.what());
+      }
+      other_schema(name, parsed);
+    } else {
+      other_schema(name, *g);
+    }
+  }
   s.max_tokens = get_int(body, max_tokens_name, 0, std::numeric_limits<int32_t>::max());
   s.n = static_cast<int>(get_int(body, "n", 1, limits.max_n).value_or(1));
   return s;

@@ -700,6 +700,26 @@ class JsonMode(unittest.TestCase):
             self.assertEqual(c["finish_reason"], "stop", c)
             self.assertIn(json.loads(c["text"]), labels)
 
+    def test_other_servers_names_for_a_schema(self):
+        # vLLM's guided_json (an object or its JSON text) and llama.cpp's json_schema: the same output
+        # as response_format json_schema.
+        schema = {"enum": ["yes", "no", {"maybe": True}]}
+        base = {"prompt": "Answer:", "max_tokens": 12, "temperature": 0.9, "seed": 4, "n": 2}
+        s, want = SRV.post("/v1/completions", dict(base, response_format={
+            "type": "json_schema", "json_schema": {"name": "a", "schema": schema}}))
+        self.assertEqual(s, 200, want)
+        for extra in ({"guided_json": schema}, {"guided_json": json.dumps(schema)}, {"json_schema": schema}):
+            s, b = SRV.post("/v1/completions", dict(base, **extra))
+            self.assertEqual(s, 200, b)
+            self.assertEqual([c["text"] for c in b["choices"]], [c["text"] for c in want["choices"]], extra)
+        for extra, param in [({"guided_json": schema, "json_schema": schema}, "json_schema"),
+                             ({"guided_json": schema, "response_format": {"type": "json_object"}}, "guided_json"),
+                             ({"guided_json": "{not json"}, "guided_json"),
+                             ({"json_schema": {"type": "integer"}}, "json_schema")]:
+            s, b = SRV.post("/v1/completions", dict(base, **extra))
+            self.assertEqual(s, 400, b)
+            self.assertEqual(b["error"]["param"], param, b)
+
     def test_json_schema_errors_name_the_keyword(self):
         for schema, words in [({"type": "object", "properties": {"a": {"type": "string", "pattern": "x"}}},
                                ["'pattern'", "#/properties/a/pattern"]),
