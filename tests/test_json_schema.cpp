@@ -65,7 +65,12 @@ TEST(JsonSchemaCompiler, RefusesWhatItCannotEnforceNamingTheKeywordAndThePlace) 
   const std::vector<std::pair<std::string, std::vector<std::string>>> cases = {
       {R"({"type": "object", "properties": {"a": {"type": "string", "pattern": "^x"}}})",
        {"'pattern' is not supported", "#/properties/a/pattern"}},
-      {R"({"type": "object", "properties": {"n": {"type": "integer", "minimum": 1}}})", {"'minimum'", "#/properties/n"}},
+      {R"({"type": "object", "properties": {"n": {"type": "number", "minimum": 1}}})",
+       {"'minimum' is supported for integers only", "#/properties/n/minimum"}},
+      {R"({"type": "object", "properties": {"n": {"type": "integer", "minimum": 5, "exclusiveMaximum": 5}},
+          "required": ["n"]})", {"no JSON value satisfies"}},
+      {R"({"type": "object", "properties": {"n": {"type": "integer", "exclusiveMinimum": true}}})",
+       {"'exclusiveMinimum' must be a number"}},
       {R"({"type": "array", "uniqueItems": true})", {"'uniqueItems'"}},
       {R"({"not": {"type": "string"}})", {"'not'"}},
       {R"({"$ref": "https://example.com/s.json"})", {"not local"}},
@@ -156,6 +161,39 @@ TEST(SchemaPrefix, NestsToItsStackAndNoDeeperAndCanAlwaysFinish) {
   ASSERT_TRUE(q.push('['));
   EXPECT_FALSE(SchemaPrefix(q).push('{'));
   EXPECT_TRUE(SchemaPrefix(q).push(']'));
+}
+
+TEST(JsonSchemaCompiler, LenientIgnoresWhatItCannotEnforceAndKeepsTheRest) {
+  const auto schema = nlohmann::ordered_json::parse(R"({"type": "object", "properties": {
+      "id": {"type": "string", "pattern": "^[0-9]+$"}, "t": {"type": "number", "maximum": 1}},
+      "required": ["id"], "not": {"required": ["x"]}})");
+  EXPECT_THROW(sampling::compile_json_schema(schema), Error);
+  const auto g = sampling::compile_json_schema(schema, /*lenient=*/true);
+  EXPECT_TRUE(accepts(g, R"({"id":"abc","t":7.5})"));
+  EXPECT_FALSE(accepts(g, R"({"t":7.5})"));
+  EXPECT_FALSE(accepts(g, R"({"id":1})"));
+}
+
+TEST(SchemaPrefix, IntegersStayWithinTheirBoundsDigitByDigit) {
+  const auto g = compile_json_schema(R"({"type": "object", "properties": {
+      "a": {"type": "integer", "minimum": -5, "maximum": 37},
+      "b": {"type": "integer", "exclusiveMinimum": 99.5},
+      "c": {"type": "integer", "maximum": -3, "minimum": -1200}}})");
+  for (const char* ok : {R"({"a":-5})", R"({"a":37})", R"({"a":0})", R"({"a":-0})", R"({"b":100})",
+                         R"({"b":9999999999999999})", R"({"c":-3})", R"({"c":-1200})", R"({"a":3,"b":123,"c":-99})"})
+    EXPECT_TRUE(accepts(g, ok)) << ok;
+  for (const char* bad : {R"({"a":-6})", R"({"a":38})", R"({"a":370})", R"({"b":99})", R"({"b":-100})",
+                          R"({"c":-2})", R"({"c":0})", R"({"c":-1201})", R"({"a":1.0})"})
+    EXPECT_FALSE(accepts(g, bad)) << bad;
+  // Refused as soon as no integer in bounds starts so: "4" can only be 4 (40.. is above 37).
+  SchemaPrefix p(g.get());
+  ASSERT_EQ(feed(p, R"({"a":4)"), 6u);
+  EXPECT_FALSE(SchemaPrefix(p).push('0'));
+  EXPECT_TRUE(SchemaPrefix(p).push('}'));
+  SchemaPrefix q(g.get());
+  EXPECT_EQ(feed(q, R"({"c":-)"), 6u);
+  EXPECT_FALSE(SchemaPrefix(q).push('0'));  // -0 is 0, above -3
+  EXPECT_EQ(feed(q, "12000"), 4u);          // -1200 at most
 }
 
 TEST(SchemaPrefix, NumbersEndAtTheFirstByteTheyCannotTakeAndStayShort) {

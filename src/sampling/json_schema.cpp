@@ -41,8 +41,7 @@ constexpr size_t kMaxNodes = 0xFFFE;
 
 // Assertions a validator would enforce and this compiler cannot: refused, never ignored.
 const std::set<std::string, std::less<>> kUnsupported = {
-    "pattern", "patternProperties", "propertyNames", "minProperties", "maxProperties", "minimum", "maximum",
-    "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "uniqueItems", "contains", "minContains", "maxContains",
+    "pattern", "patternProperties", "propertyNames", "minProperties", "maxProperties", "multipleOf", "uniqueItems", "contains", "minContains", "maxContains",
     "not", "if", "then", "else", "dependentRequired", "dependentSchemas", "dependencies", "unevaluatedProperties",
     "unevaluatedItems", "$dynamicRef", "$recursiveRef", "contentSchema"};
 // Keywords that may stand beside $ref or anyOf: annotations and definitions.
@@ -80,7 +79,7 @@ std::string dump(const ojson& v, const std::string& where) {
 
 class Compiler {
  public:
-  explicit Compiler(const ojson& root) : root_(root) {}
+  Compiler(const ojson& root, bool lenient) : root_(root), lenient_(lenient) {}
 
   std::shared_ptr<const SchemaGraph> run() {
     g_.root = schema(root_, "#");
@@ -178,7 +177,8 @@ class Compiler {
     }
     if (!s.is_object()) fail(where, "a schema must be an object or a boolean");
     for (const auto& [k, v] : s.items())
-      if (kUnsupported.count(k)) fail(where + "/" + pointer_token(k), "'" + k + "' is not supported for constrained decoding");
+      if (kUnsupported.count(k) && !lenient_)
+        fail(where + "/" + pointer_token(k), "'" + k + "' is not supported for constrained decoding");
     auto only_annotations_beside = [&](const char* keyword, std::initializer_list<std::string_view> also) {
       for (const auto& [k, v] : s.items())
         if (k != keyword && !kAnnotations.count(k) && std::find(also.begin(), also.end(), k) == also.end())
@@ -276,12 +276,42 @@ class Compiler {
     if (types & (kTNumber | kTInteger)) {
       Leaf l = leaf(Leaf::Kind::Number);
       l.integer = !(types & kTNumber);
+      integer_bounds(s, l, where);
       g_.unions[u].leaf[kNumber] = new_leaf(std::move(l), where);
     }
     std::vector<std::string> words;
     if (types & kTBoolean) words = {"false", "true"};
     if (types & kTNull) words.push_back("null");
     if (!words.empty()) set_literals(u, std::move(words), where);
+  }
+
+  // minimum, maximum and the exclusive ones, as inclusive integer bounds. A number that is not an
+  // integer cannot be held to them digit by digit here: refused (ignored when lenient).
+  void integer_bounds(const ojson& s, Leaf& l, const std::string& where) {
+    const char* const keys[] = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"};
+    for (const char* k : keys) {
+      const ojson* v = find(s, k);
+      if (v == nullptr) continue;
+      if (!l.integer) {
+        if (lenient_) continue;
+        fail(where + "/" + k, std::string("'") + k + "' is supported for integers only, not for a number");
+      }
+      if (!v->is_number()) {
+        if (lenient_) continue;  // draft 4's boolean exclusiveMinimum among them
+        fail(where + "/" + k, std::string("'") + k + "' must be a number");
+      }
+      const double d = v->get<double>();
+      const std::string_view key = k;
+      // Outside what 16 digits write, a bound only clamps.
+      const double big = static_cast<double>(SchemaGraph::kMaxInt) + 1;
+      if (key == "minimum" || key == "exclusiveMinimum") {
+        const double b = key == "minimum" ? std::ceil(d) : std::floor(d) + 1;
+        if (b > -big) l.min_int = std::max(l.min_int, b >= big ? SchemaGraph::kMaxInt + 1 : static_cast<int64_t>(b));
+      } else {
+        const double b = key == "maximum" ? std::floor(d) : std::ceil(d) - 1;
+        if (b < big) l.max_int = std::min(l.max_int, b <= -big ? -SchemaGraph::kMaxInt - 1 : static_cast<int64_t>(b));
+      }
+    }
   }
 
   static std::string io_excerpt(const ojson& v) {
@@ -426,7 +456,7 @@ class Compiler {
         switch (l.kind) {
           case Leaf::Kind::Literal: d = l.literals.empty() ? kNever : 1; break;
           case Leaf::Kind::String: d = l.min_length <= l.max_length ? 1 : kNever; break;
-          case Leaf::Kind::Number: d = 1; break;
+          case Leaf::Kind::Number: d = l.min_int <= l.max_int ? 1 : kNever; break;
           case Leaf::Kind::Object: {
             uint32_t deepest = 0;
             for (const auto& p : l.properties)
@@ -459,6 +489,7 @@ class Compiler {
   }
 
   const ojson& root_;
+  const bool lenient_;
   SchemaGraph g_;
   std::vector<Pending> pending_;
   std::map<std::string, uint16_t> by_pointer_;
@@ -468,8 +499,8 @@ class Compiler {
 
 }  // namespace
 
-std::shared_ptr<const SchemaGraph> compile_json_schema(const nlohmann::ordered_json& schema) {
-  return Compiler(schema).run();
+std::shared_ptr<const SchemaGraph> compile_json_schema(const nlohmann::ordered_json& schema, bool lenient) {
+  return Compiler(schema, lenient).run();
 }
 
 }  // namespace stablelm::sampling

@@ -15,7 +15,8 @@
 // - local $ref ("#/$defs/x", "#/definitions/x", "#"), recursion included;
 // - type (one or a list), enum, const, anyOf/oneOf (alternatives of different kinds), allOf of
 //   one schema, properties, required, additionalProperties, items, prefixItems, minItems,
-//   maxItems, minLength, maxLength, nullable (OpenAPI);
+//   maxItems, minLength, maxLength, an integer's minimum/maximum (and exclusive ones), nullable
+//   (OpenAPI);
 // - annotations (title, description, default, examples, format, ...) are ignored, as JSON Schema
 //   lets a validator do; assertions this compiler cannot enforce (pattern, minimum, uniqueItems,
 //   not, ...) are refused with an error naming them and where they are, never ignored.
@@ -41,6 +42,8 @@ struct SchemaGraph {
   static constexpr uint32_t kNever = 0xFFFFFFFF;  // min_depth of what nothing satisfies
   // The recognizer's stack: one frame per open value, so values nest at most this deep.
   static constexpr int kMaxFrames = 32;
+  // The largest integer a generated number writes (16 digits: SchemaPrefix::kMaxDigits).
+  static constexpr int64_t kMaxInt = 9999999999999999;
 
   struct Property {
     std::string key;  // the name as JSON writes it between the quotes (escaped)
@@ -63,8 +66,10 @@ struct SchemaGraph {
     uint32_t min_items = 0, max_items = kUnlimited;
     // String: length in code points.
     uint32_t min_length = 0, max_length = kUnlimited;
-    // Number.
+    // Number. An integer's bounds (minimum, maximum, exclusive ones made inclusive), within what
+    // SchemaPrefix::kMaxDigits digits write.
     bool integer = false;
+    int64_t min_int = -kMaxInt, max_int = kMaxInt;
     // Literal (enum, const, true/false/null): the compact serializations, sorted, unique.
     std::vector<std::string> literals;
     // The stack frames a value of this leaf needs to be completed (kNever: it cannot be).
@@ -86,6 +91,9 @@ struct SchemaGraph {
 // naming the keyword and its place (#/properties/x/...) for what is unsupported, malformed or
 // cannot be satisfied (required recursion without end, minItems > maxItems, an empty enum, ...),
 // and when the root would allow a bare number (the output could not tell when it ends).
-std::shared_ptr<const SchemaGraph> compile_json_schema(const nlohmann::ordered_json& schema);
+// lenient: assertions the compiler cannot enforce (pattern, a number's minimum, ...) are ignored
+// instead of refused; for a function's parameters that are not strict (tool calls), where a
+// looser constraint still beats none.
+std::shared_ptr<const SchemaGraph> compile_json_schema(const nlohmann::ordered_json& schema, bool lenient = false);
 
 }  // namespace stablelm::sampling

@@ -5,6 +5,7 @@
 #include "sampling/schema_prefix.h"
 
 #include <string_view>
+#include <utility>
 
 namespace stablelm::sampling {
 
@@ -144,7 +145,12 @@ bool SchemaPrefix::start_value(uint16_t u, uint8_t b) {
       f.phase = Phase::Num;
       num_ = b == '-' ? kMinus : b == '0' ? kZero : kInt;
       chars_ = b == '-' ? 0 : 1;
-      return true;
+      negative_ = b == '-';
+      magnitude_ = b == '-' ? 0 : static_cast<uint64_t>(b - '0');
+      // "-" needs an integer <= 0 in bounds (-0 or below); a digit, integers it starts. (A refused
+      // byte leaves the state as it was: push() works on a copy.)
+      if (b == '-') return !l.integer || l.min_int <= 0;
+      return integer_prefix_fits(magnitude_, 1);
     case Leaf::Kind::Literal:
       f.phase = Phase::Lit;
       lo_ = 0, hi_ = static_cast<uint16_t>(l.literals.size()), pos_ = 0;
@@ -180,17 +186,37 @@ bool SchemaPrefix::string_byte(uint8_t b) {
   return true;
 }
 
+bool SchemaPrefix::integer_prefix_fits(uint64_t magnitude, uint32_t digits) const {
+  const Leaf& l = g_->leaves[stack_[depth_ - 1].leaf];
+  if (!l.integer || (l.min_int <= -SchemaGraph::kMaxInt && l.max_int >= SchemaGraph::kMaxInt)) return true;
+  // The integers these digits start: magnitude followed by k more digits (none after a lone 0).
+  const uint32_t more = magnitude == 0 ? 0 : kMaxDigits - digits;
+  int64_t scale = 1;
+  for (uint32_t k = 0; k <= more; ++k, scale *= 10) {
+    int64_t lo = static_cast<int64_t>(magnitude) * scale, hi = lo + scale - 1;
+    if (negative_) std::swap(lo, hi), lo = -lo, hi = -hi;
+    if (hi >= l.min_int && lo <= l.max_int) return true;
+  }
+  return false;
+}
+
 bool SchemaPrefix::number_byte(uint8_t b) {
-  const bool integer = g_->leaves[stack_[depth_ - 1].leaf].integer;
+  const Leaf& l = g_->leaves[stack_[depth_ - 1].leaf];
+  const bool integer = l.integer;
   auto digit = [&](NumberPart part, bool first) {
     chars_ = first ? 1 : chars_ + 1;
     if (chars_ > kMaxDigits) return false;
+    if (part == kInt || part == kZero) {
+      const uint64_t m = magnitude_ * 10 + static_cast<uint64_t>(b - '0');
+      if (!integer_prefix_fits(m, chars_)) return false;
+      magnitude_ = m;
+    }
     num_ = part;
     return true;
   };
   switch (num_) {
     case kMinus:
-      if (b == '0') return num_ = kZero, chars_ = 1, true;
+      if (b == '0') return digit(kZero, true);
       return is_digit(b) && digit(kInt, true);
     case kZero:
     case kInt:
@@ -213,7 +239,11 @@ bool SchemaPrefix::number_byte(uint8_t b) {
       if (is_digit(b)) return chars_ < 3 && digit(kExpDigits, false);  // exponents of up to 3 digits
       break;
   }
-  // The number has ended: the byte belongs to the frame below.
+  // The number has ended (an integer within its bounds): the byte belongs to the frame below.
+  if (integer) {
+    const int64_t v = negative_ ? -static_cast<int64_t>(magnitude_) : static_cast<int64_t>(magnitude_);
+    if (v < l.min_int || v > l.max_int) return false;
+  }
   return end_value() && step(b);
 }
 

@@ -59,6 +59,8 @@ class SchemaPrefix {
   bool end_value();
   bool string_byte(uint8_t b);
   bool number_byte(uint8_t b);
+  // Some integer within the leaf's bounds starts with this sign and these digits.
+  bool integer_prefix_fits(uint64_t magnitude, uint32_t digits) const;
   bool literal_byte(uint8_t b);
   bool key_byte(Frame& f, uint8_t b);
   void begin_key(const Frame& f);
@@ -82,6 +84,8 @@ class SchemaPrefix {
   WhitespaceRun ws_;
   JsonPrefix str_;         // the string or free key being read, primed with {"
   uint32_t chars_ = 0;
+  bool negative_ = false;  // an integer's sign and
+  uint64_t magnitude_ = 0;  // digits so far (for its bounds)
   uint32_t pos_ = 0;
   uint16_t lo_ = 0, hi_ = 0;
 };

@@ -219,7 +219,7 @@ std::vector<int32_t> encode_text(const Tokenizer& tok, const std::string& text) 
 // The schema a forced call's arguments follow: the function's `parameters`, read as an object
 // (OpenAI's arguments are one: a root without a type gets "type": "object"). Null without
 // parameters: any object.
-std::shared_ptr<const sampling::SchemaGraph> arguments_schema(const json& function) {
+std::shared_ptr<const sampling::SchemaGraph> arguments_schema(const json& function, bool lenient) {
   const json* p = field(function, "parameters");
   if (p == nullptr || p->is_null()) return nullptr;
   json s = *p;
@@ -228,7 +228,7 @@ std::shared_ptr<const sampling::SchemaGraph> arguments_schema(const json& functi
     for (const char* k : {"$ref", "anyOf", "oneOf", "allOf", "enum", "const"}) combined |= s.contains(k);
     if (!combined) s["type"] = "object";
   }
-  auto g = sampling::compile_json_schema(s);
+  auto g = sampling::compile_json_schema(s, lenient);
   if (g->unions[g->root].leaf[sampling::kObject] == sampling::SchemaGraph::kNone)
     throw Error("json schema: the arguments are an object, and 'parameters' allows none (at #)");
   return g;
@@ -351,15 +351,19 @@ ChatRequest parse_chat_request(const json& body, const Limits& limits) {
                                          "\", which is not in 'tools'");
     for (const json& tool : r.tools) {
       const json& f = tool["function"];
+      const json* strict = field(f, "strict");
+      const bool is_strict = strict && strict->is_boolean() && strict->get<bool>();
+      // Strict: the schema exactly, or 400. Else what can be enforced of it (assertions the
+      // compiler cannot hold are dropped), or, when even that fails, any object.
+      std::shared_ptr<const sampling::SchemaGraph> g;
       try {
-        r.tool_schemas.push_back(arguments_schema(f));
+        g = arguments_schema(f, !is_strict);
       } catch (const Error& e) {
-        const json* strict = field(f, "strict");
-        if (strict && strict->is_boolean() && strict->get<bool>())
+        if (is_strict)
           throw bad_field("tools", "function \"" + io::text_excerpt(f["name"].get<std::string>(), 64) +
                                        "\" is strict, and its 'parameters' cannot be enforced: " + e.what());
-        r.tool_schemas.push_back(nullptr);  // any object, as without forcing
       }
+      r.tool_schemas.push_back(std::move(g));
     }
   }
   r.parallel_tool_calls = get_bool(body, "parallel_tool_calls", true);
