@@ -11,6 +11,7 @@
 #include <string>
 #include <nlohmann/json.hpp>
 
+#include "io/json.h"
 #include "sampling/json_schema.h"
 #include "sampling/schema_prefix.h"
 #include "stablelm/error.h"
@@ -55,7 +56,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     g = stablelm::compile_json_schema(schema);
   } catch (const stablelm::Error&) {
-    return 0;  // refused with a message: fine
+    // Refused with a message: fine. The lenient reading (tool parameters) may still take it.
+    try {
+      g = stablelm::sampling::compile_json_schema(stablelm::io::parse_ordered_json(schema, "schema"), true);
+    } catch (const stablelm::Error&) {
+      return 0;
+    }
   }
   for (const auto ws : {JsonPrefix::Whitespace::Any, JsonPrefix::Whitespace::Bounded}) {
     SchemaPrefix p(g.get(), ws);
