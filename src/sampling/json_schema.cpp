@@ -250,7 +250,7 @@ class Compiler {
                           (v->is_string() && (types & kTString)) || (v->is_boolean() && (types & kTBoolean)) ||
                           (v->is_null() && (types & kTNull)) || (v->is_number() && (types & kTNumber)) ||
                           (v->is_number() && (types & kTInteger) &&
-                           (v->is_number_integer() || v->get<double>() == static_cast<double>(static_cast<int64_t>(v->get<double>()))));
+                           (v->is_number_integer() || v->get<double>() == std::floor(v->get<double>())));
         if (fits) literals.push_back(dump(*v, where));
       }
       if (add_null) literals.push_back("null");
