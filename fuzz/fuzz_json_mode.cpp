@@ -5,10 +5,12 @@
 // recognizer accepts can still be completed to an object (the promise constrained decoding needs).
 #include <cstdint>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 #include <nlohmann/json.hpp>
 
+#include "fuzz_util.h"
 #include "sampling/json_prefix.h"
 #include "sampling/tool_calls_prefix.h"
 
@@ -29,7 +31,8 @@ int strict(const std::string& s) {
 }  // namespace
 
 namespace {
-// Closes an accepted prefix by trying bytes in a fixed order; aborts when nothing moves it on.
+// Closes an accepted prefix by trying bytes in a fixed order; aborts when nothing moves it on, or
+// when it does not finish (JSON's objects always close in this order).
 template <class P>
 std::string close(P& p, std::string done) {
   static const std::string kOrder = [] {
@@ -37,18 +40,9 @@ std::string close(P& p, std::string done) {
     for (int b = 1; b < 256; ++b) o += static_cast<char>(b);  // the literal keys' letters, whitespace
     return o;
   }();
-  for (int step = 0; step < 100000 && !p.complete(); ++step) {
-    bool moved = false;
-    for (char c : kOrder)
-      if (p.push(static_cast<uint8_t>(c))) {
-        done += c;
-        moved = true;
-        break;
-      }
-    if (!moved) std::abort();  // an accepted prefix with no way to finish
-  }
-  if (!p.complete()) std::abort();
-  return done;
+  std::optional<std::string> closed = stablelm::fuzz::close_in_order(p, std::move(done), kOrder, 100000);
+  if (!closed) std::abort();
+  return *closed;
 }
 }  // namespace
 

@@ -11,6 +11,7 @@
 #include <string>
 #include <nlohmann/json.hpp>
 
+#include "fuzz_util.h"
 #include "io/json.h"
 #include "sampling/json_schema.h"
 #include "sampling/schema_prefix.h"
@@ -21,10 +22,8 @@ using stablelm::sampling::JsonPrefix;
 using stablelm::sampling::SchemaPrefix;
 
 namespace {
-// Closes an accepted prefix by trying bytes in a fixed order (closing ones first); aborts when no
-// byte moves it on (a dead end the recognizer promised never to reach). A fixed order need not
-// finish (a required key among free ones: it may add empty keys forever), so after a bound it gives
-// up without a verdict.
+// Closing bytes first, whitespace last. A fixed order need not finish (a required key among free
+// ones: it may add empty keys forever): then no verdict.
 std::optional<std::string> close(SchemaPrefix& p, std::string done) {
   static const std::string kOrder = [] {
     std::string o = "\"}]0,:tfn";
@@ -32,18 +31,7 @@ std::optional<std::string> close(SchemaPrefix& p, std::string done) {
       if (b != ' ' && b != '\t' && b != '\n' && b != '\r') o += static_cast<char>(b);
     return o + " \n";
   }();
-  for (int step = 0; step < 20000 && !p.complete(); ++step) {
-    bool moved = false;
-    for (char c : kOrder)
-      if (p.push(static_cast<uint8_t>(c))) {
-        done += c;
-        moved = true;
-        break;
-      }
-    if (!moved) std::abort();
-  }
-  if (!p.complete()) return std::nullopt;
-  return done;
+  return stablelm::fuzz::close_in_order(p, std::move(done), kOrder, 20000);
 }
 }  // namespace
 

@@ -5,7 +5,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 namespace stablelm::fuzz {
@@ -29,5 +31,25 @@ class MemFile {
  private:
   int fd_;
 };
+
+// Closes a prefix a constrained-decoding recognizer accepted (push(byte), complete()) by trying
+// the bytes of `order` first to last at each step; aborts when none moves it on (a dead end the
+// recognizer promised never to reach). nullopt when it is not complete after max_steps (a fixed
+// order need not finish where the grammar lets it go on forever).
+template <class P>
+std::optional<std::string> close_in_order(P& p, std::string done, const std::string& order, int max_steps) {
+  for (int step = 0; step < max_steps && !p.complete(); ++step) {
+    bool moved = false;
+    for (char c : order)
+      if (p.push(static_cast<uint8_t>(c))) {
+        done += c;
+        moved = true;
+        break;
+      }
+    if (!moved) std::abort();
+  }
+  if (!p.complete()) return std::nullopt;
+  return done;
+}
 
 }  // namespace stablelm::fuzz

@@ -580,6 +580,16 @@ def closing_bias(server, bias=6.0):
     return out
 
 
+def streamed_chat_content(server, body):
+    """The content of a chat completion asked for again with stream: true, its deltas joined."""
+    conn = server.conn()
+    conn.request("POST", "/v1/chat/completions", body=json.dumps(dict(body, stream=True)),
+                 headers={"Content-Type": "application/json"})
+    events = [json.loads(e) for e in sse_events(conn.getresponse())[:-1]]
+    conn.close()
+    return "".join(e["choices"][0]["delta"].get("content") or "" for e in events if e["choices"])
+
+
 class JsonMode(unittest.TestCase):
     """response_format {"type": "json_object"}: the output is one JSON object once it closes."""
 
@@ -611,12 +621,7 @@ class JsonMode(unittest.TestCase):
                 self.assertEqual(c["finish_reason"], "length")
                 self.assertEqual(b["usage"]["completion_tokens"], 40)
             # Streamed: the same text in pieces.
-            conn = self.chat.conn()
-            conn.request("POST", "/v1/chat/completions", body=json.dumps(dict(body, stream=True)),
-                         headers={"Content-Type": "application/json"})
-            events = [json.loads(e) for e in sse_events(conn.getresponse())[:-1]]
-            text = "".join(e["choices"][0]["delta"].get("content") or "" for e in events if e["choices"])
-            self.assertEqual(text, c["message"]["content"])
+            self.assertEqual(streamed_chat_content(self.chat, body), c["message"]["content"])
         self.assertGreater(closed, 0, "no seed closed its object")
         # Greedy: the same tokens as stablelm generate in JSON mode on the rendered prompt.
         s, b = self.chat.post("/v1/chat/completions", {"messages": msgs, "max_tokens": 12, "temperature": 0,
@@ -666,12 +671,7 @@ class JsonMode(unittest.TestCase):
                 finished += 1
             else:
                 self.assertEqual(c["finish_reason"], "length")
-            conn = self.chat.conn()
-            conn.request("POST", "/v1/chat/completions", body=json.dumps(dict(body, stream=True)),
-                         headers={"Content-Type": "application/json"})
-            events = [json.loads(e) for e in sse_events(conn.getresponse())[:-1]]
-            text = "".join(e["choices"][0]["delta"].get("content") or "" for e in events if e["choices"])
-            self.assertEqual(text, c["message"]["content"])
+            self.assertEqual(streamed_chat_content(self.chat, body), c["message"]["content"])
         self.assertGreater(finished, 0, "no seed finished its value")
         # Greedy: the same tokens as stablelm generate --json-schema on the rendered prompt.
         s, b = self.chat.post("/v1/chat/completions", {"messages": msgs, "max_tokens": 12, "temperature": 0,
