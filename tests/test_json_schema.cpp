@@ -138,6 +138,41 @@ TEST(JsonSchemaCompiler, TakesAnnotationsAndTheShapesClientsSend) {
   EXPECT_TRUE(accepts(compile_json_schema(R"({"type": "array", "items": {"type": "integer"}})"), "[1, -2, 30]"));
 }
 
+TEST(JsonSchemaCompiler, ObjectsToldApartByAConstantFirstPropertyAreATaggedUnion) {
+  // pydantic's tagged union (Field(discriminator="pet_type")).
+  const auto g = compile_json_schema(R"({"$defs": {
+      "Cat": {"type": "object", "properties": {"pet_type": {"const": "cat"}, "meows": {"type": "integer"}},
+              "required": ["pet_type", "meows"]},
+      "Dog": {"type": "object", "properties": {"pet_type": {"type": "string", "enum": ["dog", "puppy"]},
+              "barks": {"type": "number"}}, "required": ["pet_type"]}},
+      "type": "object", "properties": {"pet": {"oneOf": [{"$ref": "#/$defs/Cat"}, {"$ref": "#/$defs/Dog"},
+          {"type": "null"}], "discriminator": {"propertyName": "pet_type"}}}, "required": ["pet"]})");
+  for (const char* ok : {R"({"pet":{"pet_type":"cat","meows":3}})", R"({"pet":{"pet_type":"puppy"}})",
+                         R"({"pet": {"pet_type": "dog", "barks": 1.5}})", R"({"pet":null})"})
+    EXPECT_TRUE(accepts(g, ok)) << ok;
+  for (const char* bad : {R"({"pet":{"pet_type":"cat"}})", R"({"pet":{"pet_type":"dog","meows":1}})",
+                          R"({"pet":{"meows":1,"pet_type":"cat"}})", R"({"pet":{"pet_type":"cow"}})",
+                          R"({"pet":{}})"})
+    EXPECT_FALSE(accepts(g, bad)) << bad;
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {R"({"anyOf": [{"type": "object", "properties": {"t": {"const": "a"}}, "required": ["t"]},
+                     {"type": "object", "properties": {"t": {"enum": ["b", "a"]}}, "required": ["t"]}]})",
+       "two have the constant \"a\""},
+      {R"({"anyOf": [{"type": "object", "properties": {"t": {"const": "a"}}, "required": ["t"]},
+                     {"type": "object", "properties": {"u": {"const": "b"}}, "required": ["u"]}]})",
+       "first properties differ"},
+      {R"({"anyOf": [{"type": "object", "properties": {"t": {"const": "a"}}, "required": ["t"]},
+                     {"type": "object", "properties": {"t": {"type": "string"}}, "required": ["t"]}]})",
+       "is not a constant"},
+      {R"({"anyOf": [{"type": "object", "properties": {"t": {"const": "a"}}},
+                     {"type": "object", "properties": {"t": {"const": "b"}}, "required": ["t"]}]})",
+       "no required first property"}};
+  for (const auto& [schema, part] : refused) {
+    const std::string e = compile_error(schema);
+    EXPECT_NE(e.find(part), std::string::npos) << schema << "\n" << e;
+  }
+}
+
 TEST(SchemaPrefix, NestsToItsStackAndNoDeeperAndCanAlwaysFinish) {
   const auto g = compile_json_schema(R"({"type": "array"})");
   SchemaPrefix p(g.get());

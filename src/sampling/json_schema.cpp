@@ -435,16 +435,76 @@ class Compiler {
       resolve(m);
       for (int c = 0; c < kValueClasses; ++c) {
         const uint16_t from = g_.unions[m].leaf[c];
-        uint16_t& to = g_.unions[u].leaf[c];
+        const uint16_t to = g_.unions[u].leaf[c];
         if (from == kNone || from == to) continue;
-        if (to != kNone)
-          fail(pending_[u].where, std::string("alternatives both allow ") + class_name(c) +
-                                      ": only alternatives that start differently (as a string or null, an object "
-                                      "or a list) are supported");
-        to = from;
+        uint16_t merged = from;
+        if (to != kNone) {
+          if (c == kObject) {
+            merged = tagged_union(to, from, pending_[u].where);
+          } else {
+            fail(pending_[u].where, std::string("alternatives both allow ") + class_name(c) +
+                                        ": only alternatives that start differently (as a string or null, an object "
+                                        "or a list) are supported, and objects told apart by a first property with a "
+                                        "constant value");
+          }
+        }
+        g_.unions[u].leaf[c] = merged;
       }
     }
     pending_[u].state = 2;
+  }
+
+  // Two object leaves (either may be a tagged union already) as one tagged union: each must
+  // start with the same required property whose values are string constants, none shared.
+  uint16_t tagged_union(uint16_t a, uint16_t b, const std::string& where) {
+    auto refuse = [&](const std::string& why) -> uint16_t {
+      fail(where, "alternatives both allow an object, and " + why +
+                      ": objects are told apart only by a first property, required, whose value is a string "
+                      "constant (const or enum) no other alternative has");
+    };
+    std::vector<uint16_t> objects;
+    for (uint16_t x : {a, b}) {
+      const Leaf& l = g_.leaves[x];
+      if (l.switch_targets.empty()) objects.push_back(x);
+      else
+        for (uint16_t t : l.switch_targets)
+          if (std::find(objects.begin(), objects.end(), t) == objects.end()) objects.push_back(t);
+    }
+    std::string key;
+    std::vector<std::pair<std::string, uint16_t>> tags;  // constant, object
+    for (uint16_t o : objects) {
+      const Leaf& l = g_.leaves[o];
+      if (l.properties.empty() || !l.properties[0].required) return refuse("one has no required first property");
+      if (key.empty()) key = l.properties[0].key;
+      if (l.properties[0].key != key)
+        return refuse("their first properties differ (\"" + key + "\", \"" + l.properties[0].key + "\")");
+      const uint16_t v = l.properties[0].value;
+      resolve(v);
+      const auto& slots = g_.unions[v].leaf;
+      for (int c = 0; c < kValueClasses; ++c)
+        if (c != kString && slots[c] != kNone) return refuse("a first property allows more than strings");
+      if (slots[kString] == kNone || g_.leaves[slots[kString]].kind != Leaf::Kind::Literal)
+        return refuse("a first property \"" + key + "\" is not a constant");
+      for (const std::string& lit : g_.leaves[slots[kString]].literals)
+        if (lit[0] == '"') tags.emplace_back(lit, o);
+    }
+    std::sort(tags.begin(), tags.end());
+    for (size_t i = 1; i < tags.size(); ++i)
+      if (tags[i].first == tags[i - 1].first) return refuse("two have the constant " + tags[i].first);
+    if (tags.size() > kMaxNodes) return refuse("too many constants");
+    Leaf lit = leaf(Leaf::Kind::Literal), sw = leaf(Leaf::Kind::Object);
+    for (const auto& [t, o] : tags) {
+      lit.literals.push_back(t);
+      sw.switch_targets.push_back(o);
+    }
+    const uint16_t value = new_union(where);
+    pending_[value].state = 2;
+    const uint16_t lit_id = new_leaf(std::move(lit), where);
+    g_.unions[value].leaf[kString] = lit_id;
+    sw.properties.push_back({key, value, true});
+    sw.by_key = {0};
+    sw.next_required = {0, 1};
+    return new_leaf(std::move(sw), where);
   }
 
   void min_depths() {
@@ -459,6 +519,12 @@ class Compiler {
           case Leaf::Kind::Number: d = l.min_int <= l.max_int ? 1 : kNever; break;
           case Leaf::Kind::Object: {
             uint32_t deepest = 0;
+            if (!l.switch_targets.empty()) {
+              // Started only where every alternative fits: the constant picks any of them.
+              for (uint16_t t : l.switch_targets) deepest = std::max(deepest, g_.leaves[t].min_depth);
+              d = deepest;
+              break;
+            }
             for (const auto& p : l.properties)
               if (p.required) deepest = std::max(deepest, g_.unions[p.value].min_depth);
             d = plus1(deepest);

@@ -4,7 +4,9 @@
 // SchemaPrefix walks one byte at a time. A schema node becomes a Union: for each of the seven ways
 // a JSON value can start (its first byte decides), the Leaf that describes values starting so.
 // That keeps the recognizer deterministic, which is also its limit: anyOf/oneOf alternatives must
-// differ in how they start (a string or null, an object or a list), not two kinds of object.
+// differ in how they start (a string or null, an object or a list); two kinds of object only when
+// a first property with a constant value tells them apart (a discriminator, as pydantic's tagged
+// unions and OpenAI's examples write them).
 //
 // What generation follows (docs/GENERATE.md, "JSON schema"):
 // - properties come in the schema's order; optional ones may be left out; extra keys only where
@@ -13,7 +15,8 @@
 // - whitespace between tokens as in JSON mode; enum/const values compact, as json.dumps with
 //   separators (",", ":") writes them;
 // - local $ref ("#/$defs/x", "#/definitions/x", "#"), recursion included;
-// - type (one or a list), enum, const, anyOf/oneOf (alternatives of different kinds), allOf of
+// - type (one or a list), enum, const, anyOf/oneOf (alternatives of different kinds, or tagged
+//   objects), allOf of
 //   one schema, properties, required, additionalProperties, items, prefixItems, minItems,
 //   maxItems, minLength, maxLength, an integer's minimum/maximum (and exclusive ones), nullable
 //   (OpenAPI);
@@ -60,6 +63,11 @@ struct SchemaGraph {
     std::vector<uint16_t> by_key;
     std::vector<uint16_t> next_required;
     uint16_t additional = kNone;
+    // A tagged union of objects (anyOf/oneOf of objects whose first property, required, is a
+    // string constant told apart from the others'): properties holds that discriminator alone,
+    // its value one literal leaf of every constant, sorted; switch_targets[i] is the object the
+    // i-th constant selects, read on from its second property once the constant is written.
+    std::vector<uint16_t> switch_targets;
     // Array: item i is prefix_items[i], then items (kNone: no more).
     std::vector<uint16_t> prefix_items;
     uint16_t items = kNone;

@@ -168,6 +168,9 @@ bool SchemaPrefix::end_value() {
   Frame& p = stack_[depth_ - 1];
   if (p.phase == Phase::ObjValue) {
     p.phase = Phase::ObjAfter;
+    // A tagged union's constant was written (the literal that ended, lo_): its object reads on.
+    const Leaf& l = g_->leaves[p.leaf];
+    if (!l.switch_targets.empty()) p.leaf = l.switch_targets[lo_], p.next = 1;
   } else {  // ArrFirst or ArrValue
     p.phase = Phase::ArrAfter;
     ++p.next;

@@ -86,6 +86,18 @@ CASES = [
                       "required": ["c"]}}, "$ref": "#/$defs/n"},
      [{"c": []}, {"v": 1, "c": [{"c": []}, {"v": 2, "c": [{"c": []}]}]}]),
     ({"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a", "z"]}, [{"a": 1, "z": [1]}]),
+    ({  # a tagged union (pydantic's discriminator), in a list, beside null
+        "$defs": {
+            "Cat": {"type": "object", "properties": {"kind": {"const": "cat"}, "lives": {"type": "integer"}},
+                    "required": ["kind", "lives"], "additionalProperties": False},
+            "Dog": {"type": "object", "properties": {"kind": {"enum": ["dog", "puppy"]}, "name": {"type": "string"}},
+                    "required": ["kind"]},
+            "Fish": {"type": "object", "properties": {"kind": {"const": "fish"}}, "required": ["kind"],
+                     "additionalProperties": {"type": "boolean"}}},
+        "type": "array",
+        "items": {"anyOf": [{"$ref": "#/$defs/Cat"}, {"oneOf": [{"$ref": "#/$defs/Dog"}, {"$ref": "#/$defs/Fish"}]},
+                            {"type": "null"}]},
+    }, [[], [{"kind": "cat", "lives": 9}, None, {"kind": "puppy", "name": "Rex"}, {"kind": "fish", "wet": True}]]),
     ({"type": "object", "properties": {"a": {"type": "integer", "minimum": -5, "maximum": 37},
                                        "b": {"type": "integer", "exclusiveMinimum": 99.5},
                                        "c": {"type": "integer", "maximum": -3, "exclusiveMinimum": -1201}},
