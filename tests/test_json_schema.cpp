@@ -97,6 +97,9 @@ TEST(JsonSchemaCompiler, RefusesWhatItCannotEnforceNamingTheKeywordAndThePlace) 
       {R"([1])", {"must be an object or a boolean"}},
       {R"({"type": "object")", {"not valid JSON"}},
       {R"({"$ref": "#", "type": "object"})", {"'$ref' beside 'type'"}},
+      {R"({"enum": [[1], [1, 2]], "maxItems": 1})", {"'enum'/'const' beside 'maxItems'"}},
+      {R"({"type": "object", "properties": {"s": {"enum": ["long"], "maxLength": 2}}, "required": ["s"]})",
+       {"no JSON value satisfies"}},
   };
   for (const auto& [schema, parts] : cases) {
     const std::string e = compile_error(schema);

@@ -251,7 +251,7 @@ class Compiler {
                           (v->is_null() && (types & kTNull)) || (v->is_number() && (types & kTNumber)) ||
                           (v->is_number() && (types & kTInteger) &&
                            (v->is_number_integer() || v->get<double>() == std::floor(v->get<double>())));
-        if (fits) literals.push_back(dump(*v, where));
+        if (fits && literal_meets_siblings(*v, s, where)) literals.push_back(dump(*v, where));
       }
       if (add_null) literals.push_back("null");
       set_literals(u, std::move(literals), where);
@@ -283,6 +283,37 @@ class Compiler {
     if (types & kTBoolean) words = {"false", "true"};
     if (types & kTNull) words.push_back("null");
     if (!words.empty()) set_literals(u, std::move(words), where);
+  }
+
+  // An enum/const value must also meet the assertions beside it: a string its lengths, a number
+  // its bounds. Those of objects and lists are not checked on literals: refused (ignored when
+  // lenient).
+  bool literal_meets_siblings(const ojson& v, const ojson& s, const std::string& where) {
+    for (const char* k : {"properties", "required", "additionalProperties", "items", "prefixItems", "additionalItems",
+                          "minItems", "maxItems"})
+      if (find(s, k) && !lenient_)
+        fail(where, std::string("'enum'/'const' beside '") + k + "' is not supported");
+    if (v.is_string()) {
+      uint32_t chars = 0;
+      for (char c : v.get_ref<const std::string&>()) chars += (static_cast<uint8_t>(c) & 0xC0) != 0x80;
+      return chars >= count(s, "minLength", 0, where) && chars <= count(s, "maxLength", SchemaGraph::kUnlimited, where);
+    }
+    if (!v.is_number()) return true;
+    const double x = v.get<double>();
+    for (const char* k : {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}) {
+      const ojson* b = find(s, k);
+      if (b == nullptr) continue;
+      if (!b->is_number()) {
+        if (lenient_) continue;
+        fail(where + "/" + k, std::string("'") + k + "' must be a number");
+      }
+      const double d = b->get<double>();
+      const std::string_view key = k;
+      if ((key == "minimum" && x < d) || (key == "maximum" && x > d) || (key == "exclusiveMinimum" && x <= d) ||
+          (key == "exclusiveMaximum" && x >= d))
+        return false;
+    }
+    return true;
   }
 
   // minimum, maximum and the exclusive ones, as inclusive integer bounds. A number that is not an
