@@ -227,9 +227,9 @@ class Compiler {
       } else {
         one(*t);
       }
-    } else {
-      types = kTObject | kTArray | kTString | kTNumber | kTBoolean | kTNull;
     }
+    const bool typed = types != 0;
+    if (!typed) types = kTObject | kTArray | kTString | kTNumber | kTBoolean | kTNull;
     if (add_null) types |= kTNull;
 
     const ojson* en = find(s, "enum");
@@ -258,6 +258,21 @@ class Compiler {
       return;
     }
 
+    // Without a type, the kinds the keywords speak of (as llama.cpp reads such a schema):
+    // {"properties": ...} is written as an object, not as any value. A subset of what validates.
+    if (!typed) {
+      unsigned inferred = 0;
+      auto any_of = [&](std::initializer_list<const char*> keys, unsigned kind) {
+        for (const char* k : keys)
+          if (find(s, k)) inferred |= kind;
+      };
+      any_of({"properties", "required", "additionalProperties"}, kTObject);
+      any_of({"items", "prefixItems", "additionalItems", "minItems", "maxItems"}, kTArray);
+      any_of({"minLength", "maxLength"}, kTString);
+      // Bounds hold digit by digit for integers only: bounded untyped values are written as those.
+      any_of({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}, kTInteger);
+      if (inferred != 0) types = add_null ? inferred | kTNull : inferred;
+    }
     // (No reference into g_.unions across these calls: compiling a subschema may grow it.)
     if (types & kTObject) {
       const uint16_t id = object_leaf(s, where);

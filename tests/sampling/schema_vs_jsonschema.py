@@ -98,6 +98,9 @@ CASES = [
         "items": {"anyOf": [{"$ref": "#/$defs/Cat"}, {"oneOf": [{"$ref": "#/$defs/Dog"}, {"$ref": "#/$defs/Fish"}]},
                             {"type": "null"}]},
     }, [[], [{"kind": "cat", "lives": 9}, None, {"kind": "puppy", "name": "Rex"}, {"kind": "fish", "wet": True}]]),
+    ({"properties": {"a": {"minLength": 1}, "b": {"items": {"type": "integer"}, "maxItems": 2},
+                     "c": {"maximum": 3, "nullable": True}},  # no types: read from the keywords
+      "required": ["a"]}, [{"a": "x"}, {"a": "xy", "b": [], "c": None}, {"a": "é", "b": [1, 2], "c": -7}]),
     ({"type": "object", "properties": {"s": {"type": "string", "enum": ["a", "bbbb", "cc", "é😀"], "maxLength": 2},
                                        "n": {"enum": [1, 5, 50, 10.5, -3], "maximum": 10, "exclusiveMinimum": -3},
                                        "k": {"const": "xyz", "minLength": 4}},
