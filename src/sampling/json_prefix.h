@@ -30,6 +30,10 @@ class JsonPrefix {
   int depth() const { return depth_; }
   // Inside a string between characters (not in an escape or a UTF-8 sequence).
   bool in_plain_string() const { return mode_ == Mode::String; }
+  // Characters a string may still take from here: unlimited inside a string between characters,
+  // 0 elsewhere (the constraint's question to every recognizer: PrefixConstraint::mask).
+  static constexpr uint32_t kNoLimit = 0xFFFFFFFF;
+  uint32_t plain_string_room() const { return in_plain_string() ? kNoLimit : 0; }
 
  private:
   enum class Mode : uint8_t {

@@ -154,11 +154,9 @@ PrefixConstraint<Prefix>::PrefixConstraint(std::shared_ptr<const TokenBytesIndex
 template <class Prefix>
 void PrefixConstraint<Prefix>::mask(std::span<float> scores) const {
   allowed_.assign(scores.size(), 0);
-  bool plain = state_.in_plain_string();
-  // A length-bounded string (JSON Schema's maxLength) with room for the longest string-text token.
-  if constexpr (requires(const Prefix& p) { p.plain_string_room(); })
-    plain = state_.plain_string_room() >= index_->longest_string_text();
-  if (plain) {
+  // Inside a string with room for the longest string-text token (any room without maxLength).
+  const uint32_t room = state_.plain_string_room();
+  if (room > 0 && room >= index_->longest_string_text()) {
     for (int32_t id : index_->string_text())
       if (static_cast<size_t>(id) < allowed_.size()) allowed_[static_cast<size_t>(id)] = 1;
     walk(index_->not_string_text(), state_, path_, allowed_);

@@ -63,7 +63,7 @@ class TokenBytesIndex {
 std::shared_ptr<const TokenBytesIndex> token_bytes_index(const Tokenizer& tok);
 
 // A constraint from a byte-level prefix recognizer (JsonPrefix, ToolCallsPrefix: push(byte),
-// complete(), in_plain_string()): a token is allowed when the recognizer accepts all its bytes.
+// complete(), plain_string_room()): a token is allowed when the recognizer accepts all its bytes.
 template <class Prefix>
 class PrefixConstraint final : public TokenConstraint {
  public:

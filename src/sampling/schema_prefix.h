@@ -29,7 +29,6 @@ class SchemaPrefix {
   // Inside a string between characters: how many more characters it may take (kUnlimited: no
   // limit); 0 when not there. String text (no '"') never ends a string, so minLength is no bar.
   uint32_t plain_string_room() const;
-  bool in_plain_string() const { return plain_string_room() == SchemaGraph::kUnlimited; }
 
  private:
   enum class Phase : uint8_t {

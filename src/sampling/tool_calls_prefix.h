@@ -40,9 +40,11 @@ class ToolCallsPrefix {
   bool push(uint8_t b);
   // The list is closed.
   bool complete() const { return phase_ == Phase::Done; }
-  // Inside a string of the arguments, between characters.
-  bool in_plain_string() const {
-    return phase_ == Phase::Arguments && (by_schema_ ? schema_args_.in_plain_string() : args_.in_plain_string());
+  // Inside a string of the arguments, between characters: the characters it may still take
+  // (JsonPrefix::plain_string_room).
+  uint32_t plain_string_room() const {
+    if (phase_ != Phase::Arguments) return 0;
+    return by_schema_ ? schema_args_.plain_string_room() : args_.plain_string_room();
   }
 
  private:

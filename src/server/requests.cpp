@@ -115,9 +115,16 @@ SamplingFields get_sampling(const json& body, const Limits& limits, const char* 
     s.seed = v->is_number_unsigned() ? v->get<uint64_t>() : static_cast<uint64_t>(v->get<int64_t>());
   }
   s.stop = get_stop(body);
+  // A schema from field `param`, compiled here, so that what it cannot hold is a 400 now.
+  auto compile_schema = [&](const char* param, const json& schema) {
+    try {
+      s.json_schema = sampling::compile_json_schema(schema);
+    } catch (const Error& e) {
+      throw bad_field(param, std::string("'") + param + "': " + e.what());
+    }
+  };
   if (const json* rf = field(body, "response_format")) {
-    // JSON mode, or a JSON Schema compiled here, so that what it cannot hold is a 400 now. (vLLM
-    // takes response_format on /v1/completions too.)
+    // JSON mode, or a JSON Schema. (vLLM takes response_format on /v1/completions too.)
     const json* type = rf->is_object() ? field(*rf, "type") : nullptr;
     if (type == nullptr || !type->is_string())
       throw bad_field("response_format", "'response_format' must be an object with a string 'type'");
@@ -135,11 +142,7 @@ SamplingFields get_sampling(const json& body, const Limits& limits, const char* 
       const json* schema = field(*js, "schema");
       if (schema == nullptr)
         throw bad_field("response_format", "'response_format' json_schema needs a 'schema' (a JSON Schema object)");
-      try {
-        s.json_schema = sampling::compile_json_schema(*schema);
-      } catch (const Error& e) {
-        throw bad_field("response_format", std::string("'response_format': ") + e.what());
-      }
+      compile_schema("response_format", *schema);
     } else if (*type != "text") {
       throw bad_field("response_format", "'response_format' type must be \"text\", \"json_object\" or \"json_schema\"");
     }
@@ -151,11 +154,7 @@ SamplingFields get_sampling(const json& body, const Limits& limits, const char* 
     if (s.constrained())
       throw bad_field(name, std::string("'") + name + "' and 'response_format' (or 'guided_json' and 'json_schema') "
                                                       "both constrain the output: give one");
-    try {
-      s.json_schema = sampling::compile_json_schema(schema);
-    } catch (const Error& e) {
-      throw bad_field(name, std::string("'") + name + "': " + e.what());
-    }
+    compile_schema(name, schema);
   };
   for (const char* name : {"guided_json", "json_schema"}) {
     const json* g = field(body, name);
