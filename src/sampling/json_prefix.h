@@ -11,6 +11,8 @@
 
 namespace stablelm::sampling {
 
+class PatternString;
+
 class JsonPrefix {
  public:
   static constexpr int kMaxDepth = 128;
@@ -34,6 +36,8 @@ class JsonPrefix {
   // 0 elsewhere (the constraint's question to every recognizer: PrefixConstraint::mask).
   static constexpr uint32_t kNoLimit = 0xFFFFFFFF;
   uint32_t plain_string_room() const { return in_plain_string() ? kNoLimit : 0; }
+  // No string here is held to a pattern (SchemaPrefix::pattern_string).
+  const PatternString* pattern_string() const { return nullptr; }
 
  private:
   enum class Mode : uint8_t {

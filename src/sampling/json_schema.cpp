@@ -41,7 +41,7 @@ constexpr size_t kMaxNodes = 0xFFFE;
 
 // Assertions a validator would enforce and this compiler cannot: refused, never ignored.
 const std::set<std::string, std::less<>> kUnsupported = {
-    "pattern", "patternProperties", "propertyNames", "minProperties", "maxProperties", "multipleOf", "uniqueItems", "contains", "minContains", "maxContains",
+    "patternProperties", "propertyNames", "minProperties", "maxProperties", "multipleOf", "uniqueItems", "contains", "minContains", "maxContains",
     "not", "if", "then", "else", "dependentRequired", "dependentSchemas", "dependencies", "unevaluatedProperties",
     "unevaluatedItems", "$dynamicRef", "$recursiveRef", "contentSchema"};
 // Keywords that may stand beside $ref or anyOf: annotations and definitions.
@@ -245,13 +245,14 @@ class Compiler {
         for (const ojson& v : *en) values.push_back(&v);
       }
       std::vector<std::string> literals;
+      const auto re = pattern(s, 0, SchemaGraph::kUnlimited, where);
       for (const ojson* v : values) {
         const bool fits = (v->is_object() && (types & kTObject)) || (v->is_array() && (types & kTArray)) ||
                           (v->is_string() && (types & kTString)) || (v->is_boolean() && (types & kTBoolean)) ||
                           (v->is_null() && (types & kTNull)) || (v->is_number() && (types & kTNumber)) ||
                           (v->is_number() && (types & kTInteger) &&
                            (v->is_number_integer() || v->get<double>() == std::floor(v->get<double>())));
-        if (fits && literal_meets_siblings(*v, s, where)) literals.push_back(dump(*v, where));
+        if (fits && literal_meets_siblings(*v, s, re.get(), where)) literals.push_back(dump(*v, where));
       }
       if (add_null) literals.push_back("null");
       set_literals(u, std::move(literals), where);
@@ -268,7 +269,7 @@ class Compiler {
       };
       any_of({"properties", "required", "additionalProperties"}, kTObject);
       any_of({"items", "prefixItems", "additionalItems", "minItems", "maxItems"}, kTArray);
-      any_of({"minLength", "maxLength"}, kTString);
+      any_of({"minLength", "maxLength", "pattern"}, kTString);
       // Bounds hold digit by digit for integers only: bounded untyped values are written as those.
       any_of({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}, kTInteger);
       if (inferred != 0) types = add_null ? inferred | kTNull : inferred;
@@ -286,6 +287,7 @@ class Compiler {
       Leaf l = leaf(Leaf::Kind::String);
       l.min_length = count(s, "minLength", 0, where);
       l.max_length = count(s, "maxLength", SchemaGraph::kUnlimited, where);
+      l.pattern = pattern(s, l.min_length, l.max_length, where);
       g_.unions[u].leaf[kString] = new_leaf(std::move(l), where);
     }
     if (types & (kTNumber | kTInteger)) {
@@ -301,17 +303,19 @@ class Compiler {
   }
 
   // An enum/const value must also meet the assertions beside it: a string its lengths, a number
-  // its bounds. Those of objects and lists are not checked on literals: refused (ignored when
+  // its bounds (re: its pattern, or null). Those of objects and lists are not checked on literals: refused (ignored when
   // lenient).
-  bool literal_meets_siblings(const ojson& v, const ojson& s, const std::string& where) {
+  bool literal_meets_siblings(const ojson& v, const ojson& s, const RegexDfa* re, const std::string& where) {
     for (const char* k : {"properties", "required", "additionalProperties", "items", "prefixItems", "additionalItems",
                           "minItems", "maxItems"})
       if (find(s, k) && !lenient_)
         fail(where, std::string("'enum'/'const' beside '") + k + "' is not supported");
     if (v.is_string()) {
+      const std::string& text = v.get_ref<const std::string&>();
       uint32_t chars = 0;
-      for (char c : v.get_ref<const std::string&>()) chars += (static_cast<uint8_t>(c) & 0xC0) != 0x80;
-      return chars >= count(s, "minLength", 0, where) && chars <= count(s, "maxLength", SchemaGraph::kUnlimited, where);
+      for (char c : text) chars += (static_cast<uint8_t>(c) & 0xC0) != 0x80;
+      return chars >= count(s, "minLength", 0, where) &&
+             chars <= count(s, "maxLength", SchemaGraph::kUnlimited, where) && (!re || re->matches(text));
     }
     if (!v.is_number()) return true;
     const double x = v.get<double>();
@@ -329,6 +333,26 @@ class Compiler {
         return false;
     }
     return true;
+  }
+
+  // The string's "pattern", compiled with its length bounds; null without one, or when it cannot
+  // be enforced and the compile is lenient.
+  std::shared_ptr<const RegexDfa> pattern(const ojson& s, uint32_t min_chars, uint32_t max_chars,
+                                          const std::string& where) {
+    const ojson* p = find(s, "pattern");
+    if (p == nullptr) return nullptr;
+    if (!p->is_string()) {
+      if (lenient_) return nullptr;
+      fail(where + "/pattern", "'pattern' must be a string");
+    }
+    try {
+      return compile_regex(p->get_ref<const std::string&>(), RegexDfa::Match::Search, min_chars, max_chars);
+    } catch (const Error& e) {
+      if (lenient_) return nullptr;
+      std::string why = e.what();
+      if (why.starts_with("regex: ")) why.erase(0, 7);
+      fail(where + "/pattern", "'pattern' cannot be enforced: " + why);
+    }
   }
 
   // minimum, maximum and the exclusive ones, as inclusive integer bounds. A number that is not an
@@ -561,7 +585,12 @@ class Compiler {
         uint32_t d = kNever;
         switch (l.kind) {
           case Leaf::Kind::Literal: d = l.literals.empty() ? kNever : 1; break;
-          case Leaf::Kind::String: d = l.min_length <= l.max_length ? 1 : kNever; break;
+          case Leaf::Kind::String:
+            d = l.min_length <= l.max_length &&
+                        (!l.pattern || l.pattern->completes(l.pattern->start(), l.min_length, l.max_length))
+                    ? 1
+                    : kNever;
+            break;
           case Leaf::Kind::Number: d = l.min_int <= l.max_int ? 1 : kNever; break;
           case Leaf::Kind::Object: {
             uint32_t deepest = 0;

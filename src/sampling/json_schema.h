@@ -18,10 +18,10 @@
 // - type (one or a list), enum, const, anyOf/oneOf (alternatives of different kinds, or tagged
 //   objects), allOf of
 //   one schema, properties, required, additionalProperties, items, prefixItems, minItems,
-//   maxItems, minLength, maxLength, an integer's minimum/maximum (and exclusive ones), nullable
-//   (OpenAPI);
+//   maxItems, minLength, maxLength, pattern (regex.h's syntax), an integer's minimum/maximum
+//   (and exclusive ones), nullable (OpenAPI);
 // - annotations (title, description, default, examples, format, ...) are ignored, as JSON Schema
-//   lets a validator do; assertions this compiler cannot enforce (pattern, minimum, uniqueItems,
+//   lets a validator do; assertions this compiler cannot enforce (a number's minimum, uniqueItems,
 //   not, ...) are refused with an error naming them and where they are, never ignored.
 #include <array>
 #include <cstdint>
@@ -31,6 +31,8 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "sampling/regex.h"
 
 namespace stablelm::sampling {
 
@@ -72,8 +74,10 @@ struct SchemaGraph {
     std::vector<uint16_t> prefix_items;
     uint16_t items = kNone;
     uint32_t min_items = 0, max_items = kUnlimited;
-    // String: length in code points.
+    // String: length in code points; the pattern its value matches somewhere (null: any),
+    // compiled with those lengths.
     uint32_t min_length = 0, max_length = kUnlimited;
+    std::shared_ptr<const RegexDfa> pattern;
     // Number. An integer's bounds (minimum, maximum, exclusive ones made inclusive), within what
     // SchemaPrefix::kMaxDigits digits write.
     bool integer = false;
@@ -99,7 +103,7 @@ struct SchemaGraph {
 // naming the keyword and its place (#/properties/x/...) for what is unsupported, malformed or
 // cannot be satisfied (required recursion without end, minItems > maxItems, an empty enum, ...),
 // and when the root would allow a bare number (the output could not tell when it ends).
-// lenient: assertions the compiler cannot enforce (pattern, a number's minimum, ...) are ignored
+// lenient: assertions the compiler cannot enforce (a number's minimum, a pattern with lookahead, ...) are ignored
 // instead of refused; for a function's parameters that are not strict (tool calls), where a
 // looser constraint still beats none.
 std::shared_ptr<const SchemaGraph> compile_json_schema(const nlohmann::ordered_json& schema, bool lenient = false);

@@ -19,6 +19,10 @@ namespace stablelm::sampling {
 
 namespace {
 
+// Automaton states whose string-text tokens a constraint keeps (up to 12.5 KB each for 100k
+// tokens); past that it starts afresh.
+constexpr size_t kPatternStatesKept = 1024;
+
 TokenBytesIndex::Sorted sorted(const std::vector<std::string>& text, const std::vector<int32_t>& ids,
                                const std::vector<size_t>& pick) {
   std::vector<size_t> order = pick;
@@ -156,7 +160,36 @@ void PrefixConstraint<Prefix>::mask(std::span<float> scores) const {
   allowed_.assign(scores.size(), 0);
   // Inside a string with room for the longest string-text token (any room without maxLength).
   const uint32_t room = state_.plain_string_room();
-  if (room > 0 && room >= index_->longest_string_text()) {
+  if (const PatternString* pat = state_.pattern_string()) {
+    // A pattern-held string: the string-text tokens its automaton's state accepts, worked out
+    // once per state, then a walk of the rest.
+    const std::vector<int32_t>& text = index_->string_text();
+    auto [it, fresh] = pattern_text_.try_emplace({pat->dfa(), pat->state()});
+    if (fresh) {
+      if (pattern_text_.size() > kPatternStatesKept) {
+        const auto key = it->first;
+        pattern_text_.clear();
+        it = pattern_text_.try_emplace(key).first;
+      }
+      std::vector<uint64_t>& bits = it->second;
+      bits.assign((text.size() + 63) / 64, 0);
+      for (size_t i = 0; i < text.size(); ++i) {
+        PatternString p = *pat;
+        bool ok = true;
+        const std::string_view b = *index_->bytes_of(text[i]);
+        for (char c : b)
+          if (!(ok = p.push(static_cast<uint8_t>(c)))) break;
+        if (ok) bits[i / 64] |= uint64_t{1} << (i % 64);
+      }
+    }
+    const std::vector<uint64_t>& bits = it->second;
+    for (size_t w = 0; w < bits.size(); ++w)
+      for (uint64_t m = bits[w]; m != 0; m &= m - 1) {
+        const auto id = static_cast<size_t>(text[w * 64 + static_cast<size_t>(__builtin_ctzll(m))]);
+        if (id < allowed_.size()) allowed_[id] = 1;
+      }
+    walk(index_->not_string_text(), state_, path_, allowed_);
+  } else if (room > 0 && room >= index_->longest_string_text()) {
     for (int32_t id : index_->string_text())
       if (static_cast<size_t>(id) < allowed_.size()) allowed_[static_cast<size_t>(id)] = 1;
     walk(index_->not_string_text(), state_, path_, allowed_);

@@ -6,8 +6,10 @@
 // mask after the other processors, where transformers applies prefix_allowed_tokens_fn
 // (PrefixConstrainedLogitsProcessor), so the sampling of the allowed tokens is unchanged.
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
+#include <utility>
 #include <span>
 #include <string>
 #include <vector>
@@ -63,7 +65,8 @@ class TokenBytesIndex {
 std::shared_ptr<const TokenBytesIndex> token_bytes_index(const Tokenizer& tok);
 
 // A constraint from a byte-level prefix recognizer (JsonPrefix, ToolCallsPrefix: push(byte),
-// complete(), plain_string_room()): a token is allowed when the recognizer accepts all its bytes.
+// complete(), plain_string_room(), pattern_string()): a token is allowed when the recognizer
+// accepts all its bytes.
 template <class Prefix>
 class PrefixConstraint final : public TokenConstraint {
  public:
@@ -82,6 +85,9 @@ class PrefixConstraint final : public TokenConstraint {
   Prefix state_;
   mutable std::vector<Prefix> path_;  // the walk's states by byte depth
   mutable std::vector<uint8_t> allowed_;
+  // Inside pattern-held strings: the string-text tokens each automaton state accepts (bits over
+  // index_->string_text()), filled as states are met; the automatons outlive this object.
+  mutable std::map<std::pair<const RegexDfa*, uint32_t>, std::vector<uint64_t>> pattern_text_;
 };
 
 // JSON mode: the output is one JSON object.

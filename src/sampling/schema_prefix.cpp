@@ -61,9 +61,16 @@ bool SchemaPrefix::push(uint8_t b) {
 }
 
 uint32_t SchemaPrefix::plain_string_room() const {
-  if (depth_ == 0 || stack_[depth_ - 1].phase != Phase::Str || !str_.in_plain_string()) return 0;
-  const uint32_t max = g_->leaves[stack_[depth_ - 1].leaf].max_length;
+  if (depth_ == 0 || stack_[depth_ - 1].phase != Phase::Str) return 0;
+  const Leaf& l = g_->leaves[stack_[depth_ - 1].leaf];
+  if (l.pattern || !str_.in_plain_string()) return 0;  // a pattern: not any text will do
+  const uint32_t max = l.max_length;
   return max == SchemaGraph::kUnlimited ? max : max - chars_;
+}
+
+const PatternString* SchemaPrefix::pattern_string() const {
+  if (depth_ == 0 || stack_[depth_ - 1].phase != Phase::Str || !g_->leaves[stack_[depth_ - 1].leaf].pattern) return nullptr;
+  return pat_.state_decides() ? &pat_ : nullptr;
 }
 
 bool SchemaPrefix::step(uint8_t b) {
@@ -138,7 +145,8 @@ bool SchemaPrefix::start_value(uint16_t u, uint8_t b) {
     case Leaf::Kind::Array: f.phase = Phase::ArrFirst; return true;
     case Leaf::Kind::String:
       f.phase = Phase::Str;
-      str_ = string_lexer();
+      if (l.pattern) pat_ = PatternString(l.pattern.get(), l.min_length, l.max_length);
+      else str_ = string_lexer();
       chars_ = 0;
       return true;
     case Leaf::Kind::Number:
@@ -180,6 +188,10 @@ bool SchemaPrefix::end_value() {
 
 bool SchemaPrefix::string_byte(uint8_t b) {
   const Leaf& l = g_->leaves[stack_[depth_ - 1].leaf];
+  if (l.pattern) {
+    if (b == '"' && !pat_.in_escape()) return pat_.may_close() && end_value();
+    return pat_.push(b);
+  }
   if (str_.in_plain_string()) {
     if (b == '"') return chars_ >= l.min_length && end_value();
     if (chars_ >= l.max_length) return false;

@@ -9,6 +9,7 @@
 
 #include "sampling/json_prefix.h"
 #include "sampling/json_schema.h"
+#include "sampling/pattern_string.h"
 
 namespace stablelm::sampling {
 
@@ -29,6 +30,9 @@ class SchemaPrefix {
   // Inside a string between characters: how many more characters it may take (kUnlimited: no
   // limit); 0 when not there. String text (no '"') never ends a string, so minLength is no bar.
   uint32_t plain_string_room() const;
+  // Inside a string held to a pattern, where the automaton's state alone decides which string
+  // text may come (PatternString::state_decides): that string's reader; else null.
+  const PatternString* pattern_string() const;
 
  private:
   enum class Phase : uint8_t {
@@ -82,6 +86,7 @@ class SchemaPrefix {
   uint8_t num_ = 0;        // the number's part (schema_prefix.cpp, NumberPart)
   WhitespaceRun ws_;
   JsonPrefix str_;         // the string or free key being read, primed with {"
+  PatternString pat_;      // the string being read, when its leaf has a pattern
   uint32_t chars_ = 0;
   bool negative_ = false;  // an integer's sign and
   uint64_t magnitude_ = 0;  // digits so far (for its bounds)

@@ -46,6 +46,9 @@ class ToolCallsPrefix {
     if (phase_ != Phase::Arguments) return 0;
     return by_schema_ ? schema_args_.plain_string_room() : args_.plain_string_room();
   }
+  const PatternString* pattern_string() const {
+    return phase_ == Phase::Arguments && by_schema_ ? schema_args_.pattern_string() : nullptr;
+  }
 
  private:
   enum class Phase : uint8_t {
