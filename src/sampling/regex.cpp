@@ -23,6 +23,10 @@ constexpr uint32_t kUnlimited = RegexDfa::kUnlimited;
 constexpr size_t kMaxNfaStates = 400000;
 constexpr int kMaxGroupDepth = 200;
 constexpr uint64_t kMaxLengthBits = uint64_t{1} << 25;
+// Work limits, so that a hostile pattern costs an error, not minutes: NFA states summed over the
+// automaton's states; lengths-table steps.
+constexpr uint64_t kMaxSubsetWork = uint64_t{1} << 24;
+constexpr uint64_t kMaxLengthWork = uint64_t{1} << 27;
 
 // Sorted, merged, surrogates removed (no UTF-8 text holds them).
 Ranges normalized(Ranges r) {
@@ -611,12 +615,14 @@ class RegexCompiler {
     };
     std::map<std::vector<uint32_t>, uint32_t> ids;
     std::vector<const std::vector<uint32_t>*> sets;
+    uint64_t work = 0;
     auto intern = [&](std::vector<uint32_t>&& set) {
       auto [it, fresh] = ids.emplace(std::move(set), static_cast<uint32_t>(sets.size()));
       if (fresh) {
-        if (sets.size() >= RegexDfa::kMaxStates)
-          fail("the pattern needs more than " + std::to_string(RegexDfa::kMaxStates) +
-                   " automaton states (unanchored counted repeats such as 'a.{20}' grow fastest)",
+        work += it->first.size();
+        if (sets.size() >= RegexDfa::kMaxStates || work > kMaxSubsetWork)
+          fail("the pattern's automaton would be too large (the limit is " + std::to_string(RegexDfa::kMaxStates) +
+                   " states; unanchored counted repeats such as 'a.{20}' grow fastest)",
                0);
         sets.push_back(&it->first);
       }
@@ -698,6 +704,12 @@ class RegexCompiler {
         if (rem[t] == 0xFF) rem[t] = r, queue.push_back(t);
       }
     }
+    uint64_t edges = 0;
+    for (const auto& s : succ) edges += s.size();
+    if (bound * (edges + n) > kMaxLengthWork)
+      fail("minLength/maxLength beside this pattern take too much work to enforce (" + std::to_string(n) +
+               " states x " + std::to_string(bound) + " lengths)",
+           0);
     d.bound_ = static_cast<uint32_t>(bound);
     d.words_ = static_cast<uint32_t>((bound + 63) / 64);
     d.lengths_.assign(n * d.words_, 0);

@@ -124,17 +124,19 @@ if (chatBase) {
   }
   assert.ok(closed > 0, "no seed closed its JSON object");
   // Structured outputs: response_format json_schema, as the client sends it.
-  const schema = { type: "object", properties: { ok: { type: "boolean" }, n: { type: "integer" } },
-                   required: ["ok", "n"], additionalProperties: false };
+  const schema = { type: "object", properties: { ok: { type: "boolean" }, n: { type: "integer" },
+                                                code: { type: "string", pattern: "^[a-z]{2}-\\d$" } },
+                   required: ["ok", "n", "code"], additionalProperties: false };
   let finished = 0;
   for (let seed = 1; seed <= 6; ++seed) {
-    const sr = await chat.chat.completions.create({ model, messages: ask, max_tokens: 30, temperature: 0.7, seed,
+    const sr = await chat.chat.completions.create({ model, messages: ask, max_tokens: 40, temperature: 0.7, seed,
                                                     logit_bias, response_format: { type: "json_schema",
                                                     json_schema: { name: "answer", schema, strict: true } } });
     const c = sr.choices[0];
     if (c.finish_reason === "stop") {
       const v = JSON.parse(c.message.content);
-      assert.deepEqual(Object.keys(v), ["ok", "n"]);
+      assert.deepEqual(Object.keys(v), ["ok", "n", "code"]);
+      assert.match(v.code, new RegExp(schema.properties.code.pattern, "u"));  // ECMAScript's own reading
       assert.equal(typeof v.ok, "boolean");
       assert.ok(Number.isInteger(v.n));
       ++finished;
@@ -145,7 +147,7 @@ if (chatBase) {
   assert.ok(finished > 0, "no seed finished its JSON value");
   await assert.rejects(chat.chat.completions.create({ model, messages: ask, response_format: { type: "json_schema",
                                                       json_schema: { name: "x", schema: { type: "string",
-                                                                                          pattern: "^a" } } } }),
+                                                                                          pattern: "(?=a)" } } } }),
                        (e) => e instanceof OpenAI.BadRequestError && e.param === "response_format" &&
                               e.message.includes("'pattern'"));
 }
