@@ -1,12 +1,14 @@
 // JSON mode's cost per generated token: the mask over the whole vocabulary (JsonObjectConstraint),
 // inside strings and between them, along a real document tokenized by Arcade100k; the one-time
-// index build; and the same document under a JSON Schema (JsonSchemaConstraint), once with free
-// strings and once with every string length-bounded (which walks the vocabulary inside strings).
+// index build; and the same document under a JSON Schema (JsonSchemaConstraint): with free
+// strings, with every string length-bounded (which walks the vocabulary inside strings), held to a
+// pattern (string text tokens checked once per automaton state, per request), and both.
 // Plain driver: bench_json_mask [tokenizer dir] [repetitions]
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sampling/prefix_constraint.h"
@@ -55,8 +57,14 @@ int main(int argc, char** argv) {
   std::printf("mask between strings: %.0f us/token (%d)\n", between / n_between, n_between);
   std::printf("mask over the document: %.0f us/token\n", (in_string + between) / (n_in + n_between));
 
-  // The same document under a schema that describes it.
-  for (const char* bound : {"", ", \"maxLength\": 500"}) {
+  // The same document under a schema that describes it, its strings free, length-bounded, held to
+  // a pattern, and both.
+  const std::pair<const char*, const char*> kStrings[] = {
+      {"free", ""},
+      {"bounded", ", \"maxLength\": 500"},
+      {"pattern", ", \"pattern\": \"^[^<>]*$\""},
+      {"pattern + bounded", ", \"pattern\": \"^[^<>]*$\", \"maxLength\": 500"}};
+  for (const auto& [label, bound] : kStrings) {
     const std::string str = std::string("{\"type\": \"string\"") + bound + "}";
     const std::string schema = "{\"type\": \"object\", \"properties\": {\"name\": " + str +
                                ", \"born\": {\"type\": \"integer\"}, \"ratio\": {\"type\": \"number\"}, "
@@ -79,7 +87,7 @@ int main(int argc, char** argv) {
         return 1;
       }
     }
-    std::printf("schema mask over the document (%s strings): %.0f us/token\n", *bound ? "bounded" : "free",
+    std::printf("schema mask over the document (%s strings): %.0f us/token\n", label,
                 total / (static_cast<double>(reps) * static_cast<double>(ids.size())));
   }
   return 0;

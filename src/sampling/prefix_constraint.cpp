@@ -23,12 +23,9 @@ namespace {
 // tokens); past that it starts afresh.
 constexpr size_t kPatternStatesKept = 1024;
 
-TokenBytesIndex::Sorted sorted(const std::vector<std::string>& text, const std::vector<int32_t>& ids,
-                               const std::vector<size_t>& pick) {
-  std::vector<size_t> order = pick;
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return text[a] != text[b] ? text[a] < text[b] : ids[a] < ids[b];
-  });
+// The entries text[k], ids[k] for k in order (sorted by bytes, then id).
+TokenBytesIndex::Sorted in_order(const std::vector<std::string>& text, const std::vector<int32_t>& ids,
+                                 const std::vector<size_t>& order) {
   TokenBytesIndex::Sorted s;
   s.begin.reserve(order.size() + 1);
   s.ids.reserve(order.size());
@@ -119,8 +116,18 @@ TokenBytesIndex::TokenBytesIndex(const Tokenizer& tok) {
       rest.push_back(k);
     }
   }
-  all_ = sorted(text, ids, every);
-  rest_ = sorted(text, ids, rest);
+  // One sort; each index takes its entries in that order.
+  std::vector<size_t> order = every;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return text[a] != text[b] ? text[a] < text[b] : ids[a] < ids[b];
+  });
+  std::vector<uint8_t> is_rest(text.size(), 0);
+  for (size_t k : rest) is_rest[k] = 1;
+  std::vector<size_t> rest_order, text_order;
+  for (size_t k : order) (is_rest[k] ? rest_order : text_order).push_back(k);
+  all_ = in_order(text, ids, order);
+  rest_ = in_order(text, ids, rest_order);
+  text_ = in_order(text, ids, text_order);
   entry_of_id_.assign(static_cast<size_t>(std::max(n, 0)), -1);
   for (size_t i = 0; i < all_.size(); ++i) entry_of_id_[static_cast<size_t>(all_.ids[i])] = static_cast<int64_t>(i);
 }
@@ -161,33 +168,31 @@ void PrefixConstraint<Prefix>::mask(std::span<float> scores) const {
   // Inside a string with room for the longest string-text token (any room without maxLength).
   const uint32_t room = state_.plain_string_room();
   if (const PatternString* pat = state_.pattern_string()) {
-    // A pattern-held string: the string-text tokens its automaton's state accepts, worked out
-    // once per state, then a walk of the rest.
-    const std::vector<int32_t>& text = index_->string_text();
-    auto [it, fresh] = pattern_text_.try_emplace({pat->dfa(), pat->state()});
-    if (fresh) {
-      if (pattern_text_.size() > kPatternStatesKept) {
-        const auto key = it->first;
-        pattern_text_.clear();
-        it = pattern_text_.try_emplace(key).first;
+    // A pattern-held string: its string-text tokens walked with the string's small reader alone
+    // (once per automaton state when no length bound counts), then a walk of the rest.
+    if (pat->state_decides()) {
+      auto [it, fresh] = pattern_text_.try_emplace({pat->dfa(), pat->state()});
+      if (fresh) {
+        if (pattern_text_.size() > kPatternStatesKept) {
+          const auto key = it->first;
+          pattern_text_.clear();
+          it = pattern_text_.try_emplace(key).first;
+        }
+        std::vector<uint8_t> taken(allowed_.size(), 0);
+        walk(index_->string_text_sorted(), *pat, pattern_path_, taken);
+        it->second.assign((taken.size() + 63) / 64, 0);
+        for (size_t id = 0; id < taken.size(); ++id)
+          if (taken[id]) it->second[id / 64] |= uint64_t{1} << (id % 64);
       }
-      std::vector<uint64_t>& bits = it->second;
-      bits.assign((text.size() + 63) / 64, 0);
-      for (size_t i = 0; i < text.size(); ++i) {
-        PatternString p = *pat;
-        bool ok = true;
-        const std::string_view b = *index_->bytes_of(text[i]);
-        for (char c : b)
-          if (!(ok = p.push(static_cast<uint8_t>(c)))) break;
-        if (ok) bits[i / 64] |= uint64_t{1} << (i % 64);
-      }
+      const std::vector<uint64_t>& bits = it->second;
+      for (size_t w = 0; w < bits.size(); ++w)
+        for (uint64_t m = bits[w]; m != 0; m &= m - 1) {
+          const size_t id = w * 64 + static_cast<size_t>(__builtin_ctzll(m));
+          if (id < allowed_.size()) allowed_[id] = 1;
+        }
+    } else {
+      walk(index_->string_text_sorted(), *pat, pattern_path_, allowed_);
     }
-    const std::vector<uint64_t>& bits = it->second;
-    for (size_t w = 0; w < bits.size(); ++w)
-      for (uint64_t m = bits[w]; m != 0; m &= m - 1) {
-        const auto id = static_cast<size_t>(text[w * 64 + static_cast<size_t>(__builtin_ctzll(m))]);
-        if (id < allowed_.size()) allowed_[id] = 1;
-      }
     walk(index_->not_string_text(), state_, path_, allowed_);
   } else if (room > 0 && room >= index_->longest_string_text()) {
     for (int32_t id : index_->string_text())

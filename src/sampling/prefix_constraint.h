@@ -47,6 +47,8 @@ class TokenBytesIndex {
   // Tokens that, inside a JSON string, are string text whatever came before (no '"', no control
   // byte, escapes and UTF-8 sequences complete): most of the vocabulary, allowed in one go there.
   const std::vector<int32_t>& string_text() const { return string_text_; }
+  // The same tokens sorted by bytes, for walks inside pattern-held strings.
+  const Sorted& string_text_sorted() const { return text_; }
   const Sorted& not_string_text() const { return rest_; }
   // The most bytes (so the most characters) of a string_text() token.
   size_t longest_string_text() const { return longest_string_text_; }
@@ -54,7 +56,7 @@ class TokenBytesIndex {
   std::optional<std::string_view> bytes_of(int32_t id) const;
 
  private:
-  Sorted all_, rest_;
+  Sorted all_, rest_, text_;
   std::vector<int32_t> string_text_;
   size_t longest_string_text_ = 0;
   std::vector<int64_t> entry_of_id_;  // index into all_, -1 for none
@@ -86,8 +88,9 @@ class PrefixConstraint final : public TokenConstraint {
   mutable std::vector<Prefix> path_;  // the walk's states by byte depth
   mutable std::vector<uint8_t> allowed_;
   // Inside pattern-held strings: the string-text tokens each automaton state accepts (bits over
-  // index_->string_text()), filled as states are met; the automatons outlive this object.
+  // token ids), filled as states are met; the automatons outlive this object.
   mutable std::map<std::pair<const RegexDfa*, uint32_t>, std::vector<uint64_t>> pattern_text_;
+  mutable std::vector<PatternString> pattern_path_;
 };
 
 // JSON mode: the output is one JSON object.

@@ -70,7 +70,7 @@ uint32_t SchemaPrefix::plain_string_room() const {
 
 const PatternString* SchemaPrefix::pattern_string() const {
   if (depth_ == 0 || stack_[depth_ - 1].phase != Phase::Str || !g_->leaves[stack_[depth_ - 1].leaf].pattern) return nullptr;
-  return pat_.state_decides() ? &pat_ : nullptr;
+  return pat_.in_escape() ? nullptr : &pat_;
 }
 
 bool SchemaPrefix::step(uint8_t b) {

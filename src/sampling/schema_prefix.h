@@ -30,8 +30,7 @@ class SchemaPrefix {
   // Inside a string between characters: how many more characters it may take (kUnlimited: no
   // limit); 0 when not there. String text (no '"') never ends a string, so minLength is no bar.
   uint32_t plain_string_room() const;
-  // Inside a string held to a pattern, where the automaton's state alone decides which string
-  // text may come (PatternString::state_decides): that string's reader; else null.
+  // Inside a string held to a pattern, not in an escape: that string's reader; else null.
   const PatternString* pattern_string() const;
 
  private:
