@@ -61,6 +61,7 @@ struct Options {
   std::vector<std::string> eos_ids, stops;
   std::string response_format = "text";
   std::string json_schema_file;
+  std::optional<std::string> regex;
   std::string truncate = "none";
   int num_return_sequences = 1;
   RunOptions run;
@@ -143,6 +144,14 @@ GenerationConfig build_config(const Options& o, const std::filesystem::path& dir
       throw Error("generate: --json-schema and --response-format json_object are two output formats: give one");
     g.format = GenerationConfig::Format::JsonSchema;
     g.json_schema = compile_json_schema(read_text_file(o.json_schema_file, "--json-schema"));
+  }
+  if (o.regex) {
+    if (g.format != GenerationConfig::Format::Text)
+      throw Error("generate: --regex and " + std::string(o.json_schema_file.empty() ? "--response-format json_object"
+                                                                                     : "--json-schema") +
+                  " are two output formats: give one");
+    g.format = GenerationConfig::Format::Regex;
+    g.regex = compile_regex(*o.regex);
   }
   return apply_sampling(g, sampling_request(o));
 }
@@ -321,6 +330,9 @@ Registration reg("generate", "Generate text (or token ids) like transformers' ge
   app.add_option("--json-schema", o->json_schema_file,
                  "A JSON Schema file: only tokens that keep the output a value it allows (properties in the "
                  "schema's order; stops when the value is complete); docs/GENERATE.md lists the keywords");
+  app.add_option("--regex", o->regex,
+                 "Only tokens that keep the output a prefix of a match of this regex (ECMAScript syntax, the whole "
+                 "output; end of sequence allowed once it matches; stops where the match cannot go on)");
   app.add_option("--truncate", o->truncate, "left: drop the prompt's oldest tokens to fit the context; none: error")
       ->check(CLI::IsMember({"left", "none"}));
   app.add_option("--num-return-sequences", o->num_return_sequences,

@@ -69,8 +69,8 @@ class StopStringMatcher {
   std::string window_;  // the last keep_ bytes, then the new token
 };
 
-// JsonComplete: constrained output finished: JSON mode's object or the tool-call list closed
-// (GenerationConfig::Format).
+// JsonComplete: constrained output finished: JSON mode's object, the tool-call list or the
+// schema's value closed, or a regex match that nothing can extend (GenerationConfig::Format).
 enum class StopReason { Eos, MaxNewTokens, StopString, Callback, JsonComplete };
 const char* stop_reason_name(StopReason r);
 

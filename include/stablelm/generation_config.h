@@ -15,6 +15,7 @@ namespace stablelm {
 
 namespace sampling {
 struct SchemaGraph;  // a compiled JSON Schema: stablelm::compile_json_schema (stablelm/sampling.h)
+class RegexDfa;      // a compiled regular expression: stablelm::compile_regex (stablelm/sampling.h)
 }
 
 // transformers.GenerationConfig, the fields that apply to a decoder-only model and one sequence.
@@ -51,9 +52,12 @@ struct GenerationConfig {
   // tool_call_names, at most max_tool_calls of them (0: any) (tool_choice "required" or named).
   // JsonSchema: one JSON value that json_schema allows (response_format {"type": "json_schema"}),
   // in the form docs/GENERATE.md describes.
-  enum class Format { Text, JsonObject, ToolCalls, JsonSchema };
+  // Regex: text that regex matches whole (vLLM's guided_regex and guided_choice): an end of
+  // sequence token may come once it matches; generation stops where the match cannot go on.
+  enum class Format { Text, JsonObject, ToolCalls, JsonSchema, Regex };
   Format format = Format::Text;
   std::shared_ptr<const sampling::SchemaGraph> json_schema;
+  std::shared_ptr<const sampling::RegexDfa> regex;
   std::vector<std::string> tool_call_names;
   // Empty, or one per tool_call_names: the compiled `parameters` the call's arguments follow
   // (null: any JSON object).

@@ -20,6 +20,7 @@
 #include <memory>
 #include <random>
 #include <span>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -31,6 +32,7 @@ struct GenerationConfig;
 namespace sampling {
 
 struct SchemaGraph;
+class RegexDfa;
 
 inline constexpr float kFiltered = -std::numeric_limits<float>::infinity();
 
@@ -188,5 +190,13 @@ class LogitsPipeline {
 // Throws stablelm::Error("json schema: ... (at #/...)") for bad JSON, unsupported keywords and
 // schemas no value satisfies; src/sampling/json_schema.h lists what is supported.
 std::shared_ptr<const sampling::SchemaGraph> compile_json_schema(std::string_view schema_json);
+
+// Compiles a regular expression (ECMAScript syntax; src/sampling/regex.h lists what is
+// supported) for GenerationConfig::regex (Format::Regex): the whole output must match it. Throws
+// stablelm::Error("regex: ... (at offset N of the pattern)").
+std::shared_ptr<const sampling::RegexDfa> compile_regex(std::string_view pattern);
+// The regex that matches exactly one of the choices, as they are (vLLM's guided_choice). Throws
+// stablelm::Error for an empty list.
+std::shared_ptr<const sampling::RegexDfa> compile_choice(const std::vector<std::string>& choices);
 
 }  // namespace stablelm

@@ -46,6 +46,9 @@ SequenceGenerator::SequenceGenerator(const GenerationConfig& cfg, int64_t vocab_
                                                                      sampling::JsonPrefix(kWs));
     else if (cfg.format == GenerationConfig::Format::JsonSchema)
       constraint_ = sampling::make_json_schema_constraint(sampling::token_bytes_index(*tokenizer), cfg.json_schema, kWs);
+    else if (cfg.format == GenerationConfig::Format::Regex)
+      constraint_ = std::make_unique<sampling::RegexConstraint>(sampling::token_bytes_index(*tokenizer), cfg.regex,
+                                                                cfg.eos_token_ids);
     else
       constraint_ = sampling::make_tool_calls_constraint(sampling::token_bytes_index(*tokenizer), cfg.tool_call_names,
                                                          cfg.max_tool_calls, kWs, cfg.tool_call_schemas);

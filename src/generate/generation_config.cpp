@@ -165,6 +165,7 @@ void GenerationConfig::validate() const {
   for (const auto& s : stop_strings)
     if (s.empty()) fail("stop_strings: a stop string must not be empty");
   if (format == Format::JsonSchema && !json_schema) fail("format: JSON schema output without a compiled schema");
+  if (format == Format::Regex && !regex) fail("format: regex output without a compiled regex");
 }
 
 std::vector<std::string> GenerationConfig::warnings() const {

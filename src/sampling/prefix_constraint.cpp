@@ -224,6 +224,54 @@ template class PrefixConstraint<JsonPrefix>;
 template class PrefixConstraint<ToolCallsPrefix>;
 template class PrefixConstraint<SchemaPrefix>;
 
+RegexConstraint::RegexConstraint(std::shared_ptr<const TokenBytesIndex> index, std::shared_ptr<const RegexDfa> regex,
+                                 std::vector<int32_t> end_ids)
+    : index_(std::move(index)), regex_(std::move(regex)), end_ids_(std::move(end_ids)) {
+  if (!index_) throw Error("constrained decoding needs the model's tokenizer");
+  if (!regex_) throw Error("constrained decoding: no regex");
+  state_ = RegexPrefix(regex_.get());
+}
+
+void RegexConstraint::mask(std::span<float> scores) const {
+  auto [it, fresh] = by_state_.try_emplace(state_.state());
+  if (fresh) {
+    if (by_state_.size() > kStatesKept) {
+      by_state_.clear();
+      it = by_state_.try_emplace(state_.state()).first;
+    }
+    allowed_.assign(scores.size(), 0);
+    walk(index_->all(), state_, path_, allowed_);
+    it->second.assign((allowed_.size() + 63) / 64, 0);
+    for (size_t id = 0; id < allowed_.size(); ++id)
+      if (allowed_[id]) it->second[id / 64] |= uint64_t{1} << (id % 64);
+  }
+  // Where the text matches, the end tokens keep their scores.
+  const size_t n_end = state_.matches() ? end_ids_.size() : 0;
+  kept_.resize(end_ids_.size());
+  for (size_t e = 0; e < n_end; ++e)
+    kept_[e] = static_cast<size_t>(end_ids_[e]) < scores.size() ? scores[static_cast<size_t>(end_ids_[e])] : 0.0f;
+  const std::vector<uint64_t>& bits = it->second;
+  for (size_t i = 0; i < scores.size(); ++i)
+    if (i / 64 >= bits.size() || !((bits[i / 64] >> (i % 64)) & 1u)) scores[i] = kFiltered;
+  for (size_t e = 0; e < n_end; ++e)
+    if (static_cast<size_t>(end_ids_[e]) < scores.size()) scores[static_cast<size_t>(end_ids_[e])] = kept_[e];
+}
+
+void RegexConstraint::accept(int32_t id) {
+  if (state_.matches() && std::find(end_ids_.begin(), end_ids_.end(), id) != end_ids_.end()) return;
+  const std::optional<std::string_view> b = index_->bytes_of(id);
+  RegexPrefix s = state_;
+  bool ok = b.has_value();
+  if (ok)
+    for (char c : *b)
+      if (!s.push(static_cast<uint8_t>(c))) {
+        ok = false;
+        break;
+      }
+  if (!ok) throw Error("constrained decoding: token " + std::to_string(id) + " does not continue the output");
+  state_ = s;
+}
+
 std::unique_ptr<JsonSchemaConstraint> make_json_schema_constraint(std::shared_ptr<const TokenBytesIndex> index,
                                                                   std::shared_ptr<const SchemaGraph> schema,
                                                                   JsonPrefix::Whitespace ws) {

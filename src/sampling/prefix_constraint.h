@@ -16,6 +16,7 @@
 
 #include "sampling/json_prefix.h"
 #include "sampling/json_schema.h"
+#include "sampling/regex_prefix.h"
 #include "sampling/schema_prefix.h"
 #include "sampling/tool_calls_prefix.h"
 #include "stablelm/sampling.h"
@@ -99,6 +100,31 @@ using JsonObjectConstraint = PrefixConstraint<JsonPrefix>;
 using ToolCallsConstraint = PrefixConstraint<ToolCallsPrefix>;
 // response_format {"type": "json_schema"}: the output is a value the schema allows.
 using JsonSchemaConstraint = PrefixConstraint<SchemaPrefix>;
+// guided_regex / guided_choice: the output is text the regex matches whole. Unlike the JSON
+// constraints, the text may end (an end of sequence token) wherever it matches: an end token is
+// allowed there, and accept() takes it. The allowed tokens are worked out once per automaton
+// state (a bitmap of the vocabulary, for up to kStatesKept states).
+class RegexConstraint final : public TokenConstraint {
+ public:
+  static constexpr size_t kStatesKept = 1024;
+  // regex: compiled with Match::Full. end_ids: the tokens that end the sequence (eos).
+  RegexConstraint(std::shared_ptr<const TokenBytesIndex> index, std::shared_ptr<const RegexDfa> regex,
+                  std::vector<int32_t> end_ids);
+  void mask(std::span<float> scores) const override;
+  void accept(int32_t id) override;
+  bool complete() const override { return state_.complete(); }
+
+ private:
+  std::shared_ptr<const TokenBytesIndex> index_;
+  std::shared_ptr<const RegexDfa> regex_;
+  std::vector<int32_t> end_ids_;
+  RegexPrefix state_;
+  mutable std::map<uint32_t, std::vector<uint64_t>> by_state_;  // allowed token ids, as bits
+  mutable std::vector<RegexPrefix> path_;
+  mutable std::vector<uint8_t> allowed_;
+  mutable std::vector<float> kept_;  // the end tokens' scores, while the mask is made
+};
+
 std::unique_ptr<JsonSchemaConstraint> make_json_schema_constraint(std::shared_ptr<const TokenBytesIndex> index,
                                                                   std::shared_ptr<const SchemaGraph> schema,
                                                                   JsonPrefix::Whitespace ws = JsonPrefix::Whitespace::Any);

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "stablelm/error.h"
+#include "stablelm/sampling.h"
 
 namespace stablelm::sampling {
 
@@ -762,4 +763,31 @@ std::shared_ptr<const RegexDfa> compile_regex(std::string_view pattern, RegexDfa
   return RegexCompiler::run(pattern, how, min_chars, max_chars);
 }
 
+std::string regex_literal(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (std::string_view("\\^$.|?*+()[]{}/-").find(c) != std::string_view::npos) out += '\\';
+    out += c;
+  }
+  return out;
+}
+
 }  // namespace stablelm::sampling
+
+namespace stablelm {
+
+std::shared_ptr<const sampling::RegexDfa> compile_regex(std::string_view pattern) {
+  return sampling::compile_regex(pattern, sampling::RegexDfa::Match::Full);
+}
+
+std::shared_ptr<const sampling::RegexDfa> compile_choice(const std::vector<std::string>& choices) {
+  if (choices.empty()) throw Error("regex: no choice to choose from");
+  std::string alternatives;
+  for (const std::string& c : choices) {
+    if (!alternatives.empty()) alternatives += '|';
+    alternatives += sampling::regex_literal(c);
+  }
+  return sampling::compile_regex(alternatives, sampling::RegexDfa::Match::Full);
+}
+
+}  // namespace stablelm

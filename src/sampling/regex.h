@@ -14,6 +14,7 @@
 // elsewhere, counts above 1000, and patterns whose automaton would pass kMaxStates states.
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -34,6 +35,12 @@ class RegexDfa {
   // The state after byte b (kDead: no match can follow).
   uint32_t next(uint32_t s, uint8_t b) const { return next_[s * classes_ + class_of_[b]]; }
   bool accepting(uint32_t s) const { return accepting_[s] != 0; }
+  // Some byte leads on from s.
+  bool continues(uint32_t s) const {
+    for (uint32_t k = 0; k < classes_; ++k)
+      if (next_[s * classes_ + k] != kDead) return true;
+    return false;
+  }
   // From s, some text of k more code points ends in a match, for some k in [lo, hi] (hi may be
   // kUnlimited). Exact for the bounds the automaton was compiled for (lo >= min_chars - n,
   // hi <= max_chars - n after n code points); without them, every live state answers true.
@@ -62,5 +69,7 @@ class RegexDfa {
 // above 32 Mbit, an error.
 std::shared_ptr<const RegexDfa> compile_regex(std::string_view pattern, RegexDfa::Match how, uint32_t min_chars = 0,
                                               uint32_t max_chars = RegexDfa::kUnlimited);
+// A pattern that matches text as it is (every syntax character escaped).
+std::string regex_literal(std::string_view text);
 
 }  // namespace stablelm::sampling

@@ -6,6 +6,7 @@
 
 #include "io/json.h"
 #include "sampling/json_schema.h"
+#include "stablelm/sampling.h"
 #include "sampling/tool_calls_prefix.h"
 #include "server/api_error.h"
 #include "stablelm/chat.h"
@@ -115,10 +116,42 @@ SamplingFields get_sampling(const json& body, const Limits& limits, const char* 
     s.seed = v->is_number_unsigned() ? v->get<uint64_t>() : static_cast<uint64_t>(v->get<int64_t>());
   }
   s.stop = get_stop(body);
+  // One field may constrain the output; a second is a 400 naming it.
+  auto claim = [&](const char* param) {
+    if (!s.constraint_field.empty())
+      throw bad_field(param, std::string("'") + param + "' and '" + s.constraint_field +
+                                 "' both constrain the output: give one");
+    s.constraint_field = param;
+  };
   // A schema from field `param`, compiled here, so that what it cannot hold is a 400 now.
   auto compile_schema = [&](const char* param, const json& schema) {
+    claim(param);
     try {
       s.json_schema = sampling::compile_json_schema(schema);
+    } catch (const Error& e) {
+      throw bad_field(param, std::string("'") + param + "': " + e.what());
+    }
+  };
+  auto compile_pattern = [&](const char* param, const json& pattern) {
+    claim(param);
+    if (!pattern.is_string()) throw bad_field(param, std::string("'") + param + "' must be a string (a regex)");
+    try {
+      s.regex = stablelm::compile_regex(pattern.get<std::string>());
+    } catch (const Error& e) {
+      throw bad_field(param, std::string("'") + param + "': " + e.what());
+    }
+  };
+  auto compile_choices = [&](const char* param, const json& choices) {
+    claim(param);
+    if (!choices.is_array() || choices.empty() || choices.size() > 4096)
+      throw bad_field(param, std::string("'") + param + "' must be a list of 1 to 4096 strings");
+    std::vector<std::string> texts;
+    for (const json& c : choices) {
+      if (!c.is_string()) throw bad_field(param, std::string("'") + param + "' must be a list of strings");
+      texts.push_back(c.get<std::string>());
+    }
+    try {
+      s.regex = stablelm::compile_choice(texts);
     } catch (const Error& e) {
       throw bad_field(param, std::string("'") + param + "': " + e.what());
     }
@@ -129,6 +162,7 @@ SamplingFields get_sampling(const json& body, const Limits& limits, const char* 
     if (type == nullptr || !type->is_string())
       throw bad_field("response_format", "'response_format' must be an object with a string 'type'");
     if (*type == "json_object") {
+      claim("response_format");
       s.json_object = true;
     } else if (*type == "json_schema") {
       const json* js = field(*rf, "json_schema");
@@ -147,29 +181,38 @@ SamplingFields get_sampling(const json& body, const Limits& limits, const char* 
       throw bad_field("response_format", "'response_format' type must be \"text\", \"json_object\" or \"json_schema\"");
     }
   }
-  // The same constraint under the names other servers give it: vLLM's guided_json (a schema, or
-  // its JSON text) and llama.cpp's json_schema. (vLLM's guided_choice writes a choice as raw
-  // text, not JSON: not offered.)
-  auto other_schema = [&](const char* name, const json& schema) {
-    if (s.constrained())
-      throw bad_field(name, std::string("'") + name + "' and 'response_format' (or 'guided_json' and 'json_schema') "
-                                                      "both constrain the output: give one");
-    compile_schema(name, schema);
-  };
-  for (const char* name : {"guided_json", "json_schema"}) {
-    const json* g = field(body, name);
-    if (g == nullptr || g->is_null()) continue;
-    if (g->is_string()) {
-      json parsed;
-      try {
-        parsed = io::parse_ordered_json(g->get<std::string>(), std::string("'") + name + "'");
-      } catch (const Error& e) {
-        throw bad_field(name, e.what());
-      }
-      other_schema(name, parsed);
-    } else {
-      other_schema(name, *g);
+  // The same constraints under the names other servers give them: vLLM's guided_json (a schema,
+  // or its JSON text), guided_regex and guided_choice (raw text, not JSON), llama.cpp's
+  // json_schema, and vLLM's newer structured_outputs object holding json, regex or choice.
+  auto schema_field = [&](const char* name, const json& g) {
+    if (!g.is_string()) return compile_schema(name, g);
+    json parsed;
+    try {
+      parsed = io::parse_ordered_json(g.get<std::string>(), std::string("'") + name + "'");
+    } catch (const Error& e) {
+      throw bad_field(name, e.what());
     }
+    compile_schema(name, parsed);
+  };
+  for (const char* name : {"guided_json", "json_schema"})
+    if (const json* g = field(body, name); g != nullptr && !g->is_null()) schema_field(name, *g);
+  if (const json* g = field(body, "guided_regex"); g != nullptr && !g->is_null()) compile_pattern("guided_regex", *g);
+  if (const json* g = field(body, "guided_choice"); g != nullptr && !g->is_null()) compile_choices("guided_choice", *g);
+  if (const json* so = field(body, "structured_outputs"); so != nullptr && !so->is_null()) {
+    if (!so->is_object()) throw bad_field("structured_outputs", "'structured_outputs' must be an object");
+    int given = 0;
+    for (const auto& [key, v] : so->items()) {
+      if (v.is_null() || (v.is_boolean() && !v.get<bool>())) continue;
+      ++given;
+      if (key == "json") schema_field("structured_outputs", v);
+      else if (key == "regex") compile_pattern("structured_outputs", v);
+      else if (key == "choice") compile_choices("structured_outputs", v);
+      else if (key == "json_object" && v.is_boolean()) claim("structured_outputs"), s.json_object = true;
+      else
+        throw bad_field("structured_outputs", "'structured_outputs' " + io::text_excerpt(key, 40) +
+                                                  " is not supported (json, regex, choice and json_object are)");
+    }
+    if (given > 1) throw bad_field("structured_outputs", "'structured_outputs' takes one of json, regex, choice");
   }
   s.max_tokens = get_int(body, max_tokens_name, 0, std::numeric_limits<int32_t>::max());
   s.n = static_cast<int>(get_int(body, "n", 1, limits.max_n).value_or(1));
@@ -371,10 +414,9 @@ ChatRequest parse_chat_request(const json& body, const Limits& limits) {
   if (r.sampling.max_tokens && *r.sampling.max_tokens < 1)
     throw bad_field("max_completion_tokens", "'max_completion_tokens' must be at least 1");
   if (r.sampling.constrained() && r.tools_forced())
-    throw bad_field("response_format", std::string("'response_format' ") +
-                                           (r.sampling.json_object ? "json_object" : "json_schema") +
-                                           " cannot be combined with 'tool_choice' \"" +
-                                           r.tool_choice + "\" (the answer is the calls)");
+    throw bad_field(r.sampling.constraint_field, "'" + r.sampling.constraint_field +
+                                                     "' cannot be combined with 'tool_choice' \"" + r.tool_choice +
+                                                     "\" (the answer is the calls)");
   r.logprobs = get_bool(body, "logprobs", false);
   r.top_logprobs = static_cast<int>(get_int(body, "top_logprobs", 0, limits.max_logprobs).value_or(0));
   if (field(body, "top_logprobs") && !r.logprobs)
@@ -446,6 +488,10 @@ GenerationConfig make_generation_config(const SamplingFields& s, const Generatio
   if (s.json_schema) {
     c.format = GenerationConfig::Format::JsonSchema;
     c.json_schema = s.json_schema;
+  }
+  if (s.regex) {
+    c.format = GenerationConfig::Format::Regex;
+    c.regex = s.regex;
   }
   try {
     c.validate();

@@ -46,7 +46,12 @@ struct SamplingFields {
   bool json_object = false;  // response_format {"type": "json_object"}: JSON mode
   // response_format {"type": "json_schema", "json_schema": {"schema": ...}}: compiled.
   std::shared_ptr<const sampling::SchemaGraph> json_schema;
-  bool constrained() const { return json_object || json_schema; }
+  // vLLM's guided_regex / guided_choice: text the regex matches whole; compiled.
+  std::shared_ptr<const sampling::RegexDfa> regex;
+  // The request field that constrains the output ("response_format", "guided_json", ...), for
+  // errors; empty when none does.
+  std::string constraint_field;
+  bool constrained() const { return json_object || json_schema || regex; }
 };
 
 struct CompletionRequest {

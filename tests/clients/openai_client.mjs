@@ -145,6 +145,12 @@ if (chatBase) {
     }
   }
   assert.ok(finished > 0, "no seed finished its JSON value");
+  // vLLM's guided_choice, passed as an extra body field as vLLM's docs show: one of the choices.
+  const colours = ["red", "green", "blue"];
+  const gc = await chat.chat.completions.create({ model, messages: ask, max_tokens: 10, temperature: 1, seed: 2,
+                                                  guided_choice: colours });
+  assert.ok(colours.includes(gc.choices[0].message.content), gc.choices[0].message.content);
+  assert.equal(gc.choices[0].finish_reason, "stop");
   await assert.rejects(chat.chat.completions.create({ model, messages: ask, response_format: { type: "json_schema",
                                                       json_schema: { name: "x", schema: { type: "string",
                                                                                           pattern: "(?=a)" } } } }),

@@ -738,6 +738,110 @@ class JsonMode(unittest.TestCase):
                 self.assertIn(w, b["error"]["message"])
 
 
+class GuidedText(unittest.TestCase):
+    """vLLM's guided_regex and guided_choice (and structured_outputs): raw text a regex matches
+    whole; an end of sequence token may come once it matches."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp, _ = model_with_template("stabilityai-stablelm-2-zephyr-1_6b")
+        cls.chat = Server(CLI, cls.tmp)
+
+    @classmethod
+    def tearDownClass(cls):
+        assert cls.chat.stop() == 0
+        shutil.rmtree(cls.tmp)
+
+    def test_guided_regex_matches_whole(self):
+        pattern = r"\d{3}-[a-z]{2}(!|\?)?"
+        base = {"prompt": "Code:", "max_tokens": 20, "temperature": 1.0, "seed": 7, "n": 4}
+        s, b = SRV.post("/v1/completions", dict(base, guided_regex=pattern))
+        self.assertEqual(s, 200, b)
+        for c in b["choices"]:
+            # Ends where nothing can follow, or at an end of sequence once it matches.
+            self.assertEqual(c["finish_reason"], "stop", c)
+            self.assertRegex(c["text"], r"\A(?:" + pattern + r")\Z")
+        # vLLM's newer structured_outputs: the same texts.
+        s, b2 = SRV.post("/v1/completions", dict(base, structured_outputs={"regex": pattern}))
+        self.assertEqual(s, 200, b2)
+        self.assertEqual([c["text"] for c in b2["choices"]], [c["text"] for c in b["choices"]])
+        # Greedy: the same tokens as stablelm generate --regex.
+        ids = tokenize("Code:")
+        s, g = SRV.post("/v1/completions", {"prompt": ids, "max_tokens": 20, "temperature": 0,
+                                            "guided_regex": pattern})
+        self.assertEqual(s, 200, g)
+        out = subprocess.run([CLI, "generate", "--model", MODEL, "--threads", "1", "--ids", ",".join(map(str, ids)),
+                              "--max-new-tokens", "20", "--greedy", "--print-ids", "--regex", pattern],
+                             capture_output=True, text=True, check=True)
+        # (The CLI's ids end with the end of sequence token the server leaves out of the text.)
+        self.assertEqual(g["choices"][0]["text"], detokenize(json.loads(out.stdout)["ids"]).replace("<|endoftext|>", ""))
+
+    def test_open_ended_regex_may_end_at_eos_or_run_out(self):
+        s, b = SRV.post("/v1/completions", {"prompt": "Words:", "max_tokens": 6, "temperature": 1.0, "seed": 2,
+                                            "n": 4, "guided_regex": "[a-z ]+"})
+        self.assertEqual(s, 200, b)
+        for c in b["choices"]:
+            self.assertIn(c["finish_reason"], ("stop", "length"))
+            self.assertRegex(c["text"], r"\A[a-z ]+\Z")
+
+    def test_guided_choice(self):
+        labels = ["red", "green", "blue", "dark red", "ünïcode ☂", 'quo"te\\']
+        s, b = SRV.post("/v1/completions", {"prompt": "Colour:", "max_tokens": 20, "temperature": 1.0, "seed": 3,
+                                            "n": 6, "guided_choice": labels})
+        self.assertEqual(s, 200, b)
+        for c in b["choices"]:
+            self.assertIn(c["text"], labels)
+        s, b2 = SRV.post("/v1/completions", {"prompt": "Colour:", "max_tokens": 20, "temperature": 1.0, "seed": 3,
+                                             "n": 6, "structured_outputs": {"choice": labels}})
+        self.assertEqual(s, 200, b2)
+        self.assertEqual([c["text"] for c in b2["choices"]], [c["text"] for c in b["choices"]])
+        # In chat: the message's content is one of the choices, streamed or not.
+        body = {"messages": [{"role": "user", "content": "Pick a colour."}], "max_tokens": 20, "temperature": 1.0,
+                "seed": 5, "guided_choice": labels}
+        s, b = self.chat.post("/v1/chat/completions", body)
+        self.assertEqual(s, 200, b)
+        self.assertIn(b["choices"][0]["message"]["content"], labels)
+        self.assertEqual(b["choices"][0]["finish_reason"], "stop")
+        self.assertEqual(streamed_chat_content(self.chat, body), b["choices"][0]["message"]["content"])
+
+    def test_structured_outputs_json_is_guided_json(self):
+        schema = {"type": "object", "properties": {"a": {"type": "boolean"}}, "required": ["a"]}
+        base = {"prompt": "JSON:", "max_tokens": 12, "temperature": 0.9, "seed": 4, "n": 2}
+        s, want = SRV.post("/v1/completions", dict(base, guided_json=schema))
+        self.assertEqual(s, 200, want)
+        s, b = SRV.post("/v1/completions", dict(base, structured_outputs={"json": schema}))
+        self.assertEqual(s, 200, b)
+        self.assertEqual([c["text"] for c in b["choices"]], [c["text"] for c in want["choices"]])
+
+    def test_errors_name_the_field(self):
+        base = {"prompt": "x", "max_tokens": 2}
+        for extra, param, words in [
+                ({"guided_regex": "(?=a)"}, "guided_regex", ["lookaround", "offset 0"]),
+                ({"guided_regex": "a{2000}"}, "guided_regex", ["count above 1000"]),
+                ({"guided_regex": 5}, "guided_regex", ["must be a string"]),
+                ({"guided_choice": []}, "guided_choice", ["list of 1 to 4096"]),
+                ({"guided_choice": ["a", 1]}, "guided_choice", ["list of strings"]),
+                ({"guided_choice": "a"}, "guided_choice", ["list of 1 to 4096"]),
+                ({"guided_regex": "a", "guided_choice": ["b"]}, "guided_choice", ["both constrain"]),
+                ({"guided_json": {"type": "object"}, "guided_regex": "a"}, "guided_regex", ["both constrain"]),
+                ({"response_format": {"type": "json_object"}, "guided_choice": ["a"]}, "guided_choice",
+                 ["both constrain"]),
+                ({"structured_outputs": {"grammar": "root ::= x"}}, "structured_outputs", ["not supported"]),
+                ({"structured_outputs": {"regex": "a", "choice": ["b"]}}, "structured_outputs", ["both constrain"]),
+                ({"structured_outputs": "a"}, "structured_outputs", ["must be an object"])]:
+            s, b = SRV.post("/v1/completions", dict(base, **extra))
+            self.assertEqual(s, 400, (extra, b))
+            self.assertEqual(b["error"]["param"], param, (extra, b))
+            for w in words:
+                self.assertIn(w, b["error"]["message"], (extra, b))
+        # A guided choice with forced tool calls: the answer is the calls.
+        s, b = self.chat.post("/v1/chat/completions", {
+            "messages": [{"role": "user", "content": "x"}], "max_tokens": 2, "guided_choice": ["a"],
+            "tools": [WEATHER_TOOL], "tool_choice": "required"})
+        self.assertEqual(s, 400, b)
+        self.assertEqual(b["error"]["param"], "guided_choice", b)
+
+
 class ToolCalling(unittest.TestCase):
     """`tools` with a template that reads them (Qwen 2.5: exact as jinja2, key order included) and
     with one that does not (zephyr: the tools go into the system message, docs/SERVER.md)."""
