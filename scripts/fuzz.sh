@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (the fuzz preset: clang, ASan+UBSan, parsers only) and runs each
 # for a bounded time on a scratch copy of its committed seed corpus (fuzz/corpus/NAME/).
-# Usage: scripts/fuzz.sh [SECONDS_PER_TARGET]   (default 11: ten targets in about 110 s)
+# Usage: scripts/fuzz.sh [SECONDS_PER_TARGET]   (default 11: eleven targets in about 121 s)
 # A crash leaves its input in build/fuzz/artifacts/ and fails the script; turn the input into a
 # regression test under tests/ once fixed.
 set -euo pipefail
