@@ -429,3 +429,31 @@ TEST(ToolCallsWithSchemas, ArgumentsFollowTheCalledFunctionsParameters) {
   EXPECT_THROW(sampling::make_tool_calls_constraint(index, {"f", "g"}, 0, JsonPrefix::Whitespace::Any, {weather}),
                Error);
 }
+
+TEST(JsonSchemaFormats, KnownFormatsAreHeldLikePatternsAndStayAnnotationsWhereTheyCannotBe) {
+  const auto g = compile_json_schema(R"({"type": "object", "properties": {
+      "d": {"type": "string", "format": "date"}, "dt": {"type": "string", "format": "date-time"},
+      "u": {"type": "string", "format": "uuid"}, "ip": {"type": "string", "format": "ipv4"},
+      "e": {"type": "string", "format": "email"}, "w": {"type": "string", "format": "hostname"}}})");
+  for (const char* ok : {R"({"d":"2024-02-29"})", R"({"d":"2000-02-29"})", R"({"d":"0001-12-31"})",
+                         R"({"dt":"2023-06-30T23:59:59.5+05:30"})", R"({"dt":"1999-01-01T00:00:00Z"})",
+                         R"({"u":"123e4567-E89B-12d3-a456-426614174000"})", R"({"ip":"192.168.0.255"})",
+                         R"({"e":"first.last+tag@mail.example.org"})", R"({"w":"anything at all"})"})
+    EXPECT_TRUE(accepts(g, ok)) << ok;
+  for (const char* bad : {R"({"d":"2023-02-29"})", R"({"d":"1900-02-29"})", R"({"d":"2024-04-31"})",
+                          R"({"d":"0000-01-01"})", R"({"dt":"2023-06-30T24:00:00Z"})",
+                          R"({"dt":"2023-06-30T12:00:00"})", R"({"u":"123e4567e89b12d3a456426614174000"})",
+                          R"({"ip":"192.168.00.1"})", R"({"ip":"256.1.1.1"})", R"({"e":"a..b@x.org"})",
+                          R"({"e":"a@b"})"})
+    EXPECT_FALSE(accepts(g, bad)) << bad;
+  // A format no value of these lengths has, or one beside a pattern, stays an annotation.
+  const auto short_date = compile_json_schema(R"({"type": "array", "items": {"type": "string", "format": "date",
+      "maxLength": 3}})");
+  EXPECT_TRUE(accepts(short_date, R"(["abc"])"));
+  const auto with_pattern = compile_json_schema(R"({"type": "array", "items": {"type": "string", "format": "date",
+      "pattern": "^x"}})");
+  EXPECT_TRUE(accepts(with_pattern, R"(["xyz"])"));
+  // An enum's values are taken as they are.
+  EXPECT_TRUE(accepts(compile_json_schema(R"({"type": "array", "items": {"enum": ["soon"], "format": "date"}})"),
+                      R"(["soon"])"));
+}

@@ -50,6 +50,35 @@ const std::set<std::string, std::less<>> kAnnotations = {
     "deprecated", "readOnly", "writeOnly", "format", "contentEncoding", "contentMediaType", "discriminator",
     "$dynamicAnchor", "$vocabulary", "strict", "name"};
 
+// Formats held like a pattern where the string has none: what each regex matches is a value of the
+// format (RFC 3339's full-date with real days, leap years included; full-time without leap
+// seconds, its fraction up to 6 digits; an RFC 4122 uuid; a dotted-quad ipv4 without leading
+// zeros; an email of dot-atoms at a domain of labels). JSON Schema lets a validator treat format
+// as an annotation; a caller who asks for a date wants one. Other formats stay annotations.
+constexpr std::string_view kYear = "(?:[1-9]\\d{3}|0[1-9]\\d\\d|00[1-9]\\d|000[1-9])";
+constexpr std::string_view kMonthDay =
+    "(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|02-(?:0[1-9]|1\\d|2[0-8]))";
+constexpr std::string_view kLeapYear = "(?:\\d\\d(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)";
+constexpr std::string_view kTime =
+    "(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d{1,6})?(?:Z|[+-](?:[01]\\d|2[0-3]):[0-5]\\d)";
+constexpr std::string_view kOctet = "(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)";
+constexpr std::string_view kAtom = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+";
+constexpr std::string_view kLabel = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+
+std::string format_pattern(std::string_view format) {
+  const std::string date = "(?:" + std::string(kYear) + "-" + std::string(kMonthDay) + "|" + std::string(kLeapYear) + "-02-29)";
+  const std::string hex = "[0-9a-fA-F]";
+  if (format == "date") return "^" + date + "$";
+  if (format == "time") return "^" + std::string(kTime) + "$";
+  if (format == "date-time") return "^" + date + "T" + std::string(kTime) + "$";
+  if (format == "uuid")
+    return "^" + hex + "{8}-" + hex + "{4}-" + hex + "{4}-" + hex + "{4}-" + hex + "{12}$";
+  if (format == "ipv4") return "^(?:" + std::string(kOctet) + "\\.){3}" + std::string(kOctet) + "$";
+  if (format == "email")
+    return "^" + std::string(kAtom) + "(?:\\." + std::string(kAtom) + ")*@(?:" + std::string(kLabel) + "\\.)+[A-Za-z]{2,63}$";
+  return "";
+}
+
 const char* class_name(int c) {
   static const char* const names[] = {"an object", "a list", "a string", "a number", "true", "false", "null"};
   return names[c];
@@ -245,7 +274,7 @@ class Compiler {
         for (const ojson& v : *en) values.push_back(&v);
       }
       std::vector<std::string> literals;
-      const auto re = pattern(s, 0, SchemaGraph::kUnlimited, where);
+      const auto re = pattern(s, 0, SchemaGraph::kUnlimited, where, /*with_format=*/false);
       for (const ojson* v : values) {
         const bool fits = (v->is_object() && (types & kTObject)) || (v->is_array() && (types & kTArray)) ||
                           (v->is_string() && (types & kTString)) || (v->is_boolean() && (types & kTBoolean)) ||
@@ -337,10 +366,23 @@ class Compiler {
 
   // The string's "pattern", compiled with its length bounds; null without one, or when it cannot
   // be enforced and the compile is lenient.
+  // with_format: a known format stands for a pattern where there is none (for a string's values;
+  // an enum's listed values are taken as they are). Where the format's pattern cannot be held
+  // with the lengths beside it, it stays what JSON Schema makes it by default, an annotation.
   std::shared_ptr<const RegexDfa> pattern(const ojson& s, uint32_t min_chars, uint32_t max_chars,
-                                          const std::string& where) {
+                                          const std::string& where, bool with_format = true) {
     const ojson* p = find(s, "pattern");
-    if (p == nullptr) return nullptr;
+    if (p == nullptr) {
+      const ojson* f = with_format ? find(s, "format") : nullptr;
+      const std::string fp = f && f->is_string() ? format_pattern(f->get_ref<const std::string&>()) : "";
+      if (fp.empty()) return nullptr;
+      try {
+        auto re = compile_regex(fp, RegexDfa::Match::Search, min_chars, max_chars);
+        return re->completes(re->start(), min_chars, max_chars) ? re : nullptr;
+      } catch (const Error&) {
+        return nullptr;
+      }
+    }
     if (!p->is_string()) {
       if (lenient_) return nullptr;
       fail(where + "/pattern", "'pattern' must be a string");

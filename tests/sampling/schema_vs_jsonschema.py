@@ -16,9 +16,11 @@ Exits 77 (ctest's skip) when jsonschema cannot be imported.
 """
 
 import copy
+import datetime
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -61,8 +63,8 @@ CASES = [
                        "items": {"type": "array", "items": {"$ref": "#/$defs/Item"}, "minItems": 1},
                        "total": {"type": "number"}},
         "required": ["order_id", "items", "total"],
-    }, [{"order_id": "x", "items": [{"sku": "a"}], "total": 1.5},
-        {"order_id": "", "items": [{"sku": "a", "qty": 2, "note": None}, {"sku": "\n", "note": "n"}], "total": -2}]),
+    }, [{"order_id": "123e4567-e89b-12d3-a456-426614174000", "items": [{"sku": "a"}], "total": 1.5},
+        {"order_id": "00000000-0000-0000-0000-00000000000A", "items": [{"sku": "a", "qty": 2, "note": None}, {"sku": "\n", "note": "n"}], "total": -2}]),
     ({"type": "object"}, [{}, {"a": 1, "b": [True, None, {"c": "d"}]}]),
     ({"type": "object", "properties": {"id": {"type": "integer"}}, "additionalProperties": {"type": "number"}},
      [{}, {"id": 1}, {"id": 1, "x": 2.5, "y": -3}, {"x": 0}]),
@@ -127,12 +129,40 @@ CASES = [
     ({"type": "array", "items": {"type": "string", "pattern": "^\\n?\\t\"$"}}, [["\n\t\"", "\t\""]]),
     ({"type": "object", "properties": {"s": {"type": "string", "pattern": "^[ab]*$", "minLength": 2, "maxLength": 5}},
       "required": ["s"]}, [{"s": "ab"}, {"s": "babab"}]),
+    ({"type": "object",  # formats held like patterns (checked with a format checker below)
+      "properties": {"d": {"type": "string", "format": "date"}, "t": {"type": "string", "format": "time"},
+                     "dt": {"type": "string", "format": "date-time"}, "u": {"type": "string", "format": "uuid"},
+                     "ip": {"type": "string", "format": "ipv4"}, "e": {"type": "string", "format": "email"}},
+      "required": ["d", "t", "dt", "u", "ip", "e"]},
+     [{"d": "2024-02-29", "t": "23:59:59Z", "dt": "0001-01-01T00:00:00.123456+05:30",
+       "u": "123e4567-e89b-12d3-a456-426614174000", "ip": "255.0.10.1", "e": "a.b+c@ex-ample.co"},
+      {"d": "2000-02-29", "t": "00:00:00-23:59", "dt": "1999-12-31T23:59:59Z",
+       "u": "AAAAAAAA-bbbb-CCCC-dddd-000000000000", "ip": "0.0.0.0", "e": "z@y.io"}]),
 ]
+
+
+# Formats asserted: jsonschema's own checkers where Debian's package has them (date, email, ipv4,
+# uuid), Python's datetime for RFC 3339 times (jsonschema's need a package Debian lacks).
+FORMATS = jsonschema.FormatChecker()
+RFC3339_TIME = re.compile(r"\A\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)\Z")
+
+
+@FORMATS.checks("time", raises=ValueError)
+def _time(s):
+    return not isinstance(s, str) or (RFC3339_TIME.match(s) is not None and datetime.time.fromisoformat(s) is not None)
+
+
+@FORMATS.checks("date-time", raises=ValueError)
+def _date_time(s):
+    if not isinstance(s, str):
+        return True
+    date, _, time = s.partition("T")
+    return bool(time) and _time(time) and datetime.date.fromisoformat(date) is not None
 
 
 def validator(schema):
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-    return cls(schema)
+    return cls(schema, format_checker=FORMATS)
 
 
 def is_valid(v, inst):
