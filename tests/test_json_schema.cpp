@@ -70,8 +70,8 @@ TEST(JsonSchemaCompiler, RefusesWhatItCannotEnforceNamingTheKeywordAndThePlace) 
       {R"({"type": "object", "properties": {"a": {"type": "string", "pattern": "a.{30}"}}})",
        {"'pattern' cannot be enforced", "automaton would be too large"}},
       {R"({"type": "object", "properties": {"a": {"pattern": 5}}})", {"'pattern' must be a string"}},
-      {R"({"type": "object", "properties": {"n": {"type": "number", "minimum": 1}}})",
-       {"'minimum' is supported for integers only", "#/properties/n/minimum"}},
+      {R"({"type": "object", "properties": {"n": {"type": "number", "multipleOf": 0.5}}})",
+       {"'multipleOf' is not supported", "#/properties/n/multipleOf"}},
       {R"({"type": "object", "properties": {"n": {"type": "integer", "minimum": 5, "exclusiveMaximum": 5}},
           "required": ["n"]})", {"no JSON value satisfies"}},
       {R"({"type": "object", "properties": {"n": {"type": "integer", "exclusiveMinimum": true}}})",
@@ -208,7 +208,7 @@ TEST(SchemaPrefix, NestsToItsStackAndNoDeeperAndCanAlwaysFinish) {
 
 TEST(JsonSchemaCompiler, LenientIgnoresWhatItCannotEnforceAndKeepsTheRest) {
   const auto schema = nlohmann::ordered_json::parse(R"J({"type": "object", "properties": {
-      "id": {"type": "string", "pattern": "^(?=[0-9])"}, "t": {"type": "number", "maximum": 1}},
+      "id": {"type": "string", "pattern": "^(?=[0-9])"}, "t": {"type": "number", "multipleOf": 2}},
       "required": ["id"], "not": {"required": ["x"]}})J");
   EXPECT_THROW(sampling::compile_json_schema(schema), Error);
   const auto g = sampling::compile_json_schema(schema, /*lenient=*/true);
@@ -456,4 +456,37 @@ TEST(JsonSchemaFormats, KnownFormatsAreHeldLikePatternsAndStayAnnotationsWhereTh
   // An enum's values are taken as they are.
   EXPECT_TRUE(accepts(compile_json_schema(R"({"type": "array", "items": {"enum": ["soon"], "format": "date"}})"),
                       R"(["soon"])"));
+}
+
+TEST(SchemaPrefix, NumbersStayWithinDecimalBoundsDigitByDigit) {
+  const auto g = compile_json_schema(R"({"type": "object", "properties": {
+      "p": {"type": "number", "minimum": 0, "maximum": 1},
+      "t": {"type": "number", "exclusiveMinimum": -0.5, "exclusiveMaximum": 2.25},
+      "m": {"type": "number", "minimum": 0.1, "maximum": 0.1000001},
+      "big": {"type": "number", "minimum": 1000}}})");
+  for (const char* ok : {R"({"p":0})", R"({"p":1})", R"({"p":1.0000})", R"({"p":0.999999})", R"({"p":-0})",
+                         R"({"t":-0.4999999999999999})", R"({"t":2.2499})", R"({"m":0.1})", R"({"m":0.1000001})",
+                         R"({"m":0.10000005})", R"({"big":1000})", R"({"big":9999999999999999.5})"})
+    EXPECT_TRUE(accepts(g, ok)) << ok;
+  for (const char* bad : {R"({"p":1.0000000000000001})", R"({"p":-0.1})", R"({"p":2})", R"({"p":1e0})",
+                          R"({"t":-0.5})", R"({"t":2.25})", R"({"m":0.0999999})", R"({"m":0.10000011})",
+                          R"({"big":999.99})", R"({"big":1e4})"})
+    EXPECT_FALSE(accepts(g, bad)) << bad;
+  // Refused as soon as no number in bounds starts so: after "0.2" for m, nothing.
+  SchemaPrefix p(g.get());
+  ASSERT_EQ(feed(p, R"({"m":0.)"), 7u);
+  EXPECT_FALSE(SchemaPrefix(p).push('2'));
+  EXPECT_TRUE(SchemaPrefix(p).push('1'));
+  SchemaPrefix q(g.get());
+  ASSERT_EQ(feed(q, R"({"p":)"), 5u);
+  EXPECT_FALSE(SchemaPrefix(q).push('2'));  // 2, 20, 2.5, ... all above 1
+  // "-" may start -0, which is 0: refused only where every number <= 0 is out of bounds.
+  EXPECT_TRUE(SchemaPrefix(q).push('-'));
+  EXPECT_TRUE(accepts(g, R"({"p":-0.0})"));
+  EXPECT_FALSE(SchemaPrefix(SchemaPrefix(g.get())).push('x'));
+  SchemaPrefix b(g.get());
+  ASSERT_EQ(feed(b, R"({"big":)"), 7u);
+  EXPECT_FALSE(SchemaPrefix(b).push('-'));
+  EXPECT_THROW(compile_json_schema(R"({"type": "object", "properties": {"n": {"type": "number", "minimum": 2,
+      "maximum": 1}}, "required": ["n"]})"), Error);
 }

@@ -6,6 +6,7 @@
 #include "sampling/json_schema.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <map>
 #include <set>
@@ -397,16 +398,63 @@ class Compiler {
     }
   }
 
-  // minimum, maximum and the exclusive ones, as inclusive integer bounds. A number that is not an
-  // integer cannot be held to them digit by digit here: refused (ignored when lenient).
+  // The bound d in 10^-16 units, rounded down (up: ceil), read as the shortest decimal that is d
+  // (what the schema wrote: 0.1, not the double's 0.1000000000000000055...). A number at least
+  // that decimal also reads as a double at least d, so a validator comparing doubles agrees.
+  // Clamped to what 16 integer and 16 fraction digits write.
+  static SchemaGraph::Units scaled(double d, bool ceil) {
+    using i128 = SchemaGraph::Units;
+    const i128 limit = SchemaGraph::kMaxDecimal + 1;
+    if (!(std::fabs(d) < 1e17)) return d < 0 ? -limit : limit;
+    char buf[64];
+    const auto r = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::scientific);
+    const std::string_view text(buf, static_cast<size_t>(r.ptr - buf));  // -D.DDDDe+XX
+    i128 mant = 0;
+    int exp10 = 0, frac_digits = 0;
+    bool in_frac = false;
+    size_t i = text[0] == '-' ? 1 : 0;
+    for (; i < text.size() && text[i] != 'e'; ++i) {
+      if (text[i] == '.') {
+        in_frac = true;
+        continue;
+      }
+      mant = mant * 10 + (text[i] - '0');
+      frac_digits += in_frac ? 1 : 0;
+    }
+    exp10 = std::stoi(std::string(text.substr(i + 1))) - frac_digits + 16;  // value = mant x 10^(exp10 - 16)
+    if (text[0] == '-') mant = -mant;
+    if (exp10 >= 0) {
+      for (int k = 0; k < exp10; ++k) mant *= 10;  // |d| < 1e17: within 128 bits
+      return std::clamp(mant, -limit, limit);
+    }
+    i128 div = 1;
+    for (int k = 0; k < -exp10 && div < limit; ++k) div *= 10;
+    i128 q = mant / div;  // toward zero
+    const i128 rem = mant % div;
+    if (rem != 0 && ((rem > 0) == ceil)) q += ceil ? 1 : -1;
+    return std::clamp(q, -limit, limit);
+  }
+
+  // minimum, maximum and the exclusive ones, as inclusive bounds: an integer's in units, a
+  // number's in 10^-16 units (decimal_bounds).
   void integer_bounds(const ojson& s, Leaf& l, const std::string& where) {
     const char* const keys[] = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"};
     for (const char* k : keys) {
       const ojson* v = find(s, k);
       if (v == nullptr) continue;
       if (!l.integer) {
-        if (lenient_) continue;
-        fail(where + "/" + k, std::string("'") + k + "' is supported for integers only, not for a number");
+        if (!v->is_number()) {
+          if (lenient_) continue;
+          fail(where + "/" + k, std::string("'") + k + "' must be a number");
+        }
+        const double d = v->get<double>();
+        const std::string_view key = k;
+        l.decimal_bounds = true;
+        if (key == "minimum") l.min_dec = std::max(l.min_dec, scaled(d, true));
+        if (key == "exclusiveMinimum") l.min_dec = std::max(l.min_dec, scaled(d, false) + 1);
+        if (key == "maximum") l.max_dec = std::min(l.max_dec, scaled(d, false));
+        if (key == "exclusiveMaximum") l.max_dec = std::min(l.max_dec, scaled(d, true) - 1);
+        continue;
       }
       if (!v->is_number()) {
         if (lenient_) continue;  // draft 4's boolean exclusiveMinimum among them
@@ -633,7 +681,7 @@ class Compiler {
                     ? 1
                     : kNever;
             break;
-          case Leaf::Kind::Number: d = l.min_int <= l.max_int ? 1 : kNever; break;
+          case Leaf::Kind::Number: d = l.min_int <= l.max_int && l.min_dec <= l.max_dec ? 1 : kNever; break;
           case Leaf::Kind::Object: {
             uint32_t deepest = 0;
             if (!l.switch_targets.empty()) {

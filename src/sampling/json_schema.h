@@ -18,10 +18,10 @@
 // - type (one or a list), enum, const, anyOf/oneOf (alternatives of different kinds, or tagged
 //   objects), allOf of
 //   one schema, properties, required, additionalProperties, items, prefixItems, minItems,
-//   maxItems, minLength, maxLength, pattern (regex.h's syntax), an integer's minimum/maximum
-//   (and exclusive ones), nullable (OpenAPI);
+//   maxItems, minLength, maxLength, pattern (regex.h's syntax), minimum/maximum (and exclusive
+//   ones; a bounded number is written without exponent), nullable (OpenAPI);
 // - annotations (title, description, default, examples, format, ...) are ignored, as JSON Schema
-//   lets a validator do; assertions this compiler cannot enforce (a number's minimum, uniqueItems,
+//   lets a validator do; assertions this compiler cannot enforce (multipleOf, uniqueItems,
 //   not, ...) are refused with an error naming them and where they are, never ignored.
 #include <array>
 #include <cstdint>
@@ -49,6 +49,11 @@ struct SchemaGraph {
   static constexpr int kMaxFrames = 32;
   // The largest integer a generated number writes (16 digits: SchemaPrefix::kMaxDigits).
   static constexpr int64_t kMaxInt = 9999999999999999;
+  // Decimal bounds in 10^-16 units need 128 bits (a GCC/Clang extension, marked as one).
+  __extension__ typedef __int128 Units;
+  // 10^16, and the largest number of 16 integer and 16 fraction digits in those units.
+  static constexpr Units kDecimalScale = 10000000000000000;
+  static constexpr Units kMaxDecimal = kDecimalScale * kDecimalScale - 1;
 
   struct Property {
     std::string key;  // the name as JSON writes it between the quotes (escaped)
@@ -82,6 +87,11 @@ struct SchemaGraph {
     // SchemaPrefix::kMaxDigits digits write.
     bool integer = false;
     int64_t min_int = -kMaxInt, max_int = kMaxInt;
+    // A number's bounds, when it has any (decimal): inclusive, in units of 10^-16 (kDecimalScale),
+    // so that every number of 16 integer and 16 fraction digits compares exactly. Such a number is
+    // written without an exponent.
+    bool decimal_bounds = false;
+    Units min_dec = -kMaxDecimal, max_dec = kMaxDecimal;
     // Literal (enum, const, true/false/null): the compact serializations, sorted, unique.
     std::vector<std::string> literals;
     // The stack frames a value of this leaf needs to be completed (kNever: it cannot be).
@@ -103,7 +113,7 @@ struct SchemaGraph {
 // naming the keyword and its place (#/properties/x/...) for what is unsupported, malformed or
 // cannot be satisfied (required recursion without end, minItems > maxItems, an empty enum, ...),
 // and when the root would allow a bare number (the output could not tell when it ends).
-// lenient: assertions the compiler cannot enforce (a number's minimum, a pattern with lookahead, ...) are ignored
+// lenient: assertions the compiler cannot enforce (multipleOf, a pattern with lookahead, ...) are ignored
 // instead of refused; for a function's parameters that are not strict (tool calls), where a
 // looser constraint still beats none.
 std::shared_ptr<const SchemaGraph> compile_json_schema(const nlohmann::ordered_json& schema, bool lenient = false);

@@ -155,10 +155,12 @@ bool SchemaPrefix::start_value(uint16_t u, uint8_t b) {
       chars_ = b == '-' ? 0 : 1;
       negative_ = b == '-';
       magnitude_ = b == '-' ? 0 : static_cast<uint64_t>(b - '0');
-      // "-" needs an integer <= 0 in bounds (-0 or below); a digit, integers it starts. (A refused
+      frac_ = 0;
+      int_digits_ = b == '-' ? 0 : 1;
+      // "-" needs a number <= 0 in bounds (-0 or below); a digit, numbers it starts. (A refused
       // byte leaves the state as it was: push() works on a copy.)
-      if (b == '-') return !l.integer || l.min_int <= 0;
-      return integer_prefix_fits(magnitude_, 1);
+      if (b == '-') return l.integer ? l.min_int <= 0 : l.min_dec <= 0;
+      return integer_prefix_fits(magnitude_, 1) && decimal_prefix_fits(1, false, 0);
     case Leaf::Kind::Literal:
       f.phase = Phase::Lit;
       lo_ = 0, hi_ = static_cast<uint16_t>(l.literals.size()), pos_ = 0;
@@ -215,16 +217,64 @@ bool SchemaPrefix::integer_prefix_fits(uint64_t magnitude, uint32_t digits) cons
   return false;
 }
 
+bool SchemaPrefix::decimal_prefix_fits(uint32_t int_digits, bool fraction, uint32_t frac_digits) const {
+  using i128 = SchemaGraph::Units;
+  const Leaf& l = g_->leaves[stack_[depth_ - 1].leaf];
+  if (!l.decimal_bounds) return true;
+  constexpr i128 S = SchemaGraph::kDecimalScale;
+  auto meets = [&](i128 lo, i128 hi) {  // magnitudes [lo, hi] in 10^-16 units, signed by negative_
+    if (negative_) std::swap(lo, hi), lo = -lo, hi = -hi;
+    return hi >= l.min_dec && lo <= l.max_dec;
+  };
+  const i128 whole = static_cast<i128>(magnitude_) * S;
+  if (fraction) {
+    i128 unit = 1;  // 10^-frac_digits in 10^-16 units
+    for (uint32_t k = frac_digits; k < kMaxDigits; ++k) unit *= 10;
+    const i128 v = whole + static_cast<i128>(frac_) * unit;
+    return meets(v, v + unit - 1);
+  }
+  // More integer digits (none after a lone 0), then any fraction.
+  const uint32_t more = magnitude_ == 0 ? 0 : kMaxDigits - int_digits;
+  i128 scale = 1;
+  for (uint32_t k = 0; k <= more; ++k, scale *= 10)
+    if (meets(whole * scale, (whole + S) * scale - 1)) return true;
+  return false;
+}
+
+bool SchemaPrefix::decimal_value_fits(uint32_t frac_digits) const {
+  using i128 = SchemaGraph::Units;
+  const Leaf& l = g_->leaves[stack_[depth_ - 1].leaf];
+  if (!l.decimal_bounds) return true;
+  i128 unit = 1;
+  for (uint32_t k = frac_digits; k < kMaxDigits; ++k) unit *= 10;
+  i128 v = static_cast<i128>(magnitude_) * SchemaGraph::kDecimalScale + static_cast<i128>(frac_) * unit;
+  if (negative_) v = -v;
+  return v >= l.min_dec && v <= l.max_dec;
+}
+
 bool SchemaPrefix::number_byte(uint8_t b) {
   const Leaf& l = g_->leaves[stack_[depth_ - 1].leaf];
   const bool integer = l.integer;
+  // A bounded number is written without an exponent: its bounds are checked digit by digit.
+  const bool exponent = !integer && !l.decimal_bounds;
   auto digit = [&](NumberPart part, bool first) {
     chars_ = first ? 1 : chars_ + 1;
     if (chars_ > kMaxDigits) return false;
     if (part == kInt || part == kZero) {
-      const uint64_t m = magnitude_ * 10 + static_cast<uint64_t>(b - '0');
-      if (!integer_prefix_fits(m, chars_)) return false;
+      uint64_t m = magnitude_ * 10 + static_cast<uint64_t>(b - '0');
+      std::swap(m, magnitude_);
+      const bool fits = integer_prefix_fits(magnitude_, chars_) && decimal_prefix_fits(chars_, false, 0);
+      std::swap(m, magnitude_);
+      if (!fits) return false;
       magnitude_ = m;
+      int_digits_ = chars_;
+    } else if (part == kFrac) {
+      uint64_t f = frac_ * 10 + static_cast<uint64_t>(b - '0');
+      std::swap(f, frac_);
+      const bool fits = decimal_prefix_fits(int_digits_, true, chars_);
+      std::swap(f, frac_);
+      if (!fits) return false;
+      frac_ = f;
     }
     num_ = part;
     return true;
@@ -236,14 +286,14 @@ bool SchemaPrefix::number_byte(uint8_t b) {
     case kZero:
     case kInt:
       if (num_ == kInt && is_digit(b)) return digit(kInt, false);
-      if (!integer && b == '.') return num_ = kDot, true;
-      if (!integer && (b == 'e' || b == 'E')) return num_ = kExp, true;
+      if (!integer && b == '.' && decimal_prefix_fits(int_digits_, true, 0)) return num_ = kDot, true;
+      if (exponent && (b == 'e' || b == 'E')) return num_ = kExp, true;
       break;
     case kDot:
       return is_digit(b) && digit(kFrac, true);
     case kFrac:
       if (is_digit(b)) return digit(kFrac, false);
-      if (b == 'e' || b == 'E') return num_ = kExp, true;
+      if (exponent && (b == 'e' || b == 'E')) return num_ = kExp, true;
       break;
     case kExp:
       if (b == '+' || b == '-') return num_ = kExpSign, true;
@@ -259,6 +309,7 @@ bool SchemaPrefix::number_byte(uint8_t b) {
     const int64_t v = negative_ ? -static_cast<int64_t>(magnitude_) : static_cast<int64_t>(magnitude_);
     if (v < l.min_int || v > l.max_int) return false;
   }
+  if (!decimal_value_fits(num_ == kFrac ? chars_ : 0)) return false;
   return end_value() && step(b);
 }
 

@@ -63,6 +63,11 @@ class SchemaPrefix {
   bool number_byte(uint8_t b);
   // Some integer within the leaf's bounds starts with this sign and these digits.
   bool integer_prefix_fits(uint64_t magnitude, uint32_t digits) const;
+  // Some number within the leaf's decimal bounds starts with this sign, integer part (magnitude_,
+  // int_digits of them) and, when fraction, '.' and frac_digits digits (frac_).
+  bool decimal_prefix_fits(uint32_t int_digits, bool fraction, uint32_t frac_digits) const;
+  // The number read so far, whole, lies within them.
+  bool decimal_value_fits(uint32_t frac_digits) const;
   bool literal_byte(uint8_t b);
   bool key_byte(Frame& f, uint8_t b);
   void begin_key(const Frame& f);
@@ -89,6 +94,8 @@ class SchemaPrefix {
   uint32_t chars_ = 0;
   bool negative_ = false;  // an integer's sign and
   uint64_t magnitude_ = 0;  // digits so far (for its bounds)
+  uint64_t frac_ = 0;       // a bounded number's fraction digits so far
+  uint32_t int_digits_ = 0;
   uint32_t pos_ = 0;
   uint16_t lo_ = 0, hi_ = 0;
 };

@@ -129,6 +129,15 @@ CASES = [
     ({"type": "array", "items": {"type": "string", "pattern": "^\\n?\\t\"$"}}, [["\n\t\"", "\t\""]]),
     ({"type": "object", "properties": {"s": {"type": "string", "pattern": "^[ab]*$", "minLength": 2, "maxLength": 5}},
       "required": ["s"]}, [{"s": "ab"}, {"s": "babab"}]),
+    ({"type": "object",  # a number's bounds, held digit by digit (no exponent then)
+      "properties": {"p": {"type": "number", "minimum": 0, "maximum": 1},
+                     "t": {"type": "number", "exclusiveMinimum": -0.5, "exclusiveMaximum": 2.25},
+                     "big": {"type": "number", "minimum": 1e3}, "neg": {"type": "number", "maximum": -0.001},
+                     "tiny": {"type": ["number", "null"], "minimum": 0.1, "maximum": 0.1000001},
+                     "e": {"type": "number"}},
+      "required": ["p", "t", "big", "neg"]},
+     [{"p": 0.5, "t": -0.25, "big": 1000, "neg": -0.002}, {"p": 0, "t": 2.2499, "big": 1e3, "neg": -1, "tiny": 0.1},
+      {"p": 1.0, "t": 0, "big": 12345.678, "neg": -0.001, "tiny": 0.10000005, "e": 1e-7}]),
     ({"type": "object",  # formats held like patterns (checked with a format checker below)
       "properties": {"d": {"type": "string", "format": "date"}, "t": {"type": "string", "format": "time"},
                      "dt": {"type": "string", "format": "date-time"}, "u": {"type": "string", "format": "uuid"},
