@@ -19,9 +19,9 @@ namespace stablelm::sampling {
 
 namespace {
 
-// Automaton states whose string-text tokens a constraint keeps (up to 12.5 KB each for 100k
-// tokens); past that it starts afresh.
-constexpr size_t kPatternStatesKept = 1024;
+// Automaton states whose string-text tokens a constraint keeps (12.5 KB each for 100k tokens: at
+// most 3.2 MB per sequence); past that it starts afresh.
+constexpr size_t kPatternStatesKept = 256;
 
 // The entries text[k], ids[k] for k in order (sorted by bytes, then id).
 TokenBytesIndex::Sorted in_order(const std::vector<std::string>& text, const std::vector<int32_t>& ids,
