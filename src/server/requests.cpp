@@ -208,6 +208,8 @@ SamplingFields get_sampling(const json& body, const Limits& limits, const char* 
       else if (key == "regex") compile_pattern("structured_outputs", v);
       else if (key == "choice") compile_choices("structured_outputs", v);
       else if (key == "json_object" && v.is_boolean()) claim("structured_outputs"), s.json_object = true;
+      else if (key == "json_object")
+        throw bad_field("structured_outputs", "'structured_outputs' json_object must be true or false");
       else
         throw bad_field("structured_outputs", "'structured_outputs' " + io::text_excerpt(key, 40) +
                                                   " is not supported (json, regex, choice and json_object are)");
