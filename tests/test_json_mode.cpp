@@ -137,16 +137,9 @@ bool allows_token(const Tokenizer& tok, P state, size_t id) {
   return !b.empty() && feed(state, b) == b.size();
 }
 
-// The single-byte tokens by byte, to reach any state byte by byte (inside a UTF-8 sequence too,
+// The single-byte tokens by byte reach any state byte by byte (inside a UTF-8 sequence too,
 // which encode() refuses).
-std::array<int32_t, 256> single_byte_tokens(const Tokenizer& tok) {
-  std::array<int32_t, 256> byte_token{};
-  byte_token.fill(-1);
-  for (int32_t id = 0; id < tok.vocab_size(); ++id)
-    if (tok.is_valid_id(id) && !tok.is_special(id) && tok.token_bytes(id).size() == 1)
-      byte_token[static_cast<uint8_t>(tok.token_bytes(id)[0])] = id;
-  return byte_token;
-}
+using test::single_byte_tokens;
 
 }  // namespace
 

@@ -263,11 +263,7 @@ void expect_mask_equals_token_by_token(const std::string& schema, const std::vec
   auto index = sampling::token_bytes_index(*tok);
   const auto g = compile_json_schema(schema);
   const size_t vocab = static_cast<size_t>(tok->vocab_size()) + 64;
-  std::array<int32_t, 256> byte_token{};
-  byte_token.fill(-1);
-  for (int32_t id = 0; id < tok->vocab_size(); ++id)
-    if (tok->is_valid_id(id) && !tok->is_special(id) && tok->token_bytes(id).size() == 1)
-      byte_token[static_cast<uint8_t>(tok->token_bytes(id)[0])] = id;
+  const std::array<int32_t, 256> byte_token = test::single_byte_tokens(*tok);
   for (const std::string& d : docs) {
     ASSERT_TRUE(accepts(g, d)) << d;
     auto c = sampling::make_json_schema_constraint(index, g);

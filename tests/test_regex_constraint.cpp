@@ -108,11 +108,7 @@ TEST(RegexConstraint, MaskEqualsCheckingEveryTokenAndEndsWhereTheTextMatches) {
   sampling::RegexPrefix state(d.get());
   const std::string text = "abaab12 \xc3\xa9";
   const size_t vocab = static_cast<size_t>(tok->vocab_size());
-  std::array<int32_t, 256> byte_token{};
-  byte_token.fill(-1);
-  for (int32_t id = 0; id < tok->vocab_size(); ++id)
-    if (tok->is_valid_id(id) && !tok->is_special(id) && tok->token_bytes(id).size() == 1)
-      byte_token[static_cast<uint8_t>(tok->token_bytes(id)[0])] = id;
+  const std::array<int32_t, 256> byte_token = test::single_byte_tokens(*tok);
   for (size_t cut = 0; cut <= text.size(); ++cut) {
     std::vector<float> scores(vocab, 0.0f);
     c.mask(scores);

@@ -1,5 +1,7 @@
 #include "testutil.h"
 
+#include "stablelm/tokenizer.h"
+
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -88,6 +90,15 @@ std::string read_file(const fs::path& p) {
 void write_file(const fs::path& p, const std::string& data) {
   std::ofstream f(p, std::ios::binary);
   f << data;
+}
+
+std::array<int32_t, 256> single_byte_tokens(const Tokenizer& tok) {
+  std::array<int32_t, 256> byte_token{};
+  byte_token.fill(-1);
+  for (int32_t id = 0; id < tok.vocab_size(); ++id)
+    if (tok.is_valid_id(id) && !tok.is_special(id) && tok.token_bytes(id).size() == 1)
+      byte_token[static_cast<uint8_t>(tok.token_bytes(id)[0])] = id;
+  return byte_token;
 }
 
 }  // namespace stablelm::test

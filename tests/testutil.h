@@ -1,8 +1,14 @@
 #pragma once
 // Shared helpers for the test executables.
+#include <array>
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
+
+namespace stablelm {
+class Tokenizer;
+}
 
 namespace stablelm::test {
 
@@ -25,5 +31,9 @@ CommandResult run_shell(const std::string& command_line, const std::string& stdi
 
 std::string read_file(const std::filesystem::path& p);
 void write_file(const std::filesystem::path& p, const std::string& data);
+
+// For each byte, a token that is that byte alone (-1 where none), so that constrained decoding
+// can be driven byte by byte.
+std::array<int32_t, 256> single_byte_tokens(const Tokenizer& tok);
 
 }  // namespace stablelm::test

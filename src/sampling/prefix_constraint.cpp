@@ -93,6 +93,37 @@ void walk(const TokenBytesIndex::Sorted& s, const Prefix& start, std::vector<Pre
   }
 }
 
+// Moves state over the chosen token's bytes; throws stablelm::Error when it was not allowed.
+template <class Prefix>
+void advance(const TokenBytesIndex& index, Prefix& state, int32_t id) {
+  const std::optional<std::string_view> b = index.bytes_of(id);
+  Prefix s = state;
+  bool ok = b.has_value();
+  if (ok)
+    for (char c : *b)
+      if (!s.push(static_cast<uint8_t>(c))) {
+        ok = false;
+        break;
+      }
+  if (!ok) throw Error("constrained decoding: token " + std::to_string(id) + " does not continue the output");
+  state = s;
+}
+
+// A per-token byte mask as bits, to keep; and kept bits back into a byte mask.
+std::vector<uint64_t> to_bits(const std::vector<uint8_t>& taken) {
+  std::vector<uint64_t> bits((taken.size() + 63) / 64, 0);
+  for (size_t id = 0; id < taken.size(); ++id)
+    if (taken[id]) bits[id / 64] |= uint64_t{1} << (id % 64);
+  return bits;
+}
+void set_from_bits(const std::vector<uint64_t>& bits, std::vector<uint8_t>& allowed) {
+  for (size_t w = 0; w < bits.size(); ++w)
+    for (uint64_t m = bits[w]; m != 0; m &= m - 1) {
+      const size_t id = w * 64 + static_cast<size_t>(__builtin_ctzll(m));
+      if (id < allowed.size()) allowed[id] = 1;
+    }
+}
+
 }  // namespace
 
 TokenBytesIndex::TokenBytesIndex(const Tokenizer& tok) {
@@ -180,16 +211,9 @@ void PrefixConstraint<Prefix>::mask(std::span<float> scores) const {
         }
         std::vector<uint8_t> taken(allowed_.size(), 0);
         walk(index_->string_text_sorted(), *pat, pattern_path_, taken);
-        it->second.assign((taken.size() + 63) / 64, 0);
-        for (size_t id = 0; id < taken.size(); ++id)
-          if (taken[id]) it->second[id / 64] |= uint64_t{1} << (id % 64);
+        it->second = to_bits(taken);
       }
-      const std::vector<uint64_t>& bits = it->second;
-      for (size_t w = 0; w < bits.size(); ++w)
-        for (uint64_t m = bits[w]; m != 0; m &= m - 1) {
-          const size_t id = w * 64 + static_cast<size_t>(__builtin_ctzll(m));
-          if (id < allowed_.size()) allowed_[id] = 1;
-        }
+      set_from_bits(it->second, allowed_);
     } else {
       walk(index_->string_text_sorted(), *pat, pattern_path_, allowed_);
     }
@@ -207,17 +231,7 @@ void PrefixConstraint<Prefix>::mask(std::span<float> scores) const {
 
 template <class Prefix>
 void PrefixConstraint<Prefix>::accept(int32_t id) {
-  const std::optional<std::string_view> b = index_->bytes_of(id);
-  Prefix s = state_;
-  bool ok = b.has_value();
-  if (ok)
-    for (char c : *b)
-      if (!s.push(static_cast<uint8_t>(c))) {
-        ok = false;
-        break;
-      }
-  if (!ok) throw Error("constrained decoding: token " + std::to_string(id) + " does not continue the output");
-  state_ = s;
+  advance(*index_, state_, id);
 }
 
 template class PrefixConstraint<JsonPrefix>;
@@ -241,9 +255,7 @@ void RegexConstraint::mask(std::span<float> scores) const {
     }
     allowed_.assign(scores.size(), 0);
     walk(index_->all(), state_, path_, allowed_);
-    it->second.assign((allowed_.size() + 63) / 64, 0);
-    for (size_t id = 0; id < allowed_.size(); ++id)
-      if (allowed_[id]) it->second[id / 64] |= uint64_t{1} << (id % 64);
+    it->second = to_bits(allowed_);
   }
   // Where the text matches, the end tokens keep their scores.
   const size_t n_end = state_.matches() ? end_ids_.size() : 0;
@@ -259,17 +271,7 @@ void RegexConstraint::mask(std::span<float> scores) const {
 
 void RegexConstraint::accept(int32_t id) {
   if (state_.matches() && std::find(end_ids_.begin(), end_ids_.end(), id) != end_ids_.end()) return;
-  const std::optional<std::string_view> b = index_->bytes_of(id);
-  RegexPrefix s = state_;
-  bool ok = b.has_value();
-  if (ok)
-    for (char c : *b)
-      if (!s.push(static_cast<uint8_t>(c))) {
-        ok = false;
-        break;
-      }
-  if (!ok) throw Error("constrained decoding: token " + std::to_string(id) + " does not continue the output");
-  state_ = s;
+  advance(*index_, state_, id);
 }
 
 std::unique_ptr<JsonSchemaConstraint> make_json_schema_constraint(std::shared_ptr<const TokenBytesIndex> index,
