@@ -590,8 +590,8 @@ def streamed_chat_content(server, body):
     return "".join(e["choices"][0]["delta"].get("content") or "" for e in events if e["choices"])
 
 
-class JsonMode(unittest.TestCase):
-    """response_format {"type": "json_object"}: the output is one JSON object once it closes."""
+class ZephyrChatServer(unittest.TestCase):
+    """A server of the tiny model with the zephyr chat template (self.chat), beside SRV."""
 
     @classmethod
     def setUpClass(cls):
@@ -602,6 +602,10 @@ class JsonMode(unittest.TestCase):
     def tearDownClass(cls):
         assert cls.chat.stop() == 0
         shutil.rmtree(cls.tmp)
+
+
+class JsonMode(ZephyrChatServer):
+    """response_format {"type": "json_object"}: the output is one JSON object once it closes."""
 
     def test_chat_json_object(self):
         msgs = [{"role": "user", "content": "Describe a cat as a JSON object."}]
@@ -738,19 +742,9 @@ class JsonMode(unittest.TestCase):
                 self.assertIn(w, b["error"]["message"])
 
 
-class GuidedText(unittest.TestCase):
+class GuidedText(ZephyrChatServer):
     """vLLM's guided_regex and guided_choice (and structured_outputs): raw text a regex matches
     whole; an end of sequence token may come once it matches."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp, _ = model_with_template("stabilityai-stablelm-2-zephyr-1_6b")
-        cls.chat = Server(CLI, cls.tmp)
-
-    @classmethod
-    def tearDownClass(cls):
-        assert cls.chat.stop() == 0
-        shutil.rmtree(cls.tmp)
 
     def test_guided_regex_matches_whole(self):
         pattern = r"\d{3}-[a-z]{2}(!|\?)?"
